@@ -1,0 +1,49 @@
+/* sh_call: one invocation of a plugin function, and the host function table that plugins call through. */
+#ifndef SH_CALL_H
+#define SH_CALL_H
+
+#include "value.h"
+
+#include <stdbool.h>
+
+/* What the host knows about an invocation; strings are borrowed for the call's duration. */
+typedef struct sh_invocation {
+    const char *execution_id;
+    const char *task_id;
+    const char *pipeline;
+    const char *stage;
+    const char *plugin;
+    const char *base_dir;
+    uint32_t attempt;
+} sh_invocation;
+
+typedef int (*sh_emit_fn)(void *sink, sh_value *item);
+typedef void (*sh_log_fn)(void *sink, const sh_invocation *inv, sh_log_level level, const char *message);
+
+struct sh_call {
+    const sh_invocation *inv;
+    sh_emit_fn emit;  /* NULL outside process(): emitting is refused */
+    void *emit_sink;
+    sh_log_fn log;
+    void *log_sink;
+    char *tmp_dir;    /* created on first request, removed by sh_call_finish() */
+    bool failed;
+    char error[1024];
+};
+
+/* Prepares a call. `emit` may be NULL; `log` NULL logs through the host logger. */
+void sh_call_init(sh_call *call, const sh_invocation *inv, sh_emit_fn emit, void *emit_sink, sh_log_fn log,
+                  void *log_sink);
+/* Removes the call's private temporary directory, if it was created. */
+void sh_call_finish(sh_call *call);
+
+/* The error message a failing plugin function set, or a generic one naming the status. */
+const char *sh_call_error(const sh_call *call, int status);
+
+/* The host function table handed to plugins (ABI 1.0). */
+const sh_host *sh_host_table(void);
+
+/* The default log sink: stderr through the host logger, prefixed with plugin and stage. */
+void sh_call_log_stderr(void *sink, const sh_invocation *inv, sh_log_level level, const char *message);
+
+#endif

@@ -1,0 +1,42 @@
+/* Reading libconfig files (descriptors, pipelines) with errors that name file:line, the key, what was expected,
+ * and what was found. */
+#ifndef SH_CFGREAD_H
+#define SH_CFGREAD_H
+
+#include "error.h"
+#include "value.h"
+
+#include <libconfig.h>
+#include <stdbool.h>
+
+/* Where errors go: the file being read and the error object. */
+typedef struct sh_cfg {
+    const char *path;
+    sh_error *err;
+} sh_cfg;
+
+typedef struct sh_strlist sh_strlist;
+
+/* config_init + config_read_file, with "PATH:LINE: syntax error: ..." on failure. `what` names the kind of file.
+ * The caller always calls config_destroy(). */
+sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, sh_error *err);
+
+int sh_cfg_line(const config_setting_t *s);
+const char *sh_cfg_type_word(const config_setting_t *s);
+__attribute__((format(printf, 3, 4))) sh_status sh_cfg_fail(sh_cfg *p, const config_setting_t *at, const char *fmt,
+                                                             ...);
+/* Refuses keys of `group` not in `known`, suggesting the closest known key. `where` names the group. */
+sh_status sh_cfg_check_keys(sh_cfg *p, const config_setting_t *group, const char *where, const char *const *known,
+                            size_t nknown);
+/* Typed getters: `what` describes the expected value in errors. Absent optional keys leave *out unchanged. */
+sh_status sh_cfg_string(sh_cfg *p, const config_setting_t *group, const char *key, const char *what, bool required,
+                        char **out);
+sh_status sh_cfg_int(sh_cfg *p, const config_setting_t *group, const char *key, const char *what, bool required,
+                     int64_t min, int64_t *out);
+sh_status sh_cfg_bool(sh_cfg *p, const config_setting_t *group, const char *key, bool *out);
+sh_status sh_cfg_strlist(sh_cfg *p, const config_setting_t *group, const char *key, sh_strlist *out);
+
+/* A setting as a value: groups become maps, lists and arrays become arrays. NULL when out of memory. */
+sh_value *sh_cfg_to_value(const config_setting_t *s);
+
+#endif

@@ -1,0 +1,85 @@
+#include "cli.h"
+#include "discovery.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sh_cli_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("stagehost: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int sh_cli_parse(sh_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"plugins-dir", required_argument, NULL, 'p'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cli->plugin_dirs = calloc((size_t)argc + 1, sizeof *cli->plugin_dirs);
+    cli->args = calloc((size_t)argc + 1, sizeof *cli->args);
+    if (!cli->plugin_dirs || !cli->args)
+        return sh_cli_error(2, "out of memory");
+    optind = 0; /* 0, not 1: also resets getopt's internal state between subcommands */
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            cli->plugin_dirs[cli->plugin_dir_count++] = optarg;
+            break;
+        case 'v':
+            cli->verbose++;
+            break;
+        case 'j':
+            cli->json = true;
+            break;
+        case 'h':
+            fputs(cli->usage, stdout);
+            return 0;
+        case ':':
+            return sh_cli_error(2, "%s: option '%s' needs a value\n%s", cli->command, argv[optind - 1], cli->usage);
+        default:
+            return sh_cli_error(2, "%s: unknown option '%s'\n%s", cli->command, argv[optind - 1], cli->usage);
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        cli->args[cli->arg_count++] = argv[i];
+    return -1;
+}
+
+void sh_cli_free(sh_cli *cli)
+{
+    free(cli->plugin_dirs);
+    free(cli->args);
+}
+
+int sh_cli_discover(const sh_cli *cli, sh_registry *reg, bool warn)
+{
+    sh_error err;
+    sh_log_set_verbosity(cli->verbose);
+    if (sh_discover(reg, cli->plugin_dirs, cli->plugin_dir_count, &err) != SH_S_OK)
+        return sh_cli_error(2, "%s", err.message);
+    for (size_t i = 0; i < reg->len; i++) {
+        const sh_registry_entry *e = &reg->entries[i];
+        if (warn && e->status == SH_PLUGIN_INVALID)
+            sh_log(SH_LOG_WARN, "ignoring plugin: %s", e->reason);
+        else if (e->status == SH_PLUGIN_SHADOWED)
+            sh_log(SH_LOG_INFO, "plugin '%s' at %s is %s", e->desc->name, e->path, e->reason);
+    }
+    for (size_t i = 0; i < reg->dir_count; i++)
+        sh_log(SH_LOG_DEBUG, "plugin search path %zu: %s", i + 1, reg->dirs[i]);
+    return -1;
+}

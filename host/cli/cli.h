@@ -1,0 +1,37 @@
+/* The stagehost command line: shared option parsing and the subcommands. */
+#ifndef SH_CLI_H
+#define SH_CLI_H
+
+#include "registry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct sh_cli {
+    const char *command;       /* e.g. "run", "plugins list" */
+    const char *usage;         /* the subcommand's --help text */
+    const char **plugin_dirs;  /* --plugins-dir, in order */
+    size_t plugin_dir_count;
+    int verbose;
+    bool json;
+    char **args;               /* positional arguments */
+    int arg_count;
+} sh_cli;
+
+/* Parses options GNU style (options may follow arguments). Returns -1 to continue, or an exit code (0 after
+ * --help, 2 after a usage error, printed to stderr). */
+int sh_cli_parse(sh_cli *cli, int argc, char **argv);
+void sh_cli_free(sh_cli *cli);
+
+/* Prints "stagehost: error: ..." and returns `code`. */
+__attribute__((format(printf, 2, 3))) int sh_cli_error(int code, const char *fmt, ...);
+
+/* Discovers plugins from the CLI's directories and the environment; prints a warning per refused descriptor
+ * when `warn` is set. Returns -1 on success or an exit code. */
+int sh_cli_discover(const sh_cli *cli, sh_registry *reg, bool warn);
+
+int sh_cmd_run(int argc, char **argv);
+int sh_cmd_plugins(int argc, char **argv);
+int sh_cmd_resolve(int argc, char **argv);
+
+#endif

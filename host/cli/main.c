@@ -1,0 +1,47 @@
+#include "cli.h"
+#include "sh_config.h"
+
+#include <stagehost/abi.h>
+#include <stdio.h>
+#include <string.h>
+
+
+static const char usage[] =
+    "Usage: stagehost COMMAND [options] [arguments]\n"
+    "\n"
+    "A plugin host for data pipelines: plugins are found from descriptor files, loaded on first use, and run\n"
+    "isolated in worker processes.\n"
+    "\n"
+    "Commands:\n"
+    "  run PIPELINE        run a pipeline file\n"
+    "  plugins list        list discovered plugins and their status\n"
+    "  resolve TYPE        show what a stage type resolves to\n"
+    "\n"
+    "Options:\n"
+    "  --version           print the version\n"
+    "  -h, --help          show this help; 'stagehost COMMAND --help' shows a command's\n"
+    "\n"
+    "Plugin search path: every --plugins-dir DIR, then STAGEHOST_PLUGIN_PATH (colon-separated), then the\n"
+    "installed default " SH_DEFAULT_PLUGIN_DIR " (STAGEHOST_SYSTEM_PLUGIN_PATH replaces it).\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return sh_cli_error(2, "no command given\n%s", usage);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("stagehost %s (plugin ABI %d.%d)\n", SH_VERSION, SH_ABI_MAJOR, SH_ABI_MINOR);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return sh_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugins") == 0)
+        return sh_cmd_plugins(argc - 1, argv + 1);
+    if (strcmp(cmd, "resolve") == 0)
+        return sh_cmd_resolve(argc - 1, argv + 1);
+    return sh_cli_error(2, "unknown command '%s'\n%s", cmd, usage);
+}

@@ -1,0 +1,409 @@
+#include "descriptor.h"
+#include "cfgread.h"
+
+#include <stagehost/abi.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *sh_isolation_name(sh_isolation iso)
+{
+    switch (iso) {
+    case SH_ISOLATION_PROCESS:
+        return "process";
+    case SH_ISOLATION_CALL:
+        return "call";
+    case SH_ISOLATION_NONE:
+        return "none";
+    default:
+        return "process";
+    }
+}
+
+bool sh_isolation_parse(const char *s, sh_isolation *out)
+{
+    if (strcmp(s, "process") == 0)
+        *out = SH_ISOLATION_PROCESS;
+    else if (strcmp(s, "call") == 0)
+        *out = SH_ISOLATION_CALL;
+    else if (strcmp(s, "none") == 0)
+        *out = SH_ISOLATION_NONE;
+    else
+        return false;
+    return true;
+}
+
+static bool name_part(const char *s, size_t len)
+{
+    if (len == 0 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(islower(c) || isdigit(c) || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+bool sh_valid_plugin_name(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    return slash && name_part(s, (size_t)(slash - s)) && name_part(slash + 1, strlen(slash + 1));
+}
+
+bool sh_valid_stage_type(const char *s)
+{
+    if (!*s)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+static bool digits(const char **p)
+{
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s))
+        return false;
+    if (*s == '0' && isdigit((unsigned char)s[1]))
+        return false; /* semver forbids leading zeros */
+    while (isdigit((unsigned char)*s))
+        s++;
+    *p = s;
+    return true;
+}
+
+bool sh_valid_semver(const char *s)
+{
+    if (!digits(&s) || *s++ != '.' || !digits(&s) || *s++ != '.' || !digits(&s))
+        return false;
+    if (*s == '-' || *s == '+') {
+        s++;
+        if (!*s)
+            return false;
+        for (; *s; s++)
+            if (!(isalnum((unsigned char)*s) || *s == '.' || *s == '-' || *s == '+'))
+                return false;
+    }
+    return *s == '\0';
+}
+
+static bool c_identifier(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return false;
+    return true;
+}
+
+static bool contract_name(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
+{
+    config_setting_t *s = config_setting_get_member(root, "stages");
+    if (!s)
+        return sh_cfg_fail(p, root, "missing required key 'stages' (a list of groups such as "
+                             "( { type = \"chunk\"; input = \"document\"; output = \"chunk\"; } ))");
+    d->stages_line = sh_cfg_line(s);
+    if (config_setting_type(s) != CONFIG_TYPE_LIST)
+        return sh_cfg_fail(p, s, "key 'stages' must be a list of groups ( { type = ...; }, ... ), got %s", sh_cfg_type_word(s));
+    int n = config_setting_length(s);
+    if (n == 0)
+        return sh_cfg_fail(p, s, "key 'stages' is empty: a plugin must provide at least one stage type");
+    d->stages = calloc((size_t)n, sizeof *d->stages);
+    if (!d->stages)
+        return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    static const char *const known[] = {"type", "input", "output", "description"};
+    for (int i = 0; i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+        sh_stage_decl *st = &d->stages[i];
+        d->stage_count = (size_t)i + 1;
+        st->line = sh_cfg_line(g);
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+            return sh_cfg_fail(p, g, "element %d of 'stages' must be a group { type = ...; }, got %s", i + 1,
+                        sh_cfg_type_word(g));
+        sh_status rc = sh_cfg_check_keys(p, g, "a stage", known, sizeof known / sizeof known[0]);
+        if (rc == SH_S_OK)
+            rc = sh_cfg_string(p, g, "type", "the stage type, such as \"chunk\"", true, &st->type);
+        if (rc == SH_S_OK)
+            rc = sh_cfg_string(p, g, "input", "an input contract name such as \"document\" or \"any\"", false,
+                            &st->input);
+        if (rc == SH_S_OK)
+            rc = sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
+                            &st->output);
+        if (rc == SH_S_OK)
+            rc = sh_cfg_string(p, g, "description", "a string", false, &st->description);
+        if (rc != SH_S_OK)
+            return rc;
+        if (!sh_valid_stage_type(st->type))
+            return sh_cfg_fail(p, config_setting_get_member(g, "type"),
+                        "stage type '%s' is invalid: use letters, digits, '_' and '-' only (no '.' or '/')",
+                        st->type);
+        if (!st->input)
+            st->input = strdup("any");
+        if (!st->output)
+            st->output = strdup("any");
+        if (!st->input || !st->output)
+            return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+        if (!contract_name(st->input) || !contract_name(st->output))
+            return sh_cfg_fail(p, g, "contract names must use lowercase letters, digits, '_' and '-' (got input '%s', "
+                              "output '%s')", st->input, st->output);
+        for (int k = 0; k < i; k++)
+            if (strcmp(d->stages[k].type, st->type) == 0)
+                return sh_cfg_fail(p, g, "stage type '%s' is declared twice (first at line %d)", st->type,
+                            d->stages[k].line);
+    }
+    return SH_S_OK;
+}
+
+static sh_status parse_limits(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
+{
+    config_setting_t *s = config_setting_get_member(root, "limits");
+    if (!s)
+        return SH_S_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return sh_cfg_fail(p, s, "key 'limits' must be a group { memory_mb = ...; }, got %s", sh_cfg_type_word(s));
+    static const char *const known[] = {"memory_mb", "cpu_seconds", "timeout_ms", "open_files"};
+    sh_status rc = sh_cfg_check_keys(p, s, "'limits'", known, sizeof known / sizeof known[0]);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "memory_mb", "a size in MiB", false, 1, &d->limits.memory_mb);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "cpu_seconds", "a number of seconds", false, 1, &d->limits.cpu_seconds);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "timeout_ms", "a number of milliseconds", false, 1, &d->limits.timeout_ms);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "open_files", "a number of file descriptors", false, 16, &d->limits.open_files);
+    return rc;
+}
+
+static sh_status parse_permissions(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
+{
+    config_setting_t *s = config_setting_get_member(root, "permissions");
+    if (!s)
+        return SH_S_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return sh_cfg_fail(p, s, "key 'permissions' must be a group { network = false; ... }, got %s", sh_cfg_type_word(s));
+    static const char *const known[] = {"network", "exec", "read", "write", "env"};
+    sh_status rc = sh_cfg_check_keys(p, s, "'permissions'", known, sizeof known / sizeof known[0]);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_bool(p, s, "network", &d->permissions.network);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_bool(p, s, "exec", &d->permissions.exec);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_strlist(p, s, "read", &d->permissions.read);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_strlist(p, s, "write", &d->permissions.write);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_strlist(p, s, "env", &d->permissions.env);
+    return rc;
+}
+
+static sh_status parse_abi(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
+{
+    char *abi = NULL;
+    sh_status rc = sh_cfg_string(p, root, "abi", "the ABI version the plugin was built for, such as \"1.0\"", true,
+                              &abi);
+    if (rc != SH_S_OK)
+        return rc;
+    unsigned major, minor;
+    char tail;
+    int n = sscanf(abi, "%u.%u%c", &major, &minor, &tail);
+    config_setting_t *s = config_setting_get_member(root, "abi");
+    if (n != 2 || major > 0xffff || minor > 0xffff) {
+        rc = sh_cfg_fail(p, s, "key 'abi' must look like \"1.0\" (MAJOR.MINOR), got \"%s\"", abi);
+    } else if (major != SH_ABI_MAJOR) {
+        rc = sh_cfg_fail(p, s, "plugin is built for ABI %u.%u, but this host speaks ABI %d.x: rebuild the plugin "
+                        "against the stagehost %d SDK",
+                  major, minor, SH_ABI_MAJOR, SH_ABI_MAJOR);
+    } else {
+        d->abi_major = (uint16_t)major;
+        d->abi_minor = (uint16_t)minor;
+    }
+    free(abi);
+    return rc;
+}
+
+static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
+{
+    static const char *const known[] = {"format",   "name",     "version",   "library",     "entry",
+                                        "abi",      "stages",   "requires",  "priority",    "isolation",
+                                        "limits",   "permissions", "description"};
+    sh_status rc = sh_cfg_check_keys(p, root, "the descriptor", known, sizeof known / sizeof known[0]);
+    if (rc != SH_S_OK)
+        return rc;
+
+    int64_t format = 0;
+    rc = sh_cfg_int(p, root, "format", "the descriptor format version, 1", true, 0, &format);
+    if (rc != SH_S_OK)
+        return rc;
+    if (format != SH_DESCRIPTOR_FORMAT)
+        return sh_cfg_fail(p, config_setting_get_member(root, "format"),
+                    "descriptor format %lld is not supported: this host reads format %d", (long long)format,
+                    SH_DESCRIPTOR_FORMAT);
+    d->format = (int)format;
+
+    rc = sh_cfg_string(p, root, "name", "the plugin's name as \"namespace/name\"", true, &d->name);
+    if (rc != SH_S_OK)
+        return rc;
+    d->name_line = sh_cfg_line(config_setting_get_member(root, "name"));
+    if (!sh_valid_plugin_name(d->name))
+        return sh_cfg_fail(p, config_setting_get_member(root, "name"),
+                    "plugin name '%s' must be \"namespace/name\" with lowercase letters, digits, '_' and '-' "
+                    "in each part, such as \"core/text\"",
+                    d->name);
+
+    rc = sh_cfg_string(p, root, "version", "a semantic version string such as \"1.0.0\"", true, &d->version);
+    if (rc != SH_S_OK)
+        return rc;
+    d->version_line = sh_cfg_line(config_setting_get_member(root, "version"));
+    if (!sh_valid_semver(d->version))
+        return sh_cfg_fail(p, config_setting_get_member(root, "version"),
+                    "version '%s' is not a semantic version such as \"1.4.0\"", d->version);
+
+    rc = sh_cfg_string(p, root, "library", "the plugin's shared object, relative to the descriptor", true,
+                    &d->library);
+    if (rc != SH_S_OK)
+        return rc;
+    rc = sh_cfg_string(p, root, "entry", "the exported entry symbol", false, &d->entry);
+    if (rc != SH_S_OK)
+        return rc;
+    if (!d->entry && !(d->entry = strdup(SH_DEFAULT_ENTRY)))
+        return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    if (!c_identifier(d->entry))
+        return sh_cfg_fail(p, config_setting_get_member(root, "entry"), "entry '%s' is not a C identifier", d->entry);
+
+    if ((rc = parse_abi(p, root, d)) != SH_S_OK || (rc = parse_stages(p, root, d)) != SH_S_OK)
+        return rc;
+    rc = sh_cfg_string(p, root, "description", "a string", false, &d->description);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_strlist(p, root, "requires", &d->requires);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, root, "priority", "an integer", false, INT32_MIN, &d->priority);
+    if (rc != SH_S_OK)
+        return rc;
+
+    char *iso = NULL;
+    rc = sh_cfg_string(p, root, "isolation", "\"process\", \"call\" or \"none\"", false, &iso);
+    if (rc == SH_S_OK && iso && !sh_isolation_parse(iso, &d->isolation))
+        rc = sh_cfg_fail(p, config_setting_get_member(root, "isolation"),
+                  "isolation '%s' is not one of \"process\", \"call\" or \"none\"", iso);
+    free(iso);
+    if (rc == SH_S_OK)
+        rc = parse_limits(p, root, d);
+    if (rc == SH_S_OK)
+        rc = parse_permissions(p, root, d);
+    return rc;
+}
+
+static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descriptor *d)
+{
+    size_t need = strlen(d->dir) + strlen(d->library) + 2;
+    d->library_path = malloc(need);
+    if (!d->library_path)
+        return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    if (d->library[0] == '/')
+        snprintf(d->library_path, need, "%s", d->library);
+    else
+        snprintf(d->library_path, need, "%s/%s", d->dir, d->library);
+    struct stat st;
+    if (stat(d->library_path, &st) != 0)
+        return sh_cfg_fail(p, config_setting_get_member(root, "library"),
+                    "library '%s' not found at %s (%s): build the plugin, or fix 'library' (it is relative to "
+                    "the descriptor's directory)",
+                    d->library, d->library_path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return sh_cfg_fail(p, config_setting_get_member(root, "library"), "library %s is not a regular file",
+                    d->library_path);
+    return SH_S_OK;
+}
+
+sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *err)
+{
+    *out = NULL;
+    sh_descriptor *d = calloc(1, sizeof *d);
+    if (!d || !(d->path = strdup(path)))
+        goto nomem;
+    const char *slash = strrchr(path, '/');
+    d->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    if (!d->dir)
+        goto nomem;
+
+    config_t cfg;
+    sh_cfg p = {.path = path, .err = err};
+    sh_status rc = sh_cfg_read_file(&cfg, path, "descriptor", err);
+    if (rc == SH_S_OK) {
+        config_setting_t *root = config_root_setting(&cfg);
+        rc = parse_root(&p, root, d);
+        if (rc == SH_S_OK)
+            rc = resolve_library(&p, root, d);
+    }
+    config_destroy(&cfg);
+    if (rc != SH_S_OK) {
+        sh_descriptor_free(d);
+        return rc;
+    }
+    *out = d;
+    return SH_S_OK;
+
+nomem:
+    sh_descriptor_free(d);
+    return sh_error_set(err, SH_S_NOMEM, "out of memory reading %s", path);
+}
+
+static void strlist_free(sh_strlist *l)
+{
+    for (size_t i = 0; i < l->len; i++)
+        free(l->items[i]);
+    free(l->items);
+}
+
+void sh_descriptor_free(sh_descriptor *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->stage_count; i++) {
+        free(d->stages[i].type);
+        free(d->stages[i].input);
+        free(d->stages[i].output);
+        free(d->stages[i].description);
+    }
+    free(d->stages);
+    strlist_free(&d->requires);
+    strlist_free(&d->permissions.read);
+    strlist_free(&d->permissions.write);
+    strlist_free(&d->permissions.env);
+    free(d->path);
+    free(d->dir);
+    free(d->name);
+    free(d->version);
+    free(d->library);
+    free(d->library_path);
+    free(d->entry);
+    free(d->description);
+    free(d);
+}
+
+const sh_stage_decl *sh_descriptor_find_stage(const sh_descriptor *d, const char *type)
+{
+    for (size_t i = 0; i < d->stage_count; i++)
+        if (strcmp(d->stages[i].type, type) == 0)
+            return &d->stages[i];
+    return NULL;
+}

@@ -1,0 +1,86 @@
+/* Plugin descriptor files (NAME.plugin, libconfig syntax): parsed and validated without running plugin code. */
+#ifndef SH_DESCRIPTOR_H
+#define SH_DESCRIPTOR_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SH_DESCRIPTOR_FORMAT 1
+
+typedef enum sh_isolation {
+    SH_ISOLATION_DEFAULT = 0, /* not set: process for plugins */
+    SH_ISOLATION_PROCESS,
+    SH_ISOLATION_CALL,
+    SH_ISOLATION_NONE
+} sh_isolation;
+
+const char *sh_isolation_name(sh_isolation iso);
+/* Parses "process", "call" or "none"; returns false for anything else. */
+bool sh_isolation_parse(const char *s, sh_isolation *out);
+
+typedef struct sh_stage_decl {
+    char *type;
+    char *input;
+    char *output;
+    char *description; /* may be NULL */
+    int line;
+} sh_stage_decl;
+
+typedef struct sh_limits {
+    int64_t memory_mb;   /* 0: host default */
+    int64_t cpu_seconds; /* 0: host default */
+    int64_t timeout_ms;  /* 0: host default */
+    int64_t open_files;  /* 0: host default */
+} sh_limits;
+
+typedef struct sh_strlist {
+    char **items;
+    size_t len;
+} sh_strlist;
+
+typedef struct sh_permissions {
+    bool network;
+    bool exec;
+    sh_strlist read;
+    sh_strlist write;
+    sh_strlist env;
+} sh_permissions;
+
+typedef struct sh_descriptor {
+    char *path;    /* the descriptor file */
+    char *dir;     /* its directory */
+    int format;
+    char *name;    /* "namespace/name" */
+    char *version; /* semantic version */
+    char *library; /* as written */
+    char *library_path; /* resolved against dir */
+    char *entry;   /* exported symbol */
+    char *description;
+    uint16_t abi_major, abi_minor;
+    sh_stage_decl *stages;
+    size_t stage_count;
+    sh_strlist requires;
+    int64_t priority;
+    sh_isolation isolation;
+    sh_limits limits;
+    sh_permissions permissions;
+    int name_line, version_line, stages_line;
+} sh_descriptor;
+
+/* Parses and validates the descriptor at `path`. On failure returns SH_S_CONFIG with "PATH:LINE: ..." in err,
+ * and *out is NULL. The library file is not opened: only its existence is checked. */
+sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *err);
+
+void sh_descriptor_free(sh_descriptor *d);
+
+const sh_stage_decl *sh_descriptor_find_stage(const sh_descriptor *d, const char *type);
+
+/* Shape checks shared with the pipeline parser and the CLI. */
+bool sh_valid_plugin_name(const char *s);
+bool sh_valid_stage_type(const char *s);
+bool sh_valid_semver(const char *s);
+
+#endif

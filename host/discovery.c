@@ -1,0 +1,122 @@
+#include "discovery.h"
+#include "sh_config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+
+static const char suffix[] = ".plugin";
+
+static int is_descriptor(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return e->d_name[0] != '.' && n > sizeof suffix - 1 &&
+           strcmp(e->d_name + n - (sizeof suffix - 1), suffix) == 0;
+}
+
+/* Byte order, not the locale's collation: the same tree must give the same order on every machine. */
+static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+
+sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, is_descriptor, by_name);
+    if (n < 0)
+        return sh_error_set(err, SH_S_CONFIG, "cannot read plugins directory %s: %s", dir, strerror(errno));
+    sh_status rc = SH_S_OK;
+    for (int i = 0; i < n; i++) {
+        if (rc == SH_S_OK) {
+            size_t len = strlen(dir) + strlen(names[i]->d_name) + 2;
+            char *path = malloc(len);
+            if (!path) {
+                rc = sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
+            } else {
+                snprintf(path, len, "%s/%s", dir, names[i]->d_name);
+                sh_descriptor *d = NULL;
+                sh_error derr;
+                sh_error_clear(&derr);
+                sh_status drc = sh_descriptor_load(path, &d, &derr);
+                if (drc == SH_S_NOMEM)
+                    rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
+                else
+                    rc = sh_registry_add(reg, path, d, drc == SH_S_OK ? NULL : derr.message, err);
+                free(path);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static sh_status add_dir(sh_registry *reg, const char *dir, size_t len, sh_error *err)
+{
+    char **p = realloc(reg->dirs, (reg->dir_count + 1) * sizeof *p);
+    if (!p)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory building the plugin search path");
+    reg->dirs = p;
+    if (!(reg->dirs[reg->dir_count] = strndup(dir, len)))
+        return sh_error_set(err, SH_S_NOMEM, "out of memory building the plugin search path");
+    reg->dir_count++;
+    return SH_S_OK;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Adds each existing directory of a colon-separated list; empty elements are ignored. */
+static sh_status add_path_list(sh_registry *reg, const char *list, sh_error *err)
+{
+    while (list && *list) {
+        const char *colon = strchr(list, ':');
+        size_t len = colon ? (size_t)(colon - list) : strlen(list);
+        if (len) {
+            char *dir = strndup(list, len);
+            if (!dir)
+                return sh_error_set(err, SH_S_NOMEM, "out of memory building the plugin search path");
+            bool ok = is_dir(dir);
+            free(dir);
+            if (ok && add_dir(reg, list, len, err) != SH_S_OK)
+                return SH_S_NOMEM;
+        }
+        list = colon ? colon + 1 : NULL;
+    }
+    return SH_S_OK;
+}
+
+sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_count, sh_error *err)
+{
+    for (size_t i = 0; i < cli_count; i++) {
+        if (!is_dir(cli_dirs[i]))
+            return sh_error_set(err, SH_S_CONFIG,
+                                "--plugins-dir %s: not a directory (%s); pass a directory holding *.plugin files",
+                                cli_dirs[i], strerror(errno ? errno : ENOTDIR));
+        if (add_dir(reg, cli_dirs[i], strlen(cli_dirs[i]), err) != SH_S_OK)
+            return SH_S_NOMEM;
+    }
+    if (add_path_list(reg, getenv("STAGEHOST_PLUGIN_PATH"), err) != SH_S_OK)
+        return SH_S_NOMEM;
+    const char *system = getenv("STAGEHOST_SYSTEM_PLUGIN_PATH");
+    if (add_path_list(reg, system ? system : SH_DEFAULT_PLUGIN_DIR, err) != SH_S_OK)
+        return SH_S_NOMEM;
+
+    for (size_t i = 0; i < reg->dir_count; i++) {
+        /* The same directory twice on the path would only shadow itself. */
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(reg->dirs[k], reg->dirs[i]) == 0;
+        if (seen)
+            continue;
+        sh_status rc = sh_discover_dir(reg, reg->dirs[i], err);
+        if (rc != SH_S_OK)
+            return rc;
+    }
+    return SH_S_OK;
+}

@@ -1,0 +1,42 @@
+/* Host error objects: a status code and a message a person can act on (what failed, where, why, what to do). */
+#ifndef SH_ERROR_H
+#define SH_ERROR_H
+
+#include <stdarg.h>
+
+/* Host status codes. They map onto the CLI's exit codes: configuration and validation errors exit 2, failures
+ * of a stage while a pipeline runs exit 1. */
+typedef enum sh_status {
+    SH_S_OK = 0,
+    SH_S_CONFIG,   /* a descriptor, pipeline or option is invalid */
+    SH_S_RESOLVE,  /* a stage type resolves to nothing, or ambiguously */
+    SH_S_LOAD,     /* a plugin library could not be loaded or was refused */
+    SH_S_STAGE,    /* a stage failed while running */
+    SH_S_CRASH,    /* a worker died */
+    SH_S_TIMEOUT,  /* a worker exceeded its time limit */
+    SH_S_PROTOCOL, /* a worker sent something that is not a valid frame */
+    SH_S_IO,       /* a file or socket operation failed */
+    SH_S_NOMEM     /* out of memory */
+} sh_status;
+
+#define SH_ERROR_MESSAGE_MAX 2048
+
+typedef struct sh_error {
+    sh_status status;
+    char message[SH_ERROR_MESSAGE_MAX];
+} sh_error;
+
+/* Sets the error (when err is not NULL) and returns `status`. */
+__attribute__((format(printf, 3, 4))) sh_status sh_error_set(sh_error *err, sh_status status, const char *fmt,
+                                                               ...);
+sh_status sh_error_setv(sh_error *err, sh_status status, const char *fmt, va_list ap);
+
+/* Prepends "prefix: " to the message, keeping the status. Returns the status. */
+__attribute__((format(printf, 2, 3))) sh_status sh_error_prefix(sh_error *err, const char *fmt, ...);
+
+void sh_error_clear(sh_error *err);
+
+/* The CLI exit code for a status: 0, 1 (a stage failed) or 2 (usage, configuration, validation). */
+int sh_status_exit_code(sh_status status);
+
+#endif

@@ -1,0 +1,168 @@
+#include "inproc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct inproc_stage {
+    sh_stage *stage;     /* NULL once destroyed */
+    sh_stage_def def;    /* kept alive until destroy(), as the ABI promises the plugin */
+    char *type;
+    char *name;
+    sh_value *config;
+} inproc_stage;
+
+struct sh_inproc {
+    sh_loaded loaded;
+    char *name;
+    sh_value *config;
+    inproc_stage *stages;
+    size_t len, cap;
+};
+
+static sh_status open_common(sh_inproc *ip, const char *name, const sh_value *config, sh_error *err)
+{
+    /* init() may keep `config` until fini(), so the instance owns a copy for its whole life. */
+    ip->name = strdup(name);
+    ip->config = config ? sh_value_copy(config) : sh_value_map();
+    if (!ip->name || !ip->config)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory loading plugin '%s'", name);
+    return sh_loader_init(&ip->loaded, name, ip->config, err);
+}
+
+sh_status sh_inproc_open(const sh_descriptor *d, const sh_value *config, sh_inproc **out, sh_error *err)
+{
+    *out = NULL;
+    sh_inproc *ip = calloc(1, sizeof *ip);
+    if (!ip)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory loading plugin '%s'", d->name);
+    sh_status rc = sh_loader_open(d, SH_ABI_CURRENT, &ip->loaded, err);
+    if (rc == SH_S_OK)
+        rc = open_common(ip, d->name, config, err);
+    if (rc != SH_S_OK) {
+        sh_inproc_close(ip);
+        return rc;
+    }
+    *out = ip;
+    return SH_S_OK;
+}
+
+sh_status sh_inproc_open_static(const sh_plugin *plugin, sh_inproc **out, sh_error *err)
+{
+    *out = NULL;
+    sh_inproc *ip = calloc(1, sizeof *ip);
+    if (!ip)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory loading plugin '%s'", plugin->name);
+    ip->loaded.plugin = plugin;
+    ip->loaded.abi = SH_ABI_CURRENT;
+    sh_status rc = open_common(ip, plugin->name, NULL, err);
+    if (rc != SH_S_OK) {
+        sh_inproc_close(ip);
+        return rc;
+    }
+    *out = ip;
+    return SH_S_OK;
+}
+
+const sh_plugin *sh_inproc_plugin(const sh_inproc *ip) { return ip->loaded.plugin; }
+
+sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const char *type,
+                                 const sh_value *config, uint32_t *id, sh_error *err)
+{
+    if (ip->len == ip->cap) {
+        size_t cap = ip->cap ? ip->cap * 2 : 4;
+        inproc_stage *p = realloc(ip->stages, cap * sizeof *p);
+        if (!p)
+            return sh_error_set(err, SH_S_NOMEM, "out of memory creating stage '%s'", inv->stage);
+        ip->stages = p;
+        ip->cap = cap;
+    }
+    inproc_stage *s = &ip->stages[ip->len];
+    memset(s, 0, sizeof *s);
+    s->type = strdup(type);
+    s->name = strdup(inv->stage ? inv->stage : type);
+    s->config = config ? sh_value_copy(config) : sh_value_map();
+    if (!s->type || !s->name || !s->config) {
+        free(s->type);
+        free(s->name);
+        sh_value_free(s->config);
+        return sh_error_set(err, SH_S_NOMEM, "out of memory creating stage '%s'", inv->stage);
+    }
+    s->def = (sh_stage_def){.size = sizeof(sh_stage_def), .type = s->type, .name = s->name, .config = s->config};
+
+    sh_call call;
+    sh_call_init(&call, inv, NULL, NULL, NULL, NULL);
+    sh_stage *stage = NULL;
+    int rc = ip->loaded.plugin->create_stage(ip->loaded.state, &call, &s->def, &stage);
+    sh_status st = SH_S_OK;
+    if (rc != SH_OK)
+        st = sh_error_set(err, SH_S_STAGE, "creating the stage failed: %s", sh_call_error(&call, rc));
+    else if (!stage || stage->size < offsetof(sh_stage, destroy) + sizeof(stage->destroy) || !stage->process ||
+             !stage->destroy)
+        st = sh_error_set(err, SH_S_STAGE,
+                          "create_stage() returned %s: the plugin must return an sh_stage with size, process and "
+                          "destroy set",
+                          stage ? "an incomplete stage" : "success but no stage");
+    sh_call_finish(&call);
+    if (st != SH_S_OK) {
+        free(s->type);
+        free(s->name);
+        sh_value_free(s->config);
+        return st;
+    }
+    s->stage = stage;
+    *id = (uint32_t)ip->len++;
+    return SH_S_OK;
+}
+
+static inproc_stage *find(sh_inproc *ip, uint32_t id)
+{
+    return id < ip->len && ip->stages[id].stage ? &ip->stages[id] : NULL;
+}
+
+sh_status sh_inproc_process(sh_inproc *ip, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
+                            size_t count, sh_emit_fn emit, void *emit_sink, sh_log_fn log, void *log_sink,
+                            sh_error *err)
+{
+    inproc_stage *s = find(ip, id);
+    if (!s)
+        return sh_error_set(err, SH_S_STAGE, "no stage %u in plugin '%s'", id, ip->name);
+    sh_call call;
+    sh_call_init(&call, inv, emit, emit_sink, log, log_sink);
+    int rc = s->stage->process(s->stage, &call, items, count);
+    sh_status st = SH_S_OK;
+    if (rc != SH_OK)
+        st = sh_error_set(err, SH_S_STAGE, "%s", sh_call_error(&call, rc));
+    sh_call_finish(&call);
+    return st;
+}
+
+static void destroy_one(inproc_stage *s)
+{
+    if (!s->stage)
+        return;
+    s->stage->destroy(s->stage);
+    s->stage = NULL;
+    free(s->type);
+    free(s->name);
+    sh_value_free(s->config);
+}
+
+void sh_inproc_destroy_stage(sh_inproc *ip, uint32_t id)
+{
+    inproc_stage *s = find(ip, id);
+    if (s)
+        destroy_one(s);
+}
+
+void sh_inproc_close(sh_inproc *ip)
+{
+    if (!ip)
+        return;
+    for (size_t i = 0; i < ip->len; i++)
+        destroy_one(&ip->stages[i]);
+    free(ip->stages);
+    sh_loader_close(&ip->loaded);
+    sh_value_free(ip->config);
+    free(ip->name);
+    free(ip);
+}
