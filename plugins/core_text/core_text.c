@@ -8,6 +8,8 @@
  *
  * Sizes count Unicode code points, never bytes, and text is never split inside a UTF-8 sequence.
  */
+/* newlocale() and towlower_l() are POSIX.1-2008. */
+#define _POSIX_C_SOURCE 200809L
 #include <stagehost/sdk.h>
 
 #include <locale.h>
