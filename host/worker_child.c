@@ -149,6 +149,11 @@ _Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_val
     if (getppid() != parent)
         _exit(1);
     signal(SIGPIPE, SIG_IGN);
+    /* A crash must end the worker by its signal, so the host can name it: no handler inherited from the host
+     * (or installed by a sanitizer runtime) may turn it into an ordinary exit. */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+        signal(fatal[i], SIG_DFL);
     signal(SIGINT, SIG_IGN); /* a terminal ^C is the host's to handle; it stops workers itself */
     /* A plugin's printf must not corrupt the host's standard output. */
     dup2(STDERR_FILENO, STDOUT_FILENO);

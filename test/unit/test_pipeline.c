@@ -1,7 +1,435 @@
+/* Unit tests for pipeline files: sh_pipeline_load() parsing, configuration conversion and "PATH:LINE:" errors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
-static void t(void **s){(void)s;}
-int main(void){const struct CMUnitTest ts[]={cmocka_unit_test(t)};return cmocka_run_group_tests(ts,NULL,NULL);}
+
+#include "pipeline.h"
+#include "value.h"
+
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    char dir[PATH_MAX];
+    char path[PATH_MAX]; /* the pipeline file */
+} fixture;
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "%s/sh-pipe-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(fx->dir)) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->path, sizeof fx->path, "%s/demo.pipeline", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    int rc = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return rc;
+}
+
+static sh_status load(fixture *fx, const char *text, sh_pipeline **out, sh_error *err)
+{
+    write_file(fx->path, text);
+    sh_error_clear(err);
+    return sh_pipeline_load(fx->path, out, err);
+}
+
+/* Asserts that `text` is refused with SH_S_CONFIG, a message starting with "PATH:LINE: " and containing each of
+ * the NULL-terminated strings. */
+static void expect_refused_at(fixture *fx, const char *text, int line, ...)
+{
+    sh_pipeline *p = (sh_pipeline *)(uintptr_t)1;
+    sh_error err;
+    sh_status rc = load(fx, text, &p, &err);
+    if (rc != SH_S_CONFIG)
+        print_error("pipeline was not refused (status %d): %s\n--- pipeline:\n%s", (int)rc, err.message, text);
+    assert_int_equal(rc, SH_S_CONFIG);
+    assert_null(p);
+    assert_int_equal(err.status, SH_S_CONFIG);
+
+    char prefix[PATH_MAX + 32];
+    snprintf(prefix, sizeof prefix, "%s:%d: ", fx->path, line);
+    if (strncmp(err.message, prefix, strlen(prefix)) != 0)
+        print_error("expected prefix '%s' in message: %s\n", prefix, err.message);
+    assert_int_equal(strncmp(err.message, prefix, strlen(prefix)), 0);
+
+    va_list ap;
+    va_start(ap, line);
+    for (const char *want = va_arg(ap, const char *); want; want = va_arg(ap, const char *)) {
+        if (!strstr(err.message, want))
+            print_error("expected '%s' in message: %s\n", want, err.message);
+        assert_non_null(strstr(err.message, want));
+    }
+    va_end(ap);
+}
+
+#define REFUSED(fx, text, line, ...) expect_refused_at((fx), (text), (line), __VA_ARGS__, (const char *)NULL)
+
+/* Takes ownership of v, asserting it is not NULL (constructors return NULL only when out of memory). */
+static sh_value *V(sh_value *v)
+{
+    assert_non_null(v);
+    return v;
+}
+
+static void set(sh_value *map, const char *key, sh_value *v) { assert_int_equal(sh_value_map_set(map, key, V(v)), SH_OK); }
+static void push(sh_value *a, sh_value *v) { assert_int_equal(sh_value_array_push(a, V(v)), SH_OK); }
+
+/* ------------------------------------------------------------------------------------------------------------ */
+
+static const char valid_pipeline[] =
+    "# ingest documents\n"                                                  /* 1 */
+    "pipeline = {\n"                                                        /* 2 */
+    "  name = \"ingest docs\";\n"                                           /* 3 */
+    "  stages = (\n"                                                        /* 4 */
+    "    {\n"                                                               /* 5 */
+    "      name = \"src\";\n"                                               /* 6 */
+    "      type = \"read\";\n"                                              /* 7 */
+    "      config = {\n"                                                    /* 8 */
+    "        path = \"in/docs.txt\";\n"                                     /* 9 */
+    "        count = 42;\n"                                                 /* 10 */
+    "        big = 5000000000L;\n"                                          /* 11 */
+    "        negative = -7;\n"                                              /* 12 */
+    "        ratio = 0.25;\n"                                               /* 13 */
+    "        on = true;\n"                                                  /* 14 */
+    "        off = false;\n"                                                /* 15 */
+    "        empty = \"\";\n"                                               /* 16 */
+    "        nested = { depth = 2; inner = { leaf = \"x\"; }; };\n"         /* 17 */
+    "        mixed = ( 1, \"two\", 3.5, { k = true; }, ( ) );\n"            /* 18 */
+    "        ints = [ 1, 2, 3 ];\n"                                         /* 19 */
+    "      };\n"                                                            /* 20 */
+    "    },\n"                                                              /* 21 */
+    "    { name = \"split-2\"; type = \"core/text.chunk\";\n"               /* 22 */
+    "      isolation = \"none\"; timeout_ms = 1500; },\n"                   /* 23 */
+    "    { name = \"Out_3\"; type = \"write\"; isolation = \"call\"; config = { }; },\n" /* 24 */
+    "    { name = \"p\"; type = \"passthrough\"; isolation = \"process\"; }\n" /* 25 */
+    "  );\n"                                                                /* 26 */
+    "};\n";                                                                 /* 27 */
+
+static void test_valid_pipeline(void **state)
+{
+    fixture *fx = *state;
+    sh_pipeline *p = NULL;
+    sh_error err;
+    sh_status rc = load(fx, valid_pipeline, &p, &err);
+    if (rc != SH_S_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, SH_S_OK);
+    assert_non_null(p);
+
+    assert_string_equal(p->path, fx->path);
+    char real[PATH_MAX];
+    assert_non_null(realpath(fx->dir, real));
+    assert_string_equal(p->dir, real);
+    assert_true(p->dir[0] == '/');
+    assert_string_equal(p->name, "ingest docs");
+    assert_int_equal(p->count, 4);
+
+    static const struct {
+        const char *name, *type;
+        sh_isolation iso;
+        int64_t timeout;
+        int line;
+    } want[] = {
+        {"src", "read", SH_ISOLATION_DEFAULT, 0, 5},
+        {"split-2", "core/text.chunk", SH_ISOLATION_NONE, 1500, 22},
+        {"Out_3", "write", SH_ISOLATION_CALL, 0, 24},
+        {"p", "passthrough", SH_ISOLATION_PROCESS, 0, 25},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(p->stages[i].name, want[i].name);
+        assert_string_equal(p->stages[i].type, want[i].type);
+        assert_int_equal(p->stages[i].isolation, want[i].iso);
+        assert_int_equal(p->stages[i].timeout_ms, want[i].timeout);
+        assert_int_equal(p->stages[i].line, want[i].line);
+        assert_non_null(p->stages[i].config);
+        assert_int_equal(sh_value_type(p->stages[i].config), SH_TYPE_MAP);
+    }
+    /* Stages without `config`, or with an empty one, get an empty map. */
+    assert_int_equal(sh_value_count(p->stages[1].config), 0);
+    assert_int_equal(sh_value_count(p->stages[2].config), 0);
+    assert_int_equal(sh_value_count(p->stages[3].config), 0);
+
+    /* The first stage's configuration, converted type by type, in file order. */
+    const sh_value *c = p->stages[0].config;
+    sh_value *expect = V(sh_value_map());
+    set(expect, "path", sh_value_cstring("in/docs.txt"));
+    set(expect, "count", sh_value_int(42));
+    set(expect, "big", sh_value_int(INT64_C(5000000000)));
+    set(expect, "negative", sh_value_int(-7));
+    set(expect, "ratio", sh_value_double(0.25));
+    set(expect, "on", sh_value_bool(1));
+    set(expect, "off", sh_value_bool(0));
+    set(expect, "empty", sh_value_cstring(""));
+    sh_value *nested = V(sh_value_map());
+    set(nested, "depth", sh_value_int(2));
+    sh_value *inner = V(sh_value_map());
+    set(inner, "leaf", sh_value_cstring("x"));
+    set(nested, "inner", inner);
+    set(expect, "nested", nested);
+    sh_value *mixed = V(sh_value_array());
+    push(mixed, sh_value_int(1));
+    push(mixed, sh_value_cstring("two"));
+    push(mixed, sh_value_double(3.5));
+    sh_value *k = V(sh_value_map());
+    set(k, "k", sh_value_bool(1));
+    push(mixed, k);
+    push(mixed, sh_value_array());
+    set(expect, "mixed", mixed);
+    sh_value *ints = V(sh_value_array());
+    push(ints, sh_value_int(1));
+    push(ints, sh_value_int(2));
+    push(ints, sh_value_int(3));
+    set(expect, "ints", ints);
+    assert_true(sh_value_equal(c, expect));
+    sh_value_free(expect);
+
+    /* And a few fields read directly, so a broken sh_value_equal cannot hide a conversion bug. */
+    assert_int_equal(sh_value_count(c), 11);
+    const sh_value *v = NULL;
+    assert_string_equal(sh_value_map_entry(c, 0, &v), "path");
+    size_t len = 0;
+    assert_string_equal(sh_value_get_string(v, &len), "in/docs.txt");
+    assert_int_equal(len, 11);
+    assert_int_equal(sh_value_type(sh_value_map_get(c, "count")), SH_TYPE_INT);
+    assert_int_equal(sh_value_get_int(sh_value_map_get(c, "count")), 42);
+    assert_true(sh_value_get_int(sh_value_map_get(c, "big")) == INT64_C(5000000000));
+    assert_int_equal(sh_value_type(sh_value_map_get(c, "ratio")), SH_TYPE_DOUBLE);
+    assert_true(sh_value_get_double(sh_value_map_get(c, "ratio")) == 0.25);
+    assert_int_equal(sh_value_type(sh_value_map_get(c, "on")), SH_TYPE_BOOL);
+    assert_int_equal(sh_value_get_bool(sh_value_map_get(c, "on")), 1);
+    assert_int_equal(sh_value_get_bool(sh_value_map_get(c, "off")), 0);
+    const sh_value *n = sh_value_map_get(c, "nested");
+    assert_int_equal(sh_value_type(n), SH_TYPE_MAP);
+    assert_string_equal(sh_value_get_string(sh_value_map_get(sh_value_map_get(n, "inner"), "leaf"), NULL), "x");
+    const sh_value *m = sh_value_map_get(c, "mixed");
+    assert_int_equal(sh_value_type(m), SH_TYPE_ARRAY);
+    assert_int_equal(sh_value_count(m), 5);
+    assert_string_equal(sh_value_get_string(sh_value_array_get(m, 1), NULL), "two");
+    assert_int_equal(sh_value_type(sh_value_array_get(m, 4)), SH_TYPE_ARRAY);
+    assert_int_equal(sh_value_type(sh_value_map_get(c, "ints")), SH_TYPE_ARRAY);
+    assert_int_equal(sh_value_get_int(sh_value_array_get(sh_value_map_get(c, "ints"), 2)), 3);
+
+    sh_pipeline_free(p);
+}
+
+static void test_relative_path_gives_absolute_dir(void **state)
+{
+    fixture *fx = *state;
+    write_file(fx->path, valid_pipeline);
+    char cwd[PATH_MAX], real[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_non_null(realpath(fx->dir, real));
+    assert_int_equal(chdir(fx->dir), 0);
+
+    sh_pipeline *p = NULL;
+    sh_error err;
+    sh_error_clear(&err);
+    sh_status rc = sh_pipeline_load("demo.pipeline", &p, &err);
+    sh_pipeline *q = NULL;
+    sh_status rc2 = rc == SH_S_OK ? sh_pipeline_load("./demo.pipeline", &q, &err) : rc;
+    assert_int_equal(chdir(cwd), 0);
+
+    assert_int_equal(rc, SH_S_OK);
+    assert_string_equal(p->path, "demo.pipeline");
+    assert_string_equal(p->dir, real);
+    assert_int_equal(rc2, SH_S_OK);
+    assert_string_equal(q->dir, real);
+    sh_pipeline_free(p);
+    sh_pipeline_free(q);
+}
+
+static void test_unreadable_file(void **state)
+{
+    fixture *fx = *state;
+    sh_pipeline *p = (sh_pipeline *)(uintptr_t)1;
+    sh_error err;
+    sh_error_clear(&err);
+    assert_int_equal(sh_pipeline_load(fx->path, &p, &err), SH_S_CONFIG); /* not written yet */
+    assert_null(p);
+    assert_non_null(strstr(err.message, fx->path));
+    assert_non_null(strstr(err.message, "cannot read pipeline"));
+}
+
+static void test_syntax_error(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = = ( );\n};\n", 3, "syntax error", "libconfig syntax");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\"; }\n  );\n", 6,
+            "syntax error");
+}
+
+static void test_missing_pipeline_group(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "# nothing here\n", 1, "missing the 'pipeline' group");
+    REFUSED(fx, "\n\npipline = { name = \"x\"; stages = ( { name = \"a\"; type = \"read\"; } ); };\n", 3,
+            "unknown key 'pipline' in the pipeline file", "did you mean 'pipeline'?");
+    REFUSED(fx, "\npipeline = ( 1 );\n", 2, "'pipeline' must be a group", "got a list");
+}
+
+static void test_missing_name(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "\npipeline = {\n  stages = ( { name = \"a\"; type = \"read\"; } );\n};\n", 2,
+            "missing required key 'name'");
+    REFUSED(fx, "pipeline = {\n  name = 7;\n  stages = ( { name = \"a\"; type = \"read\"; } );\n};\n", 2,
+            "key 'name'", "got an integer");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  nme = \"y\";\n  stages = ( { name = \"a\"; type = \"read\"; } );\n};\n",
+            3, "unknown key 'nme' in 'pipeline'", "did you mean 'name'?");
+}
+
+static void test_no_stages(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = ( );\n};\n", 3, "the pipeline has no stages");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n};\n", 1, "missing required key 'stages'");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = { name = \"a\"; type = \"read\"; };\n};\n", 3,
+            "key 'stages' must be a list", "got a group");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\"; }, \"write\" );\n};\n", 4,
+            "element 2 of 'stages'", "got a string");
+}
+
+static void test_stage_missing_name_or_type(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\"; },\n"
+                "    { type = \"write\"; }\n  );\n};\n",
+            5, "missing required key 'name'");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\"; },\n"
+                "    { name = \"b\"; }\n  );\n};\n",
+            5, "missing required key 'type'");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\";\n      type = \"\"; }\n  );\n};\n", 5,
+            "stage 'a' has an empty type");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\";\n      type = 3; }\n  );\n};\n", 5,
+            "key 'type'", "got an integer");
+}
+
+static void test_duplicate_stage_name(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx,
+            "pipeline = {\n"                              /* 1 */
+            "  name = \"x\";\n"                           /* 2 */
+            "  stages = (\n"                              /* 3 */
+            "    { name = \"a\"; type = \"read\"; },\n"   /* 4 */
+            "    { name = \"b\"; type = \"chunk\"; },\n"  /* 5 */
+            "    { name = \"a\"; type = \"write\"; }\n"   /* 6 */
+            "  );\n"
+            "};\n",
+            6, "stage name 'a' is used twice", "first at line 4");
+}
+
+static void test_invalid_stage_name(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { type = \"read\";\n      name = \"bad name\"; }\n  );\n};\n",
+            5, "stage name 'bad name' is invalid");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a.b\"; type = \"read\"; }\n  );\n};\n", 4,
+            "stage name 'a.b' is invalid");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"\"; type = \"read\"; }\n  );\n};\n", 4,
+            "stage name '' is invalid");
+}
+
+static void test_config_not_a_group(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      config = ( \"path\", \"x\" ); }\n  );\n};\n",
+            5, "key 'config' of stage 'a' must be a group", "got a list");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      config = \"path=x\"; }\n  );\n};\n",
+            5, "key 'config' of stage 'a'", "got a string");
+}
+
+static void test_unknown_stage_key(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      confg = { path = \"x\"; }; }\n  );\n};\n",
+            5, "unknown key 'confg' in a stage", "did you mean 'config'?");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      timeout = 5; }\n  );\n};\n",
+            5, "unknown key 'timeout' in a stage");
+}
+
+static void test_bad_isolation_and_timeout(void **state)
+{
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      isolation = \"threads\"; }\n  );\n};\n",
+            5, "isolation 'threads' of stage 'a'", "\"process\", \"call\" or \"none\"");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      isolation = true; }\n  );\n};\n",
+            5, "key 'isolation'", "got a boolean");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      timeout_ms = 0; }\n  );\n};\n",
+            5, "key 'timeout_ms' must be at least 1, got 0");
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+                "      timeout_ms = \"5s\"; }\n  );\n};\n",
+            5, "key 'timeout_ms'", "got a string");
+}
+
+static void test_error_in_later_stage_frees_earlier(void **state)
+{
+    /* Under ASan/valgrind: the stages parsed before the failing one (with their configuration maps) are freed. */
+    fixture *fx = *state;
+    REFUSED(fx, "pipeline = {\n  name = \"x\";\n  stages = (\n"
+                "    { name = \"a\"; type = \"read\"; config = { p = ( 1, { q = \"r\"; } ); }; isolation = \"none\"; },\n"
+                "    { name = \"b\"; type = \"chunk\"; config = { size = 10; }; isolation = \"bogus\"; }\n  );\n};\n",
+            5, "isolation 'bogus' of stage 'b'");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_valid_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relative_path_gives_absolute_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_pipeline_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_stages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_missing_name_or_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_stage_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_stage_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_not_a_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_stage_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_isolation_and_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_in_later_stage_frees_earlier, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
