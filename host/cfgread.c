@@ -198,3 +198,33 @@ sh_value *sh_cfg_to_value(const config_setting_t *s)
         return sh_value_null();
     }
 }
+
+/* The first string setting under `s` that is not UTF-8, or NULL. */
+static const config_setting_t *first_bad_string(const config_setting_t *s)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        const char *t = config_setting_get_string(s);
+        return sh_utf8_valid(t, strlen(t)) ? NULL : s;
+    }
+    if (!config_setting_is_aggregate(s))
+        return NULL;
+    int n = config_setting_length(s);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *bad = first_bad_string(config_setting_get_elem(s, (unsigned)i));
+        if (bad)
+            return bad;
+    }
+    return NULL;
+}
+
+sh_status sh_cfg_value(sh_cfg *p, const config_setting_t *s, const char *what, sh_value **out)
+{
+    *out = NULL;
+    const config_setting_t *bad = first_bad_string(s);
+    if (bad)
+        return sh_cfg_fail(p, bad, "%s: the string '%s' is not valid UTF-8 text; configuration files must be UTF-8",
+                           what, config_setting_name(bad) ? config_setting_name(bad) : "(list element)");
+    if (!(*out = sh_cfg_to_value(s)))
+        return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    return SH_S_OK;
+}

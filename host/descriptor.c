@@ -173,24 +173,34 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
     return SH_S_OK;
 }
 
+sh_status sh_descriptor_parse_limits(sh_cfg *p, const config_setting_t *s, sh_limits *out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return sh_cfg_fail(p, s, "key 'limits' must be a group { timeout_ms = ...; }, got %s", sh_cfg_type_word(s));
+    static const char *const known[] = {"memory_mb", "cpu_seconds", "timeout_ms", "open_files",
+                                        "processes", "file_size_mb", "output_mb"};
+    sh_status rc = sh_cfg_check_keys(p, s, "'limits'", known, sizeof known / sizeof known[0]);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "memory_mb", "a size in MiB", false, 1, &out->memory_mb);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "cpu_seconds", "a number of seconds", false, 1, &out->cpu_seconds);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "timeout_ms", "a number of milliseconds", false, 1, &out->timeout_ms);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "open_files", "a number of file descriptors", false, 16, &out->open_files);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "processes", "a number of processes", false, 1, &out->processes);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "file_size_mb", "a size in MiB", false, 1, &out->file_size_mb);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(p, s, "output_mb", "a size in MiB", false, 1, &out->output_mb);
+    return rc;
+}
+
 static sh_status parse_limits(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
     config_setting_t *s = config_setting_get_member(root, "limits");
-    if (!s)
-        return SH_S_OK;
-    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-        return sh_cfg_fail(p, s, "key 'limits' must be a group { memory_mb = ...; }, got %s", sh_cfg_type_word(s));
-    static const char *const known[] = {"memory_mb", "cpu_seconds", "timeout_ms", "open_files"};
-    sh_status rc = sh_cfg_check_keys(p, s, "'limits'", known, sizeof known / sizeof known[0]);
-    if (rc == SH_S_OK)
-        rc = sh_cfg_int(p, s, "memory_mb", "a size in MiB", false, 1, &d->limits.memory_mb);
-    if (rc == SH_S_OK)
-        rc = sh_cfg_int(p, s, "cpu_seconds", "a number of seconds", false, 1, &d->limits.cpu_seconds);
-    if (rc == SH_S_OK)
-        rc = sh_cfg_int(p, s, "timeout_ms", "a number of milliseconds", false, 1, &d->limits.timeout_ms);
-    if (rc == SH_S_OK)
-        rc = sh_cfg_int(p, s, "open_files", "a number of file descriptors", false, 16, &d->limits.open_files);
-    return rc;
+    return s ? sh_descriptor_parse_limits(p, s, &d->limits) : SH_S_OK;
 }
 
 static sh_status parse_permissions(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
@@ -222,14 +232,21 @@ static sh_status parse_abi(sh_cfg *p, const config_setting_t *root, sh_descripto
                               &abi);
     if (rc != SH_S_OK)
         return rc;
-    unsigned major, minor;
-    char tail;
-    int n = sscanf(abi, "%u.%u%c", &major, &minor, &tail);
+    /* Digits, a dot, digits: sscanf would also take signs and spaces. */
+    unsigned long major = 0, minor = 0;
+    const char *q = abi;
+    bool ok = isdigit((unsigned char)*q);
+    while (ok && isdigit((unsigned char)*q) && major <= 0xffff)
+        major = major * 10 + (unsigned long)(*q++ - '0');
+    ok = ok && *q++ == '.' && isdigit((unsigned char)*q);
+    while (ok && isdigit((unsigned char)*q) && minor <= 0xffff)
+        minor = minor * 10 + (unsigned long)(*q++ - '0');
+    ok = ok && *q == '\0';
     config_setting_t *s = config_setting_get_member(root, "abi");
-    if (n != 2 || major > 0xffff || minor > 0xffff) {
+    if (!ok || major > 0xffff || minor > 0xffff) {
         rc = sh_cfg_fail(p, s, "key 'abi' must look like \"1.0\" (MAJOR.MINOR), got \"%s\"", abi);
     } else if (major != SH_ABI_MAJOR) {
-        rc = sh_cfg_fail(p, s, "plugin is built for ABI %u.%u, but this host speaks ABI %d.x: rebuild the plugin "
+        rc = sh_cfg_fail(p, s, "plugin is built for ABI %lu.%lu, but this host speaks ABI %d.x: rebuild the plugin "
                         "against the stagehost %d SDK",
                   major, minor, SH_ABI_MAJOR, SH_ABI_MAJOR);
     } else {
@@ -336,7 +353,14 @@ static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descripto
 
 sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *err)
 {
+    return sh_descriptor_load_named(path, out, NULL, err);
+}
+
+sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char **name, sh_error *err)
+{
     *out = NULL;
+    if (name)
+        *name = NULL;
     sh_descriptor *d = calloc(1, sizeof *d);
     if (!d || !(d->path = strdup(path)))
         goto nomem;
@@ -356,6 +380,10 @@ sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *er
     }
     config_destroy(&cfg);
     if (rc != SH_S_OK) {
+        if (name && d->name && sh_valid_plugin_name(d->name)) {
+            *name = d->name;
+            d->name = NULL;
+        }
         sh_descriptor_free(d);
         return rc;
     }

@@ -34,6 +34,9 @@ typedef struct sh_limits {
     int64_t cpu_seconds; /* 0: host default */
     int64_t timeout_ms;  /* 0: host default */
     int64_t open_files;  /* 0: host default */
+    int64_t processes;   /* 0: host default; RLIMIT_NPROC (not enforced for root) */
+    int64_t file_size_mb; /* 0: host default; largest file the worker may write */
+    int64_t output_mb;   /* 0: host default; most bytes one call may emit */
 } sh_limits;
 
 typedef struct sh_strlist {
@@ -74,7 +77,16 @@ typedef struct sh_descriptor {
  * and *out is NULL. The library file is not opened: only its existence is checked. */
 sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *err);
 
+/* As sh_descriptor_load; on failure, *name receives the plugin's name (caller frees) when the file got as far as
+ * a valid `name`, so that errors about the plugin can say why it is unusable. */
+sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char **name, sh_error *err);
+
 void sh_descriptor_free(sh_descriptor *d);
+
+/* Parses a `limits` group (descriptor or host configuration) into `out`, leaving absent keys untouched. */
+typedef struct sh_cfg sh_cfg;
+typedef struct config_setting_t config_setting_t;
+sh_status sh_descriptor_parse_limits(sh_cfg *p, const config_setting_t *group, sh_limits *out);
 
 const sh_stage_decl *sh_descriptor_find_stage(const sh_descriptor *d, const char *type);
 

@@ -37,13 +37,15 @@ sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
             } else {
                 snprintf(path, len, "%s/%s", dir, names[i]->d_name);
                 sh_descriptor *d = NULL;
+                char *name = NULL;
                 sh_error derr;
                 sh_error_clear(&derr);
-                sh_status drc = sh_descriptor_load(path, &d, &derr);
+                sh_status drc = sh_descriptor_load_named(path, &d, &name, &derr);
                 if (drc == SH_S_NOMEM)
                     rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
                 else
-                    rc = sh_registry_add(reg, path, d, drc == SH_S_OK ? NULL : derr.message, err);
+                    rc = sh_registry_add(reg, path, d, name, drc == SH_S_OK ? NULL : derr.message, err);
+                free(name);
                 free(path);
             }
         }
@@ -91,7 +93,8 @@ static sh_status add_path_list(sh_registry *reg, const char *list, sh_error *err
     return SH_S_OK;
 }
 
-sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_count, sh_error *err)
+sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_count, const sh_strlist *config_dirs,
+                      sh_error *err)
 {
     for (size_t i = 0; i < cli_count; i++) {
         if (!is_dir(cli_dirs[i]))
@@ -103,6 +106,9 @@ sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_
     }
     if (add_path_list(reg, getenv("STAGEHOST_PLUGIN_PATH"), err) != SH_S_OK)
         return SH_S_NOMEM;
+    for (size_t i = 0; config_dirs && i < config_dirs->len; i++)
+        if (add_path_list(reg, config_dirs->items[i], err) != SH_S_OK)
+            return SH_S_NOMEM;
     const char *system = getenv("STAGEHOST_SYSTEM_PLUGIN_PATH");
     if (add_path_list(reg, system ? system : SH_DEFAULT_PLUGIN_DIR, err) != SH_S_OK)
         return SH_S_NOMEM;

@@ -1,6 +1,6 @@
 #include "engine.h"
 #include "builtins.h"
-#include "inproc.h"
+#include "instance.h"
 #include "log.h"
 #include "resolve.h"
 #include "wire.h"
@@ -70,131 +70,62 @@ sh_status sh_engine_validate(const sh_pipeline *p, const sh_registry *reg, sh_er
     return rc;
 }
 
-/* A loaded plugin: in the host (built-ins, isolation "none") or in a worker. */
-typedef struct instance {
-    const sh_registry_entry *plugin; /* NULL: the built-ins */
-    sh_isolation isolation;
-    sh_inproc *ip;
-    sh_worker *w;
-} instance;
-
-typedef struct run {
-    const sh_pipeline *p;
-    instance *instances;
-    size_t count;
-    sh_run_summary *summary;
-} run;
-
-static sh_isolation effective_isolation(const sh_pipeline_stage *st, const sh_target *t)
+static sh_outcome outcome_of(sh_status st)
 {
-    if (!t->plugin)
-        return SH_ISOLATION_NONE;
-    if (st->isolation != SH_ISOLATION_DEFAULT)
-        return st->isolation;
-    return t->plugin->desc->isolation != SH_ISOLATION_DEFAULT ? t->plugin->desc->isolation : SH_ISOLATION_PROCESS;
-}
-
-static int64_t effective_timeout(const sh_pipeline_stage *st, const sh_target *t)
-{
-    if (st->timeout_ms > 0)
-        return st->timeout_ms;
-    if (t->plugin && t->plugin->desc->limits.timeout_ms > 0)
-        return t->plugin->desc->limits.timeout_ms;
-    return SH_DEFAULT_TIMEOUT_MS;
-}
-
-static void instance_close(instance *in)
-{
-    sh_inproc_close(in->ip);
-    sh_worker_stop(in->w);
-    in->ip = NULL;
-    in->w = NULL;
-}
-
-/* The cached instance for (plugin, isolation), loading it on first use. "call" isolation is never cached. */
-static sh_status get_instance(run *r, const sh_target *t, sh_isolation iso, int64_t timeout, instance **out,
-                              sh_error *err)
-{
-    if (iso != SH_ISOLATION_CALL) {
-        for (size_t i = 0; i < r->count; i++) {
-            instance *in = &r->instances[i];
-            if (in->plugin == t->plugin && in->isolation == iso && (in->ip || in->w)) {
-                *out = in;
-                return SH_S_OK;
-            }
-        }
+    switch (st) {
+    case SH_S_OK:
+        return SH_OUTCOME_OK;
+    case SH_S_TIMEOUT:
+        return SH_OUTCOME_TIMEOUT;
+    case SH_S_CRASH:
+        return SH_OUTCOME_CRASH;
+    case SH_S_PROTOCOL:
+        return SH_OUTCOME_PROTOCOL;
+    default:
+        return SH_OUTCOME_FAILED;
     }
-    instance *grown = realloc(r->instances, (r->count + 1) * sizeof *grown);
-    if (!grown)
-        return sh_error_set(err, SH_S_NOMEM, "out of memory");
-    r->instances = grown;
-    instance *in = &r->instances[r->count];
-    *in = (instance){.plugin = t->plugin, .isolation = iso};
-    sh_status rc;
-    if (!t->plugin) {
-        rc = sh_inproc_open_static(sh_builtin_plugin(), &in->ip, err);
-    } else if (iso == SH_ISOLATION_NONE) {
-        sh_log(SH_LOG_INFO, "loading plugin '%s' in the host process (isolation none)", t->plugin->desc->name);
-        rc = sh_inproc_open(t->plugin->desc, NULL, &in->ip, err);
-    } else {
-        rc = sh_worker_start(t->plugin->desc, NULL, timeout, &in->w, err);
-        if (rc == SH_S_OK) {
-            r->summary->workers_started++;
-            sh_log(SH_LOG_INFO, "plugin '%s' loaded in worker process %d (isolation %s)", t->plugin->desc->name,
-                   sh_worker_pid(in->w), sh_isolation_name(iso));
-        }
-    }
-    if (rc != SH_S_OK)
-        return rc;
-    r->count++;
-    *out = in;
-    return SH_S_OK;
 }
-
-static int collect_emit(void *sink, sh_value *item) { return sh_values_push(sink, item); }
 
 /* Runs one stage on `input`, leaving its output in `output`. */
-static sh_status run_stage(run *r, size_t index, const sh_target *t, const sh_values *input, sh_values *output,
-                           sh_error *err)
+static sh_status run_stage(sh_runtime *rt, const sh_pipeline *p, size_t index, const sh_target *t,
+                           const char *execution_id, const sh_values *input, sh_values *output,
+                           sh_run_summary *summary, sh_error *err)
 {
-    const sh_pipeline_stage *st = &r->p->stages[index];
-    sh_isolation iso = effective_isolation(st, t);
-    int64_t timeout = effective_timeout(st, t);
+    const sh_pipeline_stage *st = &p->stages[index];
+    const sh_descriptor *d = t->plugin ? t->plugin->desc : NULL;
+    sh_isolation iso = d ? sh_runtime_isolation(rt, d, st->isolation) : SH_ISOLATION_NONE;
+    sh_limits limits = {0};
+    if (d)
+        sh_runtime_limits(rt, d, &limits);
     char task_id[64];
-    snprintf(task_id, sizeof task_id, "%s-%zu", r->summary->execution_id, index + 1);
-    sh_invocation inv = {.execution_id = r->summary->execution_id,
+    snprintf(task_id, sizeof task_id, "%s-%zu", execution_id, index + 1);
+    sh_invocation inv = {.execution_id = execution_id,
                          .task_id = task_id,
-                         .pipeline = r->p->name,
+                         .pipeline = p->name,
                          .stage = st->name,
-                         .plugin = t->plugin ? t->plugin->desc->name : SH_BUILTIN_PLUGIN_NAME,
-                         .base_dir = r->p->dir,
+                         .plugin = d ? d->name : SH_BUILTIN_PLUGIN_NAME,
+                         .base_dir = p->dir,
                          .attempt = 1};
-    instance *in = NULL;
-    sh_status rc = get_instance(r, t, iso, timeout, &in, err);
+    sh_instance *in = NULL;
+    bool reused = false;
+    sh_status rc = sh_pool_acquire(rt->pool, d, iso, &limits, d ? sh_runtime_plugin_config(rt, d->name) : NULL,
+                                   &in, &reused, err);
     if (rc != SH_S_OK)
-        return rc == SH_S_LOAD ? SH_S_STAGE : rc;
-    uint32_t id = 0;
-    const sh_value *const *items = (const sh_value *const *)input->items;
-    if (in->w) {
-        rc = sh_worker_create_stage(in->w, &inv, t->action, st->config, timeout, &id, err);
-        if (rc == SH_S_OK)
-            rc = sh_worker_process(in->w, id, &inv, items, input->len, timeout, output, err);
-        if (rc == SH_S_OK || rc == SH_S_STAGE) {
-            sh_error ignored;
-            sh_worker_destroy_stage(in->w, id, timeout, &ignored);
-        }
-    } else {
-        rc = sh_inproc_create_stage(in->ip, &inv, t->action, st->config, &id, err);
-        if (rc == SH_S_OK) {
-            rc = sh_inproc_process(in->ip, id, &inv, items, input->len, collect_emit, output, NULL, NULL, err);
-            sh_inproc_destroy_stage(in->ip, id);
-        }
-    }
-    /* A worker that failed for good is not reused; "call" isolation never keeps its worker. */
-    if (in->w && (iso == SH_ISOLATION_CALL || !sh_worker_alive(in->w)))
-        instance_close(in);
-    if (rc != SH_S_OK)
-        sh_values_clear(output);
+        return rc;
+    if (!reused && sh_instance_pid(in))
+        summary->workers_started++;
+    int64_t start = sh_monotonic_ns();
+    sh_call_usage usage;
+    rc = sh_instance_call(in, &inv, t->action, st->config, st->timeout_ms, input, output, &usage, err);
+    sh_invocation_metrics m = {.plugin = inv.plugin,
+                               .stage = st->name,
+                               .wall_ns = sh_monotonic_ns() - start,
+                               .cpu_user_us = usage.user_us,
+                               .cpu_sys_us = usage.sys_us,
+                               .peak_rss_kb = usage.maxrss_kb,
+                               .outcome = outcome_of(rc)};
+    sh_metrics_record(rt->metrics, &m);
+    sh_pool_release(rt->pool, in);
     return rc;
 }
 
@@ -212,25 +143,24 @@ static void new_execution_id(char out[33])
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-sh_status sh_engine_run(const sh_pipeline *p, const sh_registry *reg, sh_run_summary *summary, sh_error *err)
+sh_status sh_engine_run(const sh_pipeline *p, sh_runtime *rt, sh_run_summary *summary, sh_error *err)
 {
     memset(summary, 0, sizeof *summary);
     new_execution_id(summary->execution_id);
     sh_target *targets = calloc(p->count, sizeof *targets);
     if (!targets)
         return sh_error_set(err, SH_S_NOMEM, "out of memory running %s", p->path);
-    sh_status rc = resolve_all(p, reg, targets, err);
+    sh_status rc = resolve_all(p, &rt->registry, targets, err);
     if (rc != SH_S_OK) {
         free(targets);
         return rc;
     }
     sh_log(SH_LOG_INFO, "running pipeline '%s' (%zu stages), execution %s", p->name, p->count,
            summary->execution_id);
-    run r = {.p = p, .summary = summary};
     sh_values batch = {0}, next = {0};
     size_t i;
     for (i = 0; i < p->count && rc == SH_S_OK; i++) {
-        rc = run_stage(&r, i, &targets[i], &batch, &next, err);
+        rc = run_stage(rt, p, i, &targets[i], summary->execution_id, &batch, &next, summary, err);
         if (rc != SH_S_OK)
             break;
         sh_log(SH_LOG_INFO, "stage '%s' done: %zu items in, %zu out", p->stages[i].name, batch.len, next.len);
@@ -263,9 +193,6 @@ sh_status sh_engine_run(const sh_pipeline *p, const sh_registry *reg, sh_run_sum
     summary->items_out = rc == SH_S_OK ? batch.len : 0;
     sh_values_clear(&batch);
     sh_values_clear(&next);
-    for (size_t k = 0; k < r.count; k++)
-        instance_close(&r.instances[k]);
-    free(r.instances);
     free(targets);
     return rc;
 }

@@ -4,6 +4,7 @@
 
 #include "pipeline.h"
 #include "registry.h"
+#include "runtime.h"
 
 typedef struct sh_run_summary {
     char execution_id[33];
@@ -18,6 +19,6 @@ sh_status sh_engine_validate(const sh_pipeline *p, const sh_registry *reg, sh_er
 
 /* Validates, then runs. A failing stage stops the run with SH_S_STAGE/CRASH/TIMEOUT/PROTOCOL and a message
  * naming the stage, its plugin, the attempt and the cause, and the stages that did not run. */
-sh_status sh_engine_run(const sh_pipeline *p, const sh_registry *reg, sh_run_summary *summary, sh_error *err);
+sh_status sh_engine_run(const sh_pipeline *p, sh_runtime *rt, sh_run_summary *summary, sh_error *err);
 
 #endif

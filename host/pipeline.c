@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,9 +46,15 @@ static sh_status parse_stage(sh_cfg *c, config_setting_t *g, size_t index, sh_pi
     if (cs && config_setting_type(cs) != CONFIG_TYPE_GROUP)
         return sh_cfg_fail(c, cs, "key 'config' of stage '%s' must be a group { key = value; ... }, got %s",
                            st->name, sh_cfg_type_word(cs));
-    st->config = cs ? sh_cfg_to_value(cs) : sh_value_map();
-    if (!st->config)
+    if (cs) {
+        char what[300];
+        snprintf(what, sizeof what, "config of stage '%s'", st->name);
+        rc = sh_cfg_value(c, cs, what, &st->config);
+        if (rc != SH_S_OK)
+            return rc;
+    } else if (!(st->config = sh_value_map())) {
         return sh_error_set(c->err, SH_S_NOMEM, "out of memory reading %s", c->path);
+    }
 
     char *iso = NULL;
     rc = sh_cfg_string(c, g, "isolation", "\"process\", \"call\" or \"none\"", false, &iso);

@@ -3,7 +3,9 @@
  *
  *   host -> worker                                    worker -> host
  *   CREATE  [type, name, config map, invocation map]  DONE [status, stage id, message]
- *   PROCESS [stage id, invocation map, item...]       EMIT [item]*, LOG [level, message]*, DONE [status, 0, msg]
+ *   PROCESS [stage id, fork, invocation, item...]     EMIT [item]*, LOG [level, message]*,
+ *                                                     DONE [status, 0, message, usage map]
+ *                                                     and, when fork was set, CALL_END [wait status]
  *   DESTROY [stage id]                                DONE [status, 0, message]
  *   SHUTDOWN []                                       (exits after fini)
  *   (after fork)                                      READY [status, 0, message]
@@ -24,7 +26,8 @@ enum {
     SH_MSG_READY = 10,
     SH_MSG_EMIT = 11,
     SH_MSG_LOG = 12,
-    SH_MSG_DONE = 13
+    SH_MSG_DONE = 13,
+    SH_MSG_CALL_END = 14
 };
 
 /* An invocation as a map, and back. Decoded strings point into `map`, which must outlive `inv`. */

@@ -23,6 +23,7 @@ void sh_registry_free(sh_registry *reg)
 {
     for (size_t i = 0; i < reg->len; i++) {
         free(reg->entries[i].path);
+        free(reg->entries[i].name);
         free(reg->entries[i].reason);
         sh_descriptor_free(reg->entries[i].desc);
     }
@@ -47,13 +48,13 @@ const sh_registry_entry *sh_registry_find_any(const sh_registry *reg, const char
 {
     const sh_registry_entry *found = sh_registry_find(reg, name);
     for (size_t i = 0; !found && i < reg->len; i++)
-        if (reg->entries[i].desc && strcmp(reg->entries[i].desc->name, name) == 0)
+        if (reg->entries[i].name && strcmp(reg->entries[i].name, name) == 0)
             found = &reg->entries[i];
     return found;
 }
 
-sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *desc, const char *reason,
-                          sh_error *err)
+sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *desc, const char *name,
+                          const char *reason, sh_error *err)
 {
     if (reg->len == reg->cap) {
         size_t cap = reg->cap ? reg->cap * 2 : 16;
@@ -65,7 +66,8 @@ sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *des
         reg->entries = p;
         reg->cap = cap;
     }
-    sh_registry_entry e = {.path = strdup(path), .desc = desc};
+    const char *known = desc ? desc->name : name;
+    sh_registry_entry e = {.path = strdup(path), .desc = desc, .name = known ? strdup(known) : NULL};
     if (!desc) {
         e.status = SH_PLUGIN_INVALID;
         e.reason = strdup(reason ? reason : "invalid descriptor");
@@ -79,8 +81,9 @@ sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *des
             e.reason = strdup(why);
         }
     }
-    if (!e.path || (e.status != SH_PLUGIN_AVAILABLE && !e.reason)) {
+    if (!e.path || (known && !e.name) || (e.status != SH_PLUGIN_AVAILABLE && !e.reason)) {
         free(e.path);
+        free(e.name);
         free(e.reason);
         sh_descriptor_free(desc);
         return sh_error_set(err, SH_S_NOMEM, "out of memory adding %s to the registry", path);

@@ -14,6 +14,7 @@ const char *sh_plugin_status_name(sh_plugin_status s);
 
 typedef struct sh_registry_entry {
     char *path;        /* the descriptor file */
+    char *name;        /* the plugin's name; NULL when the descriptor was refused before a valid name */
     sh_descriptor *desc; /* NULL when invalid */
     sh_plugin_status status;
     char *reason;      /* why invalid or shadowed; NULL when available */
@@ -29,9 +30,10 @@ typedef struct sh_registry {
 void sh_registry_init(sh_registry *reg);
 void sh_registry_free(sh_registry *reg);
 
-/* Adds a descriptor (takes ownership) or, when desc is NULL, an invalid entry with `reason`. */
-sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *desc, const char *reason,
-                          sh_error *err);
+/* Adds a descriptor (takes ownership) or, when desc is NULL, an invalid entry with `reason` and, if known, the
+ * plugin's `name`. */
+sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *desc, const char *name,
+                          const char *reason, sh_error *err);
 
 /* The available plugin named `name`, or NULL. */
 const sh_registry_entry *sh_registry_find(const sh_registry *reg, const char *name);

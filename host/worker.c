@@ -1,12 +1,16 @@
 #include "worker.h"
 #include "log.h"
 #include "protocol.h"
+#include "zygote.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -16,15 +20,18 @@ struct sh_worker {
     pid_t pid; /* 0 once reaped */
     int fd;    /* -1 once closed */
     char *plugin;
+    sh_zygote *zygote;     /* the worker's parent, which reaps it; NULL when the host forked it itself */
+    sh_worker_limits limits;
+    sh_exit_info exit;     /* how it ended, once reaped */
+    sh_call_usage usage;   /* of the last call */
     sh_buf out;
     sh_buf in;
 };
 
-static int64_t deadline(int64_t timeout_ms)
+static int64_t deadline(const sh_worker *w)
 {
-    if (timeout_ms <= 0)
-        timeout_ms = SH_DEFAULT_TIMEOUT_MS;
-    return sh_monotonic_ns() + timeout_ms * 1000000;
+    int64_t ms = w->limits.timeout_ms > 0 ? w->limits.timeout_ms : SH_DEFAULT_TIMEOUT_MS;
+    return sh_monotonic_ns() + ms * 1000000;
 }
 
 /* "killed by signal SIGSEGV (Segmentation fault)" or "exited with status 3". */
@@ -41,63 +48,109 @@ static void describe_status(int status, char *buf, size_t len)
     }
 }
 
-/* Reaps the worker, waiting up to `grace_ms` for it to exit by itself before killing it. */
-static int reap(sh_worker *w, int grace_ms, int *status)
+/* Waits up to `grace_ms` for the worker to exit by itself, then kills it; always reaps it. */
+static void reap(sh_worker *w, int grace_ms)
 {
     if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
     }
     if (w->pid <= 0)
-        return -1;
+        return;
+    memset(&w->exit, 0, sizeof w->exit);
+    if (w->zygote) {
+        if (sh_zygote_wait(w->zygote, w->pid, grace_ms, &w->exit, NULL) == SH_S_TIMEOUT) {
+            kill(w->pid, SIGKILL);
+            /* SIGKILL cannot be ignored: the report follows at once unless the zygote itself is gone. */
+            sh_zygote_wait(w->zygote, w->pid, 5000, &w->exit, NULL);
+        }
+        w->pid = 0;
+        return;
+    }
     int64_t end = sh_monotonic_ns() + (int64_t)grace_ms * 1000000;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
     for (;;) {
-        pid_t r = waitpid(w->pid, status, WNOHANG);
+        pid_t r = wait4(w->pid, &w->exit.status, WNOHANG, &ru);
         if (r == w->pid || (r < 0 && errno != EINTR))
             break;
         if (r == 0 && sh_monotonic_ns() >= end) {
             kill(w->pid, SIGKILL);
-            while (waitpid(w->pid, status, 0) < 0 && errno == EINTR)
+            while (wait4(w->pid, &w->exit.status, 0, &ru) < 0 && errno == EINTR)
                 ;
             break;
         }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
+    w->exit.maxrss_kb = ru.ru_maxrss;
+    w->exit.utime_us = ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+    w->exit.stime_us = ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
     w->pid = 0;
-    return 0;
+}
+
+/* Why a worker that died on its own died, with the limit it most likely hit. */
+static void explain_death(const sh_worker *w, char *buf, size_t len)
+{
+    describe_status(w->exit.status, buf, len);
+    size_t used = strlen(buf);
+    int sig = WIFSIGNALED(w->exit.status) ? WTERMSIG(w->exit.status) : 0;
+    if (sig == SIGXCPU || (sig == SIGKILL && w->limits.cpu_seconds > 0 &&
+                           (w->exit.utime_us + w->exit.stime_us) / 1000000 >= w->limits.cpu_seconds)) {
+        snprintf(buf + used, len - used, ": it exceeded its CPU limit of %lld s per call (limits.cpu_seconds)",
+                 (long long)w->limits.cpu_seconds);
+    } else if (sig == SIGXFSZ) {
+        snprintf(buf + used, len - used, ": it wrote a file larger than its limit of %lld MiB (limits.file_size_mb)",
+                 (long long)w->limits.file_size_mb);
+    } else if (w->limits.memory_mb > 0 && w->exit.maxrss_kb * 10 >= w->limits.memory_mb * 1024 * 8) {
+        /* Allocations fail near the limit, and a plugin that does not check them crashes: say so. */
+        snprintf(buf + used, len - used,
+                 " after reaching %lld MiB of its %lld MiB memory limit (limits.memory_mb): it most likely ran out "
+                 "of memory",
+                 (long long)(w->exit.maxrss_kb / 1024), (long long)w->limits.memory_mb);
+    }
 }
 
 /* Turns a failed exchange into the final error: the worker is killed (if needed) and reaped either way. */
 static sh_status fail_worker(sh_worker *w, sh_status st, const char *during, sh_error *err)
 {
     pid_t pid = w->pid;
-    int status = 0;
-    char why[256];
+    char why[512];
     if (st == SH_S_TIMEOUT) {
         kill(w->pid, SIGKILL);
-        reap(w, 0, &status);
+        reap(w, 5000);
         return sh_error_set(err, SH_S_TIMEOUT,
-                            "worker process %d of plugin '%s' did not finish %s before its deadline and was killed; "
-                            "raise limits.timeout_ms (descriptor) or timeout_ms (pipeline stage) if the work is "
-                            "legitimately slow",
-                            (int)pid, w->plugin, during);
+                            "worker process %d of plugin '%s' did not finish %s within its %lld ms deadline and was "
+                            "killed; raise limits.timeout_ms (descriptor) or timeout_ms (pipeline stage) if the work "
+                            "is legitimately slow",
+                            (int)pid, w->plugin, during, (long long)w->limits.timeout_ms);
     }
     if (st == SH_S_PROTOCOL) {
         char detail[SH_ERROR_MESSAGE_MAX];
         snprintf(detail, sizeof detail, "%s", err ? err->message : "");
         kill(w->pid, SIGKILL);
-        reap(w, 0, &status);
+        reap(w, 5000);
         return sh_error_set(err, SH_S_PROTOCOL,
                             "worker process %d of plugin '%s' broke the protocol during %s (%s) and was killed; "
                             "a plugin must not write to the worker's channel itself",
                             (int)pid, w->plugin, during, detail);
     }
     /* End of stream or an I/O error: the worker died or closed its channel. */
-    reap(w, 200, &status);
-    describe_status(status, why, sizeof why);
+    reap(w, 1000);
+    explain_death(w, why, sizeof why);
     return sh_error_set(err, SH_S_CRASH, "worker process %d of plugin '%s' %s during %s", (int)pid, w->plugin, why,
                         during);
+}
+
+static sh_status fail_memory(sh_worker *w, int64_t rss_kb, const char *during, sh_error *err)
+{
+    pid_t pid = w->pid;
+    kill(w->pid, SIGKILL);
+    reap(w, 5000);
+    return sh_error_set(err, SH_S_CRASH,
+                        "worker process %d of plugin '%s' exceeded its memory limit of %lld MiB during %s (resident "
+                        "%lld MiB) and was killed; raise limits.memory_mb if it needs more",
+                        (int)pid, w->plugin, (long long)w->limits.memory_mb, during, (long long)(rss_kb / 1024));
 }
 
 static sh_status send_out(sh_worker *w, const char *during, sh_error *err)
@@ -109,19 +162,97 @@ static sh_status send_out(sh_worker *w, const char *during, sh_error *err)
     return st == SH_S_OK || st == SH_S_NOMEM ? st : fail_worker(w, st, during, err);
 }
 
-/* Reads frames until DONE/READY, handing EMIT items to `out` (when not NULL) and printing LOG lines. */
-static sh_status await_done(sh_worker *w, const sh_invocation *inv, int64_t until, const char *during,
-                            sh_values *out, int64_t *aux, sh_error *err)
+/* Resident set size of a process in KiB, from /proc; -1 when it cannot be read. */
+static int64_t rss_kb(pid_t pid)
 {
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    long long size, resident;
+    if (sscanf(buf, "%lld %lld", &size, &resident) != 2)
+        return -1;
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Waits until the channel is readable. With a memory limit, the worker's resident size is checked every
+ * WATCH_MS meanwhile: an address-space limit alone would turn a memory bomb into an anonymous crash. */
+#define WATCH_MS 20
+static sh_status wait_readable(sh_worker *w, int64_t until, int64_t *over_kb, sh_error *err)
+{
+    int64_t limit_kb = w->limits.memory_mb * 1024;
     for (;;) {
+        int64_t left = until - sh_monotonic_ns();
+        if (left <= 0)
+            return sh_error_set(err, SH_S_TIMEOUT, "timed out");
+        int ms = (int)((left + 999999) / 1000000);
+        if (limit_kb > 0 && ms > WATCH_MS)
+            ms = WATCH_MS;
+        struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, ms);
+        if (pr > 0)
+            return SH_S_OK;
+        if (pr < 0 && errno != EINTR)
+            return sh_error_set(err, SH_S_IO, "waiting for the worker failed: %s", strerror(errno));
+        if (limit_kb > 0) {
+            int64_t rss = rss_kb(w->pid);
+            if (rss > limit_kb) {
+                *over_kb = rss;
+                return SH_S_OK;
+            }
+        }
+    }
+}
+
+static sh_status read_usage(sh_wire_reader *r, sh_call_usage *usage, sh_error *err)
+{
+    memset(usage, 0, sizeof *usage);
+    if (sh_wire_reader_done(r))
+        return SH_S_OK;
+    sh_value *u = NULL;
+    if (sh_wire_get_typed(r, SH_TYPE_MAP, "usage", &u, err) != SH_S_OK)
+        return SH_S_PROTOCOL;
+    usage->user_us = sh_value_get_int(sh_value_map_get(u, "user_us"));
+    usage->sys_us = sh_value_get_int(sh_value_map_get(u, "sys_us"));
+    usage->maxrss_kb = sh_value_get_int(sh_value_map_get(u, "maxrss_kb"));
+    sh_value_free(u);
+    return SH_S_OK;
+}
+
+/* Reads frames until DONE/READY, handing EMIT items to `out` (when not NULL) and printing LOG lines. A forked
+ * call ("call" isolation) ends with CALL_END, which carries how the call's process ended. */
+static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *during, sh_values *out,
+                            int64_t *aux, bool forked, sh_error *err)
+{
+    int64_t until = deadline(w);
+    size_t cap = w->limits.output_mb > 0 ? (size_t)w->limits.output_mb * 1024 * 1024 : SH_WIRE_DEFAULT_MAX_FRAME;
+    size_t received = 0;
+    bool done = false;
+    sh_status result = SH_S_OK;
+    for (;;) {
+        int64_t over_kb = 0;
+        sh_status st = wait_readable(w, until, &over_kb, err);
+        if (st == SH_S_OK && over_kb)
+            return fail_memory(w, over_kb, during, err);
         uint8_t type;
         bool eof;
-        sh_status st = sh_wire_recv(w->fd, &w->in, &type, SH_WIRE_DEFAULT_MAX_FRAME, until, &eof, err);
+        if (st == SH_S_OK)
+            st = sh_wire_recv(w->fd, &w->in, &type, received < cap ? cap - received : 0, until, &eof, err);
+        if (st == SH_S_PROTOCOL && strstr(err->message, "exceeds the limit"))
+            sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
+                                             "(limits.output_mb)", cap / (1024 * 1024));
         if (st != SH_S_OK)
             return fail_worker(w, st == SH_S_NOMEM ? SH_S_PROTOCOL : st, during, err);
+        received += w->in.len + 5;
         sh_wire_reader r;
         sh_wire_reader_init(&r, w->in.data, w->in.len);
-        if (type == SH_MSG_EMIT && out) {
+        if (type == SH_MSG_EMIT && out && !done) {
             sh_value *item;
             st = sh_wire_get_value(&r, &item, err);
             if (st == SH_S_OK && !sh_wire_reader_done(&r)) {
@@ -144,25 +275,42 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, int64_t unti
                                sh_value_get_string(msg, NULL));
             sh_value_free(level);
             sh_value_free(msg);
-        } else if (type == SH_MSG_DONE || type == SH_MSG_READY) {
+        } else if ((type == SH_MSG_DONE || type == SH_MSG_READY) && !done) {
             sh_value *status = NULL, *a = NULL, *msg = NULL;
             if (sh_wire_get_typed(&r, SH_TYPE_INT, "status", &status, err) != SH_S_OK ||
                 sh_wire_get_typed(&r, SH_TYPE_INT, "result", &a, err) != SH_S_OK ||
-                sh_wire_get_typed(&r, SH_TYPE_STRING, "message", &msg, err) != SH_S_OK) {
+                sh_wire_get_typed(&r, SH_TYPE_STRING, "message", &msg, err) != SH_S_OK ||
+                read_usage(&r, &w->usage, err) != SH_S_OK) {
                 sh_value_free(status);
                 sh_value_free(a);
+                sh_value_free(msg);
                 return fail_worker(w, SH_S_PROTOCOL, during, err);
             }
             int64_t code = sh_value_get_int(status);
             if (aux)
                 *aux = sh_value_get_int(a);
-            if (code != 0)
-                sh_error_set(err, type == SH_MSG_READY ? SH_S_LOAD : SH_S_STAGE, "%s",
-                             sh_value_get_string(msg, NULL));
+            if (code != 0) {
+                result = type == SH_MSG_READY ? SH_S_LOAD : code == SH_S_NOMEM ? SH_S_NOMEM : SH_S_STAGE;
+                sh_error_set(err, result, "%s", sh_value_get_string(msg, NULL));
+            }
             sh_value_free(status);
             sh_value_free(a);
             sh_value_free(msg);
-            return code == 0 ? SH_S_OK : (type == SH_MSG_READY ? SH_S_LOAD : SH_S_STAGE);
+            if (!forked)
+                return result;
+            done = true;
+        } else if (type == SH_MSG_CALL_END && forked) {
+            sh_value *status = NULL;
+            if (sh_wire_get_typed(&r, SH_TYPE_INT, "call status", &status, err) != SH_S_OK)
+                return fail_worker(w, SH_S_PROTOCOL, during, err);
+            int ws = (int)sh_value_get_int(status);
+            sh_value_free(status);
+            if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && done)
+                return result;
+            char why[256];
+            describe_status(ws, why, sizeof why);
+            return sh_error_set(err, SH_S_CRASH, "the call process of plugin '%s' (forked from worker %d) %s during %s",
+                                w->plugin, (int)w->pid, why, during);
         } else {
             sh_error_set(err, SH_S_PROTOCOL, "unexpected frame type %u", type);
             return fail_worker(w, SH_S_PROTOCOL, during, err);
@@ -170,8 +318,8 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, int64_t unti
     }
 }
 
-sh_status sh_worker_start(const sh_descriptor *d, const sh_value *config, int64_t timeout_ms, sh_worker **out,
-                          sh_error *err)
+sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits, const sh_value *config,
+                          sh_zygote *zygote, sh_worker **out, sh_error *err)
 {
     *out = NULL;
     sh_worker *w = calloc(1, sizeof *w);
@@ -180,6 +328,11 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_value *config, int64_
         return sh_error_set(err, SH_S_NOMEM, "out of memory starting a worker for plugin '%s'", d->name);
     }
     w->fd = -1;
+    w->limits = *limits;
+    w->zygote = zygote;
+    /* The worker applies the effective limits, which may differ from the descriptor's own. */
+    sh_descriptor effective = *d;
+    effective.limits = *limits;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         free(w->plugin);
@@ -187,26 +340,32 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_value *config, int64_
         return sh_error_set(err, SH_S_IO, "cannot create a channel for a worker of plugin '%s': %s", d->name,
                             strerror(errno));
     }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        free(w->plugin);
-        free(w);
-        return sh_error_set(err, SH_S_IO, "cannot fork a worker for plugin '%s': %s", d->name, strerror(e));
-    }
-    if (pid == 0) {
-        close(sv[0]);
-        sh_worker_child_main(sv[1], d, config);
+    pid_t pid = 0;
+    sh_status st = SH_S_OK;
+    if (zygote) {
+        st = sh_zygote_spawn(zygote, &effective, config, sv[1], &pid, err);
+    } else {
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0) {
+            close(sv[0]);
+            sh_worker_child_main(sv[1], &effective, config);
+        }
+        if (pid < 0)
+            st = sh_error_set(err, SH_S_IO, "cannot fork a worker for plugin '%s': %s", d->name, strerror(errno));
     }
     close(sv[1]);
+    if (st != SH_S_OK) {
+        close(sv[0]);
+        free(w->plugin);
+        free(w);
+        return st;
+    }
     w->pid = pid;
     w->fd = sv[0];
-    sh_log(SH_LOG_DEBUG, "started worker %d for plugin '%s'", (int)pid, d->name);
+    sh_log(SH_LOG_DEBUG, "started worker %d for plugin '%s'%s", (int)pid, d->name, zygote ? " (from the zygote)" : "");
     sh_invocation inv = {.plugin = d->name, .stage = "(load)", .attempt = 1};
-    sh_status st = await_done(w, &inv, deadline(timeout_ms), "loading", NULL, NULL, err);
+    st = await_done(w, &inv, "loading", NULL, NULL, false, err);
     if (st != SH_S_OK) {
         sh_worker_stop(w);
         return st;
@@ -226,8 +385,9 @@ static sh_status put_invocation(sh_buf *b, const sh_invocation *inv, sh_error *e
 }
 
 sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
-                                 int64_t timeout_ms, uint32_t *id, sh_error *err)
+                                 uint32_t *id, sh_error *err)
 {
+    sh_buf_reset(&w->out);
     size_t f = sh_wire_frame_begin(&w->out, SH_MSG_CREATE);
     sh_wire_put_string(&w->out, type);
     sh_wire_put_string(&w->out, inv->stage);
@@ -238,17 +398,19 @@ sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const c
     sh_status st = send_out(w, "create_stage", err);
     int64_t aux = 0;
     if (st == SH_S_OK)
-        st = await_done(w, inv, deadline(timeout_ms), "create_stage", NULL, &aux, err);
+        st = await_done(w, inv, "create_stage", NULL, &aux, false, err);
     if (st == SH_S_OK)
         *id = (uint32_t)aux;
     return st;
 }
 
 sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
-                            size_t count, int64_t timeout_ms, sh_values *out, sh_error *err)
+                            size_t count, bool fork_call, sh_values *out, sh_error *err)
 {
+    sh_buf_reset(&w->out);
     size_t f = sh_wire_frame_begin(&w->out, SH_MSG_PROCESS);
     sh_wire_put_int(&w->out, id);
+    sh_wire_put_int(&w->out, fork_call);
     if (put_invocation(&w->out, inv, err) != SH_S_OK)
         return SH_S_NOMEM;
     for (size_t i = 0; i < count; i++)
@@ -256,26 +418,34 @@ sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv,
     sh_wire_frame_end(&w->out, f);
     sh_status st = send_out(w, "process", err);
     if (st == SH_S_OK)
-        st = await_done(w, inv, deadline(timeout_ms), "process", out, NULL, err);
+        st = await_done(w, inv, "process", out, NULL, fork_call, err);
     if (st != SH_S_OK)
         sh_values_clear(out);
     return st;
 }
 
-sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, int64_t timeout_ms, sh_error *err)
+sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err)
 {
     if (!sh_worker_alive(w))
         return SH_S_OK;
+    sh_buf_reset(&w->out);
     size_t f = sh_wire_frame_begin(&w->out, SH_MSG_DESTROY);
     sh_wire_put_int(&w->out, id);
     sh_wire_frame_end(&w->out, f);
     sh_invocation inv = {.plugin = w->plugin, .stage = "(destroy)", .attempt = 1};
     sh_status st = send_out(w, "destroy", err);
-    return st == SH_S_OK ? await_done(w, &inv, deadline(timeout_ms), "destroy", NULL, NULL, err) : st;
+    return st == SH_S_OK ? await_done(w, &inv, "destroy", NULL, NULL, false, err) : st;
+}
+
+void sh_worker_set_timeout(sh_worker *w, int64_t timeout_ms)
+{
+    if (w)
+        w->limits.timeout_ms = timeout_ms;
 }
 
 bool sh_worker_alive(const sh_worker *w) { return w && w->pid > 0 && w->fd >= 0; }
 int sh_worker_pid(const sh_worker *w) { return w ? (int)w->pid : 0; }
+const sh_call_usage *sh_worker_last_usage(const sh_worker *w) { return &w->usage; }
 
 void sh_worker_stop(sh_worker *w)
 {
@@ -287,9 +457,8 @@ void sh_worker_stop(sh_worker *w)
         sh_wire_frame_end(&w->out, f);
         sh_wire_send(w->fd, &w->out, NULL);
     }
-    int status;
     /* fini() gets a moment to release what it holds; a worker that ignores shutdown is killed. */
-    reap(w, 2000, &status);
+    reap(w, 2000);
     sh_buf_free(&w->out);
     sh_buf_free(&w->in);
     free(w->plugin);

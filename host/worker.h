@@ -9,24 +9,41 @@
 #include "error.h"
 
 typedef struct sh_worker sh_worker;
+typedef struct sh_zygote sh_zygote;
 
 #define SH_DEFAULT_TIMEOUT_MS 30000
 
-/* Forks a worker that loads `d` and calls init(config); waits until it reports ready, at most timeout_ms. */
-sh_status sh_worker_start(const sh_descriptor *d, const sh_value *config, int64_t timeout_ms, sh_worker **out,
-                          sh_error *err);
+/* The limits a worker runs under: the descriptor's, completed by host defaults and stage overrides. Zero means
+ * no limit, except timeout_ms (SH_DEFAULT_TIMEOUT_MS) and output_mb (the wire's frame limit). */
+typedef sh_limits sh_worker_limits;
+
+/* Resource use reported by the worker for its last call. */
+typedef struct sh_call_usage {
+    int64_t user_us, sys_us; /* CPU time the call took */
+    int64_t maxrss_kb;       /* the worker's peak resident size so far */
+} sh_call_usage;
+
+/* Starts a worker that loads `d` and calls init(config), forked by `zygote` (or by the host itself when NULL),
+ * and waits until it reports ready, at most limits->timeout_ms. */
+sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits, const sh_value *config,
+                          sh_zygote *zygote, sh_worker **out, sh_error *err);
 
 sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
-                                 int64_t timeout_ms, uint32_t *id, sh_error *err);
+                                 uint32_t *id, sh_error *err);
 
-/* Sends `items` to stage `id` and collects what it emits into `out` (left empty on failure). */
+/* Sends `items` to stage `id` and collects what it emits into `out` (left empty on failure). With `fork_call`,
+ * the worker forks a process for this call alone, so nothing the call changes survives it. */
 sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
-                            size_t count, int64_t timeout_ms, sh_values *out, sh_error *err);
+                            size_t count, bool fork_call, sh_values *out, sh_error *err);
 
-sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, int64_t timeout_ms, sh_error *err);
+sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err);
+
+/* The deadline of each following request (0: SH_DEFAULT_TIMEOUT_MS). */
+void sh_worker_set_timeout(sh_worker *w, int64_t timeout_ms);
 
 bool sh_worker_alive(const sh_worker *w);
 int sh_worker_pid(const sh_worker *w);
+const sh_call_usage *sh_worker_last_usage(const sh_worker *w);
 
 /* Asks the worker to run fini() and exit, waits a short grace period, then kills it; always reaps. */
 void sh_worker_stop(sh_worker *w);

@@ -4,12 +4,14 @@
 #include "protocol.h"
 #include "worker.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -25,6 +27,7 @@
 
 typedef struct child {
     int fd;
+    int64_t cpu_seconds; /* per-call CPU limit */
     sh_buf out;
     sh_buf in;
     bool broken; /* the host went away; stop producing */
@@ -67,23 +70,45 @@ static void set_limit(int resource, rlim_t value)
     setrlimit(resource, &rl);
 }
 
-/* The parts of confinement that need nothing but the descriptor: no core dumps, and the declared limits. */
+/* The parts of confinement that need nothing but the limits: no core dumps, and the resource limits. */
 static void confine(const sh_descriptor *d)
 {
     set_limit(RLIMIT_CORE, 0);
-    if (d->limits.cpu_seconds > 0) {
-        /* SIGXCPU at the soft limit, SIGKILL a second later at the hard one. */
-        struct rlimit rl = {(rlim_t)d->limits.cpu_seconds, (rlim_t)d->limits.cpu_seconds + 1};
-        setrlimit(RLIMIT_CPU, &rl);
-    }
     if (d->limits.open_files > 0)
         set_limit(RLIMIT_NOFILE, (rlim_t)d->limits.open_files);
+    if (d->limits.processes > 0)
+        set_limit(RLIMIT_NPROC, (rlim_t)d->limits.processes);
+    if (d->limits.file_size_mb > 0) {
+        /* A write past the limit then fails with EFBIG instead of killing the worker with SIGXFSZ. */
+        signal(SIGXFSZ, SIG_IGN);
+        set_limit(RLIMIT_FSIZE, (rlim_t)d->limits.file_size_mb * 1024 * 1024);
+    }
 #ifndef SH_UNDER_ASAN
-    /* AddressSanitizer reserves terabytes of address space up front; an address-space limit would break it. */
+    /* The host watches the worker's resident size against memory_mb and names the limit when it kills it. The
+     * address-space limit is only a backstop against a runaway that outpaces the watch, so it is generous.
+     * (AddressSanitizer reserves terabytes of address space up front: no such limit under it.) */
     if (d->limits.memory_mb > 0)
-        set_limit(RLIMIT_AS, (rlim_t)d->limits.memory_mb * 1024 * 1024);
+        set_limit(RLIMIT_AS, (rlim_t)(d->limits.memory_mb * 4 + 512) * 1024 * 1024);
 #endif
 }
+
+/* The CPU limit counts per call: the soft limit is set to what the process has used so far plus the limit,
+ * so SIGXCPU arrives after `seconds` of CPU in this call. */
+static void limit_cpu_for_call(int64_t seconds)
+{
+    if (seconds <= 0)
+        return;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    struct rlimit rl;
+    getrlimit(RLIMIT_CPU, &rl);
+    rl.rlim_cur = (rlim_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + seconds);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+        rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_CPU, &rl);
+}
+
+static int64_t us(struct timeval tv) { return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec; }
 
 static void reply(child *c, int64_t status, int64_t aux, const char *message)
 {
@@ -114,13 +139,71 @@ static void serve_create(child *c, sh_inproc *ip, sh_wire_reader *r)
     sh_value_free(invv);
 }
 
+/* Runs one PROCESS request and replies DONE with the call's resource use. */
+static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_value *invv, const sh_values *items)
+{
+    sh_error err;
+    sh_error_clear(&err);
+    sh_invocation inv;
+    sh_protocol_invocation_from_value(invv, &inv);
+    limit_cpu_for_call(c->cpu_seconds);
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    sh_status st = sh_inproc_process(ip, (uint32_t)id, &inv, (const sh_value *const *)items->items, items->len,
+                                     child_emit, c, child_log, c, &err);
+    getrusage(RUSAGE_SELF, &after);
+    sh_value *usage = sh_value_map();
+    if (usage) {
+        sh_value_map_set(usage, "user_us", sh_value_int(us(after.ru_utime) - us(before.ru_utime)));
+        sh_value_map_set(usage, "sys_us", sh_value_int(us(after.ru_stime) - us(before.ru_stime)));
+        sh_value_map_set(usage, "maxrss_kb", sh_value_int(after.ru_maxrss));
+    }
+    size_t f = sh_wire_frame_begin(&c->out, SH_MSG_DONE);
+    sh_wire_put_int(&c->out, st);
+    sh_wire_put_int(&c->out, 0);
+    sh_wire_put_string(&c->out, st == SH_S_OK ? "" : err.message);
+    if (usage)
+        sh_wire_put_value(&c->out, usage);
+    sh_wire_frame_end(&c->out, f);
+    sh_value_free(usage);
+    flush(c);
+}
+
+/* "call" isolation: the call runs in a fork of this warm worker, which reports how that process ended. */
+static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_value *invv, const sh_values *items)
+{
+    pid_t worker = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != worker)
+            _exit(1);
+        run_process(c, ip, id, invv, items);
+        _exit(0);
+    }
+    int status = 0;
+    if (pid < 0) {
+        reply(c, SH_S_IO, 0, "cannot fork a process for the call");
+        status = 0;
+    } else {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    size_t f = sh_wire_frame_begin(&c->out, SH_MSG_CALL_END);
+    sh_wire_put_int(&c->out, status);
+    sh_wire_frame_end(&c->out, f);
+    flush(c);
+}
+
 static void serve_process(child *c, sh_inproc *ip, sh_wire_reader *r)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_value *id = NULL, *invv = NULL;
+    sh_value *id = NULL, *fork_call = NULL, *invv = NULL;
     sh_values items = {0};
     sh_status st = sh_wire_get_typed(r, SH_TYPE_INT, "stage id", &id, &err);
+    if (st == SH_S_OK)
+        st = sh_wire_get_typed(r, SH_TYPE_INT, "fork", &fork_call, &err);
     if (st == SH_S_OK)
         st = sh_wire_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err);
     while (st == SH_S_OK && !sh_wire_reader_done(r)) {
@@ -129,15 +212,15 @@ static void serve_process(child *c, sh_inproc *ip, sh_wire_reader *r)
         if (st == SH_S_OK && sh_values_push(&items, item) != SH_OK)
             st = sh_error_set(&err, SH_S_NOMEM, "out of memory receiving items");
     }
-    if (st == SH_S_OK) {
-        sh_invocation inv;
-        sh_protocol_invocation_from_value(invv, &inv);
-        st = sh_inproc_process(ip, (uint32_t)sh_value_get_int(id), &inv, (const sh_value *const *)items.items,
-                               items.len, child_emit, c, child_log, c, &err);
-    }
-    reply(c, st, 0, st == SH_S_OK ? "" : err.message);
+    if (st != SH_S_OK)
+        reply(c, st, 0, err.message);
+    else if (sh_value_get_int(fork_call))
+        run_forked(c, ip, sh_value_get_int(id), invv, &items);
+    else
+        run_process(c, ip, sh_value_get_int(id), invv, &items);
     sh_values_clear(&items);
     sh_value_free(id);
+    sh_value_free(fork_call);
     sh_value_free(invv);
 }
 
@@ -163,7 +246,7 @@ _Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_val
     close_range((unsigned)fd + 1, ~0U, 0);
     confine(d);
 
-    child c = {.fd = fd};
+    child c = {.fd = fd, .cpu_seconds = d->limits.cpu_seconds};
     sh_error err;
     sh_error_clear(&err);
     sh_inproc *ip = NULL;

@@ -25,6 +25,9 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         {"plugins-dir", required_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"metrics", required_argument, NULL, 'm'},
+        {"socket", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -46,6 +49,15 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         case 'j':
             cli->json = true;
             break;
+        case 'c':
+            cli->config_path = optarg;
+            break;
+        case 'm':
+            cli->metrics_path = optarg;
+            break;
+        case 's':
+            cli->socket_path = optarg;
+            break;
         case 'h':
             fputs(cli->usage, stdout);
             return 0;
@@ -66,12 +78,13 @@ void sh_cli_free(sh_cli *cli)
     free(cli->args);
 }
 
-int sh_cli_discover(const sh_cli *cli, sh_registry *reg, bool warn)
+int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn)
 {
     sh_error err;
     sh_log_set_verbosity(cli->verbose);
-    if (sh_discover(reg, cli->plugin_dirs, cli->plugin_dir_count, &err) != SH_S_OK)
+    if (sh_runtime_start(rt, zygote, cli->config_path, cli->plugin_dirs, cli->plugin_dir_count, &err) != SH_S_OK)
         return sh_cli_error(2, "%s", err.message);
+    const sh_registry *reg = &rt->registry;
     for (size_t i = 0; i < reg->len; i++) {
         const sh_registry_entry *e = &reg->entries[i];
         if (warn && e->status == SH_PLUGIN_INVALID)

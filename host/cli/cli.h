@@ -2,7 +2,7 @@
 #ifndef SH_CLI_H
 #define SH_CLI_H
 
-#include "registry.h"
+#include "runtime.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +14,9 @@ typedef struct sh_cli {
     size_t plugin_dir_count;
     int verbose;
     bool json;
+    const char *config_path;   /* --config */
+    const char *metrics_path;  /* --metrics */
+    const char *socket_path;   /* --socket */
     char **args;               /* positional arguments */
     int arg_count;
 } sh_cli;
@@ -26,9 +29,14 @@ void sh_cli_free(sh_cli *cli);
 /* Prints "stagehost: error: ..." and returns `code`. */
 __attribute__((format(printf, 2, 3))) int sh_cli_error(int code, const char *fmt, ...);
 
-/* Discovers plugins from the CLI's directories and the environment; prints a warning per refused descriptor
- * when `warn` is set. Returns -1 on success or an exit code. */
-int sh_cli_discover(const sh_cli *cli, sh_registry *reg, bool warn);
+/* Starts a runtime from the CLI's options (--config, --plugins-dir) and the environment: with a zygote when
+ * `zygote` is set (commands that run plugins). Prints a warning per refused descriptor when `warn` is set.
+ * Returns -1 on success or an exit code. */
+int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn);
+
+/* Runs the pipeline file at `path` on `rt`; prints the metrics summary to stderr when asked and writes
+ * Prometheus metrics to `metrics_path` when not NULL. Returns the exit code. */
+int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const char *metrics_path, bool print_summary);
 
 int sh_cmd_run(int argc, char **argv);
 int sh_cmd_plugins(int argc, char **argv);

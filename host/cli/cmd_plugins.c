@@ -12,6 +12,7 @@ static const char usage[] =
     "status (available, invalid, shadowed) and descriptor path. Reads descriptors only: no plugin code runs.\n"
     "\n"
     "Options:\n"
+    "  --config FILE       host configuration (default: $STAGEHOST_CONFIG)\n"
     "  --plugins-dir DIR   search DIR for *.plugin descriptors (repeatable; searched first, in order)\n"
     "  --json              print a JSON array instead of a table\n"
     "  -h, --help          show this help\n";
@@ -35,8 +36,8 @@ static void print_json(const sh_registry *reg)
         const sh_descriptor *d = e->desc;
         sh_buf_puts(&b, i ? ",\n {" : "{");
         sh_buf_puts(&b, "\"name\":");
-        if (d)
-            sh_json_write_string(&b, d->name, strlen(d->name));
+        if (e->name)
+            sh_json_write_string(&b, e->name, strlen(e->name));
         else
             sh_buf_puts(&b, "null");
         sh_buf_puts(&b, ",\"version\":");
@@ -71,7 +72,7 @@ static void print_table(const sh_registry *reg)
         const sh_registry_entry *e = &reg->entries[i];
         char types[1024];
         types_of(e->desc, types, sizeof types);
-        printf("%-24s %-10s %-11s %-28s %s\n", e->desc ? e->desc->name : "-", e->desc ? e->desc->version : "-",
+        printf("%-24s %-10s %-11s %-28s %s\n", e->name ? e->name : "-", e->desc ? e->desc->version : "-",
                sh_plugin_status_name(e->status), e->desc ? types : "-", e->path);
         if (e->reason)
             printf("    %s\n", e->reason);
@@ -90,17 +91,17 @@ int sh_cmd_plugins(int argc, char **argv)
         rc = sh_cli_error(2, "plugins: expected the subcommand 'list'\n%s", usage);
         goto out;
     }
-    sh_registry reg;
-    sh_registry_init(&reg);
-    rc = sh_cli_discover(&cli, &reg, false);
+    sh_runtime rt;
+    rc = sh_cli_runtime(&cli, &rt, false, false);
     if (rc < 0) {
+        const sh_registry *reg = &rt.registry;
         if (cli.json)
-            print_json(&reg);
+            print_json(reg);
         else
-            print_table(&reg);
+            print_table(reg);
         rc = 0;
+        sh_runtime_stop(&rt);
     }
-    sh_registry_free(&reg);
 out:
     sh_cli_free(&cli);
     return rc;

@@ -10,6 +10,7 @@ static const char usage[] =
     "resolves to: a plugin's name, version and action, or \"built-in\".\n"
     "\n"
     "Options:\n"
+    "  --config FILE       host configuration (default: $STAGEHOST_CONFIG)\n"
     "  --plugins-dir DIR   search DIR for *.plugin descriptors (repeatable)\n"
     "  -v, --verbose       also print the resolution path\n"
     "  -h, --help          show this help\n";
@@ -24,13 +25,13 @@ int sh_cmd_resolve(int argc, char **argv)
         rc = sh_cli_error(2, "resolve: expected one TYPE, got %d arguments\n%s", cli.arg_count, usage);
         goto out;
     }
-    sh_registry reg;
-    sh_registry_init(&reg);
-    rc = sh_cli_discover(&cli, &reg, false);
+    sh_runtime rt;
+    rc = sh_cli_runtime(&cli, &rt, false, false);
     if (rc < 0) {
+        const sh_registry *reg = &rt.registry;
         sh_target t;
         sh_error err;
-        if (sh_resolve(&reg, cli.args[0], &t, &err) != SH_S_OK) {
+        if (sh_resolve(reg, cli.args[0], &t, &err) != SH_S_OK) {
             rc = sh_cli_error(2, "%s", err.message);
         } else {
             if (t.plugin)
@@ -42,8 +43,8 @@ int sh_cmd_resolve(int argc, char **argv)
                 printf("  resolved by %s\n", t.how);
             rc = 0;
         }
+        sh_runtime_stop(&rt);
     }
-    sh_registry_free(&reg);
 out:
     sh_cli_free(&cli);
     return rc;

@@ -36,7 +36,7 @@ expect_in err "exited with status 3 during process" "exit: status named"
 
 run_fault hang slow
 expect_rc 1 "hanging plugin"
-expect_in err "did not finish process before its deadline and was killed" "hang: timeout named"
+expect_in err "did not finish process within its 300 ms deadline and was killed" "hang: timeout named"
 expect_in err "limits.timeout_ms" "hang: says how to raise the limit"
 no_leftover_workers hang
 

@@ -144,7 +144,7 @@ static void test_full_descriptor(void **state)
                        "priority = -5;\n"                                                             /* 15 */
                        "isolation = \"call\";\n"                                                      /* 16 */
                        "limits = { memory_mb = 512; cpu_seconds = 10; timeout_ms = 2500;\n"          /* 17 */
-                       "           open_files = 64; };\n"                                             /* 18 */
+                       "           open_files = 64; processes = 8; file_size_mb = 100; output_mb = 7; };\n" /* 18 */
                        "permissions = { network = true; exec = false;\n"                              /* 19 */
                        "  read = ( \"/etc\", \"/srv/data\" ); write = [ \"/tmp/out\" ]; env = ( \"HOME\" ); };\n";
     sh_descriptor *d = NULL;
@@ -199,6 +199,9 @@ static void test_full_descriptor(void **state)
     assert_int_equal(d->limits.cpu_seconds, 10);
     assert_int_equal(d->limits.timeout_ms, 2500);
     assert_int_equal(d->limits.open_files, 64);
+    assert_int_equal(d->limits.processes, 8);
+    assert_int_equal(d->limits.file_size_mb, 100);
+    assert_int_equal(d->limits.output_mb, 7);
 
     assert_true(d->permissions.network);
     assert_false(d->permissions.exec);
@@ -242,6 +245,9 @@ static void test_minimal_descriptor_defaults(void **state)
     assert_int_equal(d->limits.cpu_seconds, 0);
     assert_int_equal(d->limits.timeout_ms, 0);
     assert_int_equal(d->limits.open_files, 0);
+    assert_int_equal(d->limits.processes, 0);
+    assert_int_equal(d->limits.file_size_mb, 0);
+    assert_int_equal(d->limits.output_mb, 0);
     assert_false(d->permissions.network);
     assert_false(d->permissions.exec);
     assert_int_equal(d->permissions.read.len, 0);
@@ -442,7 +448,7 @@ static void test_bad_stages(void **state)
             8, "missing required key 'type'");
     REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI
             "stages = (\n  { type = \"split\"; },\n  { type = \"other\"; },\n  { type = \"split\"; }\n);\n",
-            9, "stage type 'split' is declared twice", "first at line 7");
+            9, "stage type 'split' is declared twice", "(first at line 7)");
     REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI "stages = (\n  { type = \"text.chunk\"; }\n);\n", 7,
             "stage type 'text.chunk' is invalid");
     REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI "stages = (\n  { type = \"core/chunk\"; }\n);\n", 7,
@@ -490,6 +496,12 @@ static void test_limits_minimum(void **state)
             "key 'timeout_ms' must be at least 1, got 0");
     REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES "limits = {\n\n  open_files = 15; };\n", 9,
             "key 'open_files' must be at least 16, got 15");
+    REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES "limits = {\n  processes = 0; };\n", 8,
+            "key 'processes' must be at least 1, got 0");
+    REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES "limits = {\n  file_size_mb = 0; };\n", 8,
+            "key 'file_size_mb' must be at least 1, got 0");
+    REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES "limits = {\n  output_mb = -1; };\n", 8,
+            "key 'output_mb' must be at least 1, got -1");
 
     /* The minimum itself is accepted, and 64-bit values survive. */
     sh_descriptor *d = NULL;

@@ -350,7 +350,7 @@ static void test_duplicate_stage_name(void **state)
             "    { name = \"a\"; type = \"write\"; }\n"   /* 6 */
             "  );\n"
             "};\n",
-            6, "stage name 'a' is used twice", "first at line 4");
+            6, "stage name 'a' is used twice", "(first at line 4)");
 }
 
 static void test_invalid_stage_name(void **state)
@@ -413,6 +413,31 @@ static void test_error_in_later_stage_frees_earlier(void **state)
             5, "isolation 'bogus' of stage 'b'");
 }
 
+static void test_config_string_not_utf8(void **state)
+{
+    /* Configuration strings become string values, which must be UTF-8. A string that is not (written with a
+     * libconfig "\xff" escape, or as raw bytes) is the user's configuration error, to be reported at its line. */
+    fixture *fx = *state;
+    const char *texts[] = {
+        "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+        "      config = { path = \"\\xff\"; }; }\n  );\n};\n",
+        "pipeline = {\n  name = \"x\";\n  stages = (\n    { name = \"a\"; type = \"read\";\n"
+        "      config = { path = \"\xc3\x28\"; }; }\n  );\n};\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        sh_pipeline *p = (sh_pipeline *)(uintptr_t)1;
+        sh_error err;
+        sh_status rc = load(fx, texts[i], &p, &err);
+        assert_null(p);
+        assert_int_not_equal(rc, SH_S_OK);
+        assert_int_equal(rc, SH_S_CONFIG);
+        char prefix[PATH_MAX + 32];
+        snprintf(prefix, sizeof prefix, "%s:5: ", fx->path);
+        assert_int_equal(strncmp(err.message, prefix, strlen(prefix)), 0);
+        assert_non_null(strstr(err.message, "UTF-8"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_stage_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_isolation_and_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_in_later_stage_frees_earlier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_string_not_utf8, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,34 @@
+/* The host configuration file (libconfig; --config FILE or STAGEHOST_CONFIG): extra plugin directories, worker
+ * cache settings, default limits, and per-plugin settings (isolation, limits, the section passed to init). */
+#ifndef SH_HOSTCONFIG_H
+#define SH_HOSTCONFIG_H
+
+#include "descriptor.h"
+#include "pool.h"
+#include "value.h"
+
+typedef struct sh_plugin_settings {
+    char *name;
+    sh_isolation isolation; /* SH_ISOLATION_DEFAULT: the descriptor's */
+    sh_limits limits;       /* zeros: the descriptor's */
+    sh_value *config;       /* passed to the plugin's init(); an empty map when absent */
+    int line;
+} sh_plugin_settings;
+
+typedef struct sh_hostconfig {
+    char *path;
+    sh_strlist plugin_path;
+    sh_pool_config workers;
+    sh_limits limits; /* defaults for what neither descriptor nor plugin settings say */
+    sh_plugin_settings *plugins;
+    size_t plugin_count;
+} sh_hostconfig;
+
+/* Errors name PATH:LINE (SH_S_CONFIG). */
+sh_status sh_hostconfig_load(const char *path, sh_hostconfig **out, sh_error *err);
+void sh_hostconfig_free(sh_hostconfig *c);
+
+/* The settings for plugin `name`, or NULL. `c` may be NULL. */
+const sh_plugin_settings *sh_hostconfig_plugin(const sh_hostconfig *c, const char *name);
+
+#endif

@@ -1,0 +1,29 @@
+/* An instance: one loaded plugin, either in the host process (built-ins, isolation "none") or in a worker
+ * process ("process", "call"). The engine calls stages through it without caring which. */
+#ifndef SH_INSTANCE_H
+#define SH_INSTANCE_H
+
+#include "call.h"
+#include "worker.h"
+
+typedef struct sh_instance sh_instance;
+
+/* Loads `d` (NULL: the built-ins) with isolation `iso`. */
+sh_status sh_instance_open(const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
+                           const sh_value *config, sh_zygote *zygote, sh_instance **out, sh_error *err);
+
+/* One invocation: create the stage `action` with `stage_config`, run process() on `input`, destroy the stage.
+ * `timeout_ms` (> 0) bounds each step in a worker. `usage` receives the call's resource use. */
+sh_status sh_instance_call(sh_instance *in, const sh_invocation *inv, const char *action,
+                           const sh_value *stage_config, int64_t timeout_ms, const sh_values *input,
+                           sh_values *output, sh_call_usage *usage, sh_error *err);
+
+/* False once its worker died: the instance must be closed and replaced. */
+bool sh_instance_alive(const sh_instance *in);
+/* The worker's process id; 0 in-process. */
+int sh_instance_pid(const sh_instance *in);
+sh_isolation sh_instance_isolation(const sh_instance *in);
+
+void sh_instance_close(sh_instance *in);
+
+#endif

@@ -1,0 +1,48 @@
+/* The instance cache: loaded plugins kept warm across tasks (and, in serve mode, across runs), keyed by plugin
+ * and isolation; idle ones expire after a TTL, and the least recently used worker goes when too many live.
+ * A plugin never used is never loaded. */
+#ifndef SH_POOL_H
+#define SH_POOL_H
+
+#include "instance.h"
+#include "metrics.h"
+
+#define SH_DEFAULT_WORKER_TTL_MS (5 * 60 * 1000)
+#define SH_DEFAULT_MAX_WORKERS 16
+
+typedef struct sh_pool_config {
+    int64_t ttl_ms;     /* idle time after which an instance is unloaded; 0: SH_DEFAULT_WORKER_TTL_MS */
+    size_t max_workers; /* live worker processes at most; 0: SH_DEFAULT_MAX_WORKERS */
+} sh_pool_config;
+
+typedef struct sh_pool sh_pool;
+
+/* `zygote` and `metrics` may be NULL and are borrowed for the pool's life. */
+sh_pool *sh_pool_new(const sh_pool_config *cfg, sh_zygote *zygote, sh_metrics *metrics);
+void sh_pool_free(sh_pool *p); /* unloads everything */
+
+/* The warm instance of `d` (NULL: the built-ins) with isolation `iso`, or a new one. Expired instances are
+ * unloaded first. */
+sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
+                          const sh_value *config, sh_instance **out, bool *reused, sh_error *err);
+
+/* Hands an instance back after a call; a dead one is unloaded at once, so the next call gets a fresh worker. */
+void sh_pool_release(sh_pool *p, sh_instance *in);
+
+/* Unloads instances idle for longer than the TTL; returns how many. */
+size_t sh_pool_expire(sh_pool *p);
+
+/* Unloads every instance of plugin `name`; returns how many. */
+size_t sh_pool_unload(sh_pool *p, const char *name);
+
+/* Unloads everything. */
+void sh_pool_clear(sh_pool *p);
+
+size_t sh_pool_live_workers(const sh_pool *p);
+
+/* Calls fn for each cached instance: plugin name ("stagehost/builtin" for the built-ins), isolation, pid. */
+void sh_pool_each(const sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh_isolation iso, int pid,
+                                                int64_t idle_ms),
+                  void *ctx);
+
+#endif

@@ -1,0 +1,39 @@
+/* The runtime: what outlives one pipeline run. The zygote, the host configuration, the registry, the instance
+ * cache and the metrics. `stagehost run` makes one per run; `stagehost serve` keeps one warm across runs. */
+#ifndef SH_RUNTIME_H
+#define SH_RUNTIME_H
+
+#include "hostconfig.h"
+#include "metrics.h"
+#include "pool.h"
+#include "registry.h"
+#include "zygote.h"
+
+typedef struct sh_runtime {
+    sh_zygote *zygote;      /* NULL: workers are forked by the host itself */
+    sh_hostconfig *config;  /* NULL: no host configuration */
+    sh_registry registry;
+    sh_pool *pool;
+    sh_metrics *metrics;
+} sh_runtime;
+
+/* Starts the zygote first (when `zygote` is set: do it before anything grows the host), then reads the host
+ * configuration at `config_path` (NULL: $STAGEHOST_CONFIG, if set), discovers plugins, and creates the cache. */
+sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
+                           size_t plugin_dir_count, sh_error *err);
+
+/* Unloads every plugin (fini, workers reaped), stops the zygote, frees everything. */
+void sh_runtime_stop(sh_runtime *rt);
+
+/* The effective isolation of plugin `d` for a stage that asks for `stage_iso` (SH_ISOLATION_DEFAULT: none
+ * asked): the stage's, else the host configuration's, else the descriptor's, else "process". */
+sh_isolation sh_runtime_isolation(const sh_runtime *rt, const sh_descriptor *d, sh_isolation stage_iso);
+
+/* The effective limits of plugin `d`: the host configuration's settings for the plugin, else the descriptor's,
+ * else the host configuration's defaults. */
+void sh_runtime_limits(const sh_runtime *rt, const sh_descriptor *d, sh_limits *out);
+
+/* The plugin's section of the host configuration (an empty map when it has none); NULL when no configuration. */
+const sh_value *sh_runtime_plugin_config(const sh_runtime *rt, const char *name);
+
+#endif

@@ -1,0 +1,346 @@
+#include "zygote.h"
+#include "descriptor_value.h"
+#include "log.h"
+#include "wire.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { Z_SPAWN = 1, Z_STOP = 2, Z_SPAWNED = 10, Z_EXIT = 11 };
+
+/* Control messages are small; a descriptor with its configuration fits easily. */
+#define Z_MAX_MESSAGE (1024 * 1024)
+
+typedef struct exit_record {
+    pid_t pid;
+    sh_exit_info info;
+} exit_record;
+
+struct sh_zygote {
+    pid_t pid;
+    int fd; /* SOCK_SEQPACKET: one message per send, with its file descriptor */
+    exit_record *exits; /* reports received but not yet asked for */
+    size_t exit_len, exit_cap;
+};
+
+/* ---- the zygote process ------------------------------------------------------------------------------------- */
+
+static void send_exit(int fd, pid_t pid, int status, const struct rusage *ru)
+{
+    sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_u8(&b, Z_EXIT);
+    sh_buf_u64(&b, (uint64_t)pid);
+    sh_buf_u64(&b, (uint64_t)(int64_t)status);
+    sh_buf_u64(&b, (uint64_t)ru->ru_maxrss);
+    sh_buf_u64(&b, (uint64_t)(ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec));
+    sh_buf_u64(&b, (uint64_t)(ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec));
+    if (!b.failed)
+        send(fd, b.data, b.len, MSG_NOSIGNAL);
+    sh_buf_free(&b);
+}
+
+static void reap_children(int fd)
+{
+    for (;;) {
+        int status;
+        struct rusage ru;
+        pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+        if (pid <= 0)
+            return;
+        send_exit(fd, pid, status, &ru);
+    }
+}
+
+/* The new worker, forked from the zygote: decode what it is to load, then become a worker for good. */
+_Noreturn static void become_worker(int control, int sigfd, const uint8_t *msg, size_t len, int worker_fd)
+{
+    close(control);
+    close(sigfd);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    sh_wire_reader r;
+    sh_wire_reader_init(&r, msg, len);
+    sh_value *dv = NULL, *config = NULL;
+    sh_descriptor *d = NULL;
+    sh_error err;
+    if (sh_wire_get_typed(&r, SH_TYPE_MAP, "descriptor", &dv, &err) != SH_S_OK ||
+        sh_wire_get_typed(&r, SH_TYPE_MAP, "config", &config, &err) != SH_S_OK ||
+        sh_descriptor_from_value(dv, &d, &err) != SH_S_OK)
+        _exit(125); /* the host reports a worker that died before answering */
+    sh_value_free(dv);
+    sh_worker_child_main(worker_fd, d, config);
+}
+
+static void serve_spawn(int control, int sigfd, const uint8_t *msg, size_t len, int worker_fd)
+{
+    pid_t pid = worker_fd < 0 ? -EBADF : fork();
+    if (pid == 0)
+        become_worker(control, sigfd, msg, len, worker_fd);
+    int64_t answer = pid < 0 ? -(int64_t)errno : pid;
+    if (worker_fd >= 0)
+        close(worker_fd);
+    uint8_t reply[9] = {Z_SPAWNED};
+    for (int i = 0; i < 8; i++)
+        reply[1 + i] = (uint8_t)((uint64_t)answer >> (8 * i));
+    send(control, reply, sizeof reply, MSG_NOSIGNAL);
+}
+
+_Noreturn static void zygote_main(int control, pid_t host)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != host)
+        _exit(0);
+    prctl(PR_SET_NAME, "stagehost-zyg");
+    signal(SIGINT, SIG_IGN); /* a terminal ^C is the host's to handle */
+    signal(SIGPIPE, SIG_IGN);
+    if (control > 3)
+        close_range(3, (unsigned)control - 1, 0);
+    close_range((unsigned)control + 1, ~0U, 0);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    uint8_t *msg = malloc(Z_MAX_MESSAGE);
+    if (sigfd < 0 || !msg)
+        _exit(1);
+    for (;;) {
+        struct pollfd pfd[2] = {{.fd = control, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pfd[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+                ;
+            reap_children(control);
+        }
+        if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        struct iovec iov = {.iov_base = msg, .iov_len = Z_MAX_MESSAGE};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+        ssize_t n = recvmsg(control, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || msg[0] == Z_STOP)
+            break;
+        int fd = -1;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        if (msg[0] == Z_SPAWN)
+            serve_spawn(control, sigfd, msg + 1, (size_t)n - 1, fd);
+        else if (fd >= 0)
+            close(fd);
+    }
+    /* Our workers die with us (their death signal), and the host stops waiting for reports. */
+    _exit(0);
+}
+
+/* ---- the host side ------------------------------------------------------------------------------------------ */
+
+sh_status sh_zygote_start(sh_zygote **out, sh_error *err)
+{
+    *out = NULL;
+    sh_zygote *z = calloc(1, sizeof *z);
+    if (!z)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory starting the zygote");
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        free(z);
+        return sh_error_set(err, SH_S_IO, "cannot create the zygote's channel: %s", strerror(errno));
+    }
+    pid_t host = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        free(z);
+        return sh_error_set(err, SH_S_IO, "cannot fork the zygote: %s", strerror(e));
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        zygote_main(sv[1], host);
+    }
+    close(sv[1]);
+    z->pid = pid;
+    z->fd = sv[0];
+    sh_log(SH_LOG_DEBUG, "zygote started as process %d", (int)pid);
+    *out = z;
+    return SH_S_OK;
+}
+
+pid_t sh_zygote_pid(const sh_zygote *z) { return z ? z->pid : 0; }
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void stash_exit(sh_zygote *z, const uint8_t *m)
+{
+    if (z->exit_len == z->exit_cap) {
+        size_t cap = z->exit_cap ? z->exit_cap * 2 : 16;
+        exit_record *p = realloc(z->exits, cap * sizeof *p);
+        if (!p)
+            return; /* the report is lost; a waiter for it times out and kills nothing that still runs */
+        z->exits = p;
+        z->exit_cap = cap;
+    }
+    exit_record *e = &z->exits[z->exit_len++];
+    e->pid = (pid_t)get64(m + 1);
+    e->info.status = (int)(int64_t)get64(m + 9);
+    e->info.maxrss_kb = (int64_t)get64(m + 17);
+    e->info.utime_us = (int64_t)get64(m + 25);
+    e->info.stime_us = (int64_t)get64(m + 33);
+}
+
+/* Reads one message from the zygote within `timeout_ms`; exit reports are stashed, and a spawn reply is
+ * returned in *spawned. Returns SH_S_OK when a message was handled. */
+static sh_status read_message(sh_zygote *z, int timeout_ms, int64_t *spawned, bool *got_spawned, sh_error *err)
+{
+    struct pollfd pfd = {.fd = z->fd, .events = POLLIN};
+    int pr = poll(&pfd, 1, timeout_ms);
+    if (pr < 0 && errno == EINTR)
+        return SH_S_OK;
+    if (pr == 0)
+        return sh_error_set(err, SH_S_TIMEOUT, "no answer from the zygote");
+    uint8_t m[64];
+    ssize_t n = recv(z->fd, m, sizeof m, 0);
+    if (n <= 0)
+        return sh_error_set(err, SH_S_IO, "the zygote (process %d) is gone", (int)z->pid);
+    if (m[0] == Z_EXIT && n == 41)
+        stash_exit(z, m);
+    else if (m[0] == Z_SPAWNED && n == 9) {
+        *spawned = (int64_t)get64(m + 1);
+        *got_spawned = true;
+    }
+    return SH_S_OK;
+}
+
+sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config, int worker_fd, pid_t *pid,
+                          sh_error *err)
+{
+    sh_value *dv = sh_descriptor_to_value(d);
+    sh_value *empty = config ? NULL : sh_value_map();
+    sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_u8(&b, Z_SPAWN);
+    if (dv)
+        sh_wire_put_value(&b, dv);
+    sh_wire_put_value(&b, config ? config : empty);
+    sh_value_free(dv);
+    sh_value_free(empty);
+    if (!dv || b.failed || b.len > Z_MAX_MESSAGE) {
+        sh_buf_free(&b);
+        return sh_error_set(err, SH_S_NOMEM, "cannot encode the spawn request for plugin '%s'", d->name);
+    }
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    memset(&cm, 0, sizeof cm);
+    struct iovec iov = {.iov_base = b.data, .iov_len = b.len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &worker_fd, sizeof worker_fd);
+    ssize_t n;
+    do
+        n = sendmsg(z->fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    sh_buf_free(&b);
+    if (n < 0)
+        return sh_error_set(err, SH_S_IO, "cannot reach the zygote (process %d): %s", (int)z->pid, strerror(errno));
+    bool got = false;
+    int64_t answer = 0;
+    int64_t until = sh_monotonic_ns() + 10 * 1000000000LL;
+    while (!got) {
+        int left = (int)((until - sh_monotonic_ns()) / 1000000);
+        sh_status st = read_message(z, left > 0 ? left : 0, &answer, &got, err);
+        if (st != SH_S_OK)
+            return sh_error_prefix(err, "starting a worker for plugin '%s'", d->name);
+    }
+    if (answer <= 0)
+        return sh_error_set(err, SH_S_IO, "the zygote could not fork a worker for plugin '%s': %s", d->name,
+                            strerror((int)-answer));
+    *pid = (pid_t)answer;
+    return SH_S_OK;
+}
+
+static bool take_exit(sh_zygote *z, pid_t pid, sh_exit_info *info)
+{
+    for (size_t i = 0; i < z->exit_len; i++) {
+        if (z->exits[i].pid != pid)
+            continue;
+        if (info)
+            *info = z->exits[i].info;
+        z->exits[i] = z->exits[--z->exit_len];
+        return true;
+    }
+    return false;
+}
+
+sh_status sh_zygote_wait(sh_zygote *z, pid_t pid, int timeout_ms, sh_exit_info *info, sh_error *err)
+{
+    int64_t until = timeout_ms < 0 ? 0 : sh_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+    while (!take_exit(z, pid, info)) {
+        int left = -1;
+        if (until) {
+            int64_t ns = until - sh_monotonic_ns();
+            if (ns <= 0)
+                return sh_error_set(err, SH_S_TIMEOUT, "worker %d has not exited", (int)pid);
+            left = (int)((ns + 999999) / 1000000);
+        }
+        int64_t ignored;
+        bool got = false;
+        sh_status st = read_message(z, left, &ignored, &got, err);
+        if (st == SH_S_IO)
+            return st;
+    }
+    return SH_S_OK;
+}
+
+void sh_zygote_forget(sh_zygote *z, pid_t pid) { take_exit(z, pid, NULL); }
+
+void sh_zygote_stop(sh_zygote *z)
+{
+    if (!z)
+        return;
+    uint8_t stop = Z_STOP;
+    send(z->fd, &stop, 1, MSG_NOSIGNAL);
+    close(z->fd);
+    int status;
+    /* The zygote exits at once; its workers follow by their death signal. */
+    while (waitpid(z->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    free(z->exits);
+    free(z);
+}

@@ -1,0 +1,46 @@
+/*
+ * The zygote: a small process forked from the host early, before it discovers plugins or grows, that forks
+ * workers on request. A worker's start cost then does not grow with the host's memory.
+ *
+ * The zygote reaps its workers and reports each exit (wait status and resource usage) to the host, which asks
+ * for the status of a worker it saw die. The zygote dies with the host (PR_SET_PDEATHSIG), and workers die with
+ * the zygote, so no process outlives a host killed with SIGKILL.
+ */
+#ifndef SH_ZYGOTE_H
+#define SH_ZYGOTE_H
+
+#include "descriptor.h"
+#include "error.h"
+#include "value.h"
+
+#include <sys/types.h>
+
+typedef struct sh_zygote sh_zygote;
+
+/* How a worker ended. */
+typedef struct sh_exit_info {
+    int status;          /* as from waitpid() */
+    int64_t maxrss_kb;   /* peak resident set size */
+    int64_t utime_us, stime_us;
+} sh_exit_info;
+
+/* Forks the zygote. Call it as early as possible, before loading anything big. */
+sh_status sh_zygote_start(sh_zygote **out, sh_error *err);
+
+/* Starts a worker serving `worker_fd` (which the caller then closes) for plugin `d` with `config`. */
+sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config, int worker_fd, pid_t *pid,
+                          sh_error *err);
+
+/* Waits up to `timeout_ms` (-1: forever) for worker `pid` to end and reports how. Returns SH_S_TIMEOUT when it
+ * has not ended by then, SH_S_IO when the zygote is gone. */
+sh_status sh_zygote_wait(sh_zygote *z, pid_t pid, int timeout_ms, sh_exit_info *info, sh_error *err);
+
+/* Forgets an exit report the caller no longer needs (for workers reaped without waiting). */
+void sh_zygote_forget(sh_zygote *z, pid_t pid);
+
+pid_t sh_zygote_pid(const sh_zygote *z);
+
+/* Stops the zygote; its remaining workers die with it. NULL is allowed. */
+void sh_zygote_stop(sh_zygote *z);
+
+#endif
