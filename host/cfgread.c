@@ -76,8 +76,12 @@ sh_status sh_cfg_check_keys(sh_cfg *p, const config_setting_t *group, const char
         const char *hint = sh_suggest(name, known, nknown);
         if (hint)
             return sh_cfg_fail(p, s, "unknown key '%s' in %s (did you mean '%s'?)", name, where, hint);
-        return sh_cfg_fail(p, s, "unknown key '%s' in %s; see the descriptor reference in README.md for the known keys",
-                    name, where);
+        char list[512] = "";
+        for (size_t k = 0; k < nknown; k++) {
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", known[k]);
+        }
+        return sh_cfg_fail(p, s, "unknown key '%s' in %s; the known keys are: %s", name, where, list);
     }
     return SH_S_OK;
 }

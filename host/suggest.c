@@ -32,6 +32,10 @@ size_t sh_edit_distance(const char *a, const char *b)
 
 const char *sh_suggest(const char *word, const char *const *candidates, size_t count)
 {
+    /* A word that starts a candidate ("ttl" for "ttl_s") is a truncation, however far apart they are. */
+    for (size_t i = 0; *word && i < count; i++)
+        if (strncmp(candidates[i], word, strlen(word)) == 0)
+            return candidates[i];
     const char *best = NULL;
     size_t best_d = (size_t)-1;
     for (size_t i = 0; i < count; i++) {

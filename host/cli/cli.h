@@ -41,5 +41,7 @@ int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const char *metrics_pa
 int sh_cmd_run(int argc, char **argv);
 int sh_cmd_plugins(int argc, char **argv);
 int sh_cmd_resolve(int argc, char **argv);
+int sh_cmd_serve(int argc, char **argv);
+int sh_cmd_ctl(int argc, char **argv);
 
 #endif

@@ -16,6 +16,8 @@ static const char usage[] =
     "  run PIPELINE        run a pipeline file\n"
     "  plugins list        list discovered plugins and their status\n"
     "  resolve TYPE        show what a stage type resolves to\n"
+    "  serve --socket PATH keep workers warm between runs, driven by 'stagehost ctl'\n"
+    "  ctl --socket PATH REQUEST [ARG]  send run, plugins, unload, stats or shutdown to a server\n"
     "\n"
     "Options:\n"
     "  --version           print the version\n"
@@ -43,5 +45,9 @@ int main(int argc, char **argv)
         return sh_cmd_plugins(argc - 1, argv + 1);
     if (strcmp(cmd, "resolve") == 0)
         return sh_cmd_resolve(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return sh_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "ctl") == 0)
+        return sh_cmd_ctl(argc - 1, argv + 1);
     return sh_cli_error(2, "unknown command '%s'\n%s", cmd, usage);
 }

@@ -56,7 +56,9 @@ faults_descriptor() {
     cat <<DESC
 format = 1; name = "test/faults"; version = "1.0.0"; library = "@LIB@"; abi = "1.0";
 stages = ( { type = "echo"; }, { type = "segv"; }, { type = "abort"; }, { type = "exit"; }, { type = "hang"; },
-           { type = "garbage"; }, { type = "fail"; }, { type = "badconfig"; } );
+           { type = "garbage"; }, { type = "fail"; }, { type = "badconfig"; }, { type = "counter"; },
+           { type = "tmpfile"; }, { type = "truncate"; }, { type = "flood"; }, { type = "membomb"; },
+           { type = "cpuspin"; } );
 ${1:-}
 DESC
 }

@@ -3,6 +3,7 @@
 #include <stagehost/sdk.h>
 
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 static int echo(void *user, sh_call *call, const sh_value *const *items, size_t count)
@@ -67,6 +68,100 @@ static int garbage(void *user, sh_call *call, const sh_value *const *items, size
     return SH_OK;
 }
 
+/* Emits how many times this process ran it: state that survives between calls in a warm worker, and must not
+ * with "call" isolation. */
+static int counter(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)user, (void)items, (void)count;
+    static int64_t calls;
+    sh_value *m = sh_new_map();
+    sh_set_int(m, "calls", ++calls);
+    sh_set_int(m, "pid", getpid());
+    return sh_emit(call, m);
+}
+
+/* Writes a file into the invocation's private directory and emits the path, so a test can check the directory
+ * is gone after the call. */
+static int tmpfile_stage(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)user, (void)items, (void)count;
+    sh_context ctx = sh_get_context(call);
+    if (!ctx.tmp_dir)
+        return sh_failf(call, "no private temporary directory");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/scratch", ctx.tmp_dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return sh_failf(call, "cannot write %s", path);
+    fputs("scratch", f);
+    fclose(f);
+    sh_value *m = sh_new_map();
+    sh_set_string(m, "tmp_dir", ctx.tmp_dir);
+    sh_set_string(m, "task_id", ctx.task_id ? ctx.task_id : "");
+    return sh_emit(call, m);
+}
+
+/* Announces a frame longer than what follows, then exits: a truncated frame. */
+_Noreturn static int truncate_frame(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)user, (void)call, (void)items, (void)count;
+    static const unsigned char partial[] = {0x40, 0x00, 0x00, 0x00, 11, 0x05, 0x30, 0x00};
+    for (int fd = 3; fd < 64; fd++)
+        if (write(fd, partial, sizeof partial) < 0)
+            continue;
+    _exit(0);
+}
+
+/* Emits 1 MiB strings, `count` config times (default 64): more than a small output cap. */
+static int flood(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)user, (void)items, (void)count;
+    size_t len = 1024 * 1024;
+    char *big = malloc(len);
+    if (!big)
+        return sh_failf(call, "out of memory");
+    memset(big, 'x', len);
+    int rc = SH_OK;
+    for (int i = 0; i < 64 && rc == SH_OK; i++) {
+        sh_value *m = sh_new_map();
+        rc = sh_set_stringn(m, "blob", big, len);
+        if (rc == SH_OK)
+            rc = sh_emit(call, m);
+        else
+            sh_free(m);
+    }
+    free(big);
+    return rc;
+}
+
+/* Allocates and touches memory 1 MiB at a time, up to 2 GiB, so a memory limit must stop it; it stops by itself
+ * otherwise, so a broken limit cannot take the machine down. */
+static int membomb(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)user, (void)items, (void)count;
+    size_t chunk = 1024 * 1024, total = 0;
+    for (int i = 0; i < 2048; i++) {
+        char *p = malloc(chunk);
+        if (!p)
+            return sh_failf(call, "allocation failed after %zu MiB", total / chunk);
+        memset(p, 1, chunk);
+        total += chunk;
+    }
+    return sh_failf(call, "allocated 2048 MiB without being stopped");
+}
+
+/* Spins on the CPU for up to 60 seconds. */
+static int cpuspin(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)user, (void)items, (void)count;
+    volatile uint64_t x = 0;
+    time_t end = time(NULL) + 60;
+    while (time(NULL) < end)
+        for (int i = 0; i < 1000000; i++)
+            x += (uint64_t)i;
+    return sh_failf(call, "spun for 60 s without being stopped");
+}
+
 static int fail(void *user, sh_call *call, const sh_value *const *items, size_t count)
 {
     (void)user, (void)items;
@@ -88,6 +183,12 @@ static const sh_sdk_stage stages[] = {
     {.type = "garbage", .process = garbage},
     {.type = "fail", .process = fail},
     {.type = "badconfig", .create = create_fails, .process = echo},
+    {.type = "counter", .process = counter},
+    {.type = "tmpfile", .process = tmpfile_stage},
+    {.type = "truncate", .process = truncate_frame},
+    {.type = "flood", .process = flood},
+    {.type = "membomb", .process = membomb},
+    {.type = "cpuspin", .process = cpuspin},
 };
 
 SH_SDK_PLUGIN(.name = "test/faults", .version = "1.0.0", .stages = stages, .stage_count = SH_SDK_COUNT(stages));

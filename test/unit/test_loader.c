@@ -186,7 +186,9 @@ static void inproc_runs_a_real_plugin(void **state)
     sh_descriptor *d = descriptor("libfaults.so", "test/faults", "1.0.0",
                                   ", { type = \"segv\"; }, { type = \"abort\"; }, { type = \"exit\"; }, "
                                   "{ type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; }, "
-                                  "{ type = \"badconfig\"; }",
+                                  "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, "
+                                  "{ type = \"truncate\"; }, { type = \"flood\"; }, { type = \"membomb\"; }, "
+                                  "{ type = \"cpuspin\"; }",
                                   "stagehost_plugin");
     sh_inproc *ip = NULL;
     sh_error err;
