@@ -391,7 +391,13 @@ sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const c
     size_t f = sh_wire_frame_begin(&w->out, SH_MSG_CREATE);
     sh_wire_put_string(&w->out, type);
     sh_wire_put_string(&w->out, inv->stage);
-    sh_wire_put_value(&w->out, config);
+    if (config) {
+        sh_wire_put_value(&w->out, config);
+    } else {
+        /* No configuration is an empty one: the ABI promises plugins a map. */
+        sh_buf_u8(&w->out, SH_WIRE_MAP);
+        sh_buf_u32(&w->out, 0);
+    }
     if (put_invocation(&w->out, inv, err) != SH_S_OK)
         return SH_S_NOMEM;
     sh_wire_frame_end(&w->out, f);

@@ -181,6 +181,57 @@ static void reap_child(pid_t pid, const char *what)
 
 static char library[PATH_MAX];
 
+/* What the binary declares, read in a throwaway child so that this process never maps the library (that would
+ * make every later fork's dlopen nearly free and flatter the floors): name, version, then one line per stage
+ * type, "type<TAB>input<TAB>output". The descriptor is written from it, so it always matches the binary. */
+static char *probe_plugin(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        FILE *f = fdopen(p[1], "w");
+        void *h = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+        const sh_entry *e = h ? dlsym(h, "stagehost_plugin") : NULL;
+        uint32_t version = 0;
+        const char *reason = NULL;
+        const sh_plugin *pl = e ? e->negotiate(SH_ABI_CURRENT, &version, &reason) : NULL;
+        if (!f || !pl)
+            _exit(1);
+        fprintf(f, "%s\n%s\n", pl->name, pl->version);
+        for (uint32_t i = 0; i < pl->stage_type_count; i++)
+            fprintf(f, "%s\t%s\t%s\n", pl->stage_types[i]->type, pl->stage_types[i]->input,
+                    pl->stage_types[i]->output);
+        _exit(fclose(f) == 0 ? 0 : 1);
+    }
+    close(p[1]);
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    if (!text)
+        die("out of memory");
+    for (;;) {
+        if (len + 1 == cap && !(text = realloc(text, cap *= 2)))
+            die("out of memory");
+        ssize_t n = read(p[0], text + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("reading the plugin probe: %s", strerror(errno));
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    text[len] = '\0';
+    close(p[0]);
+    reap_child(pid, "the plugin probe");
+    return text;
+}
+
 static sh_descriptor *write_descriptor(void)
 {
     const char *dir = getenv("SH_TEST_PLUGIN_DIR");
@@ -188,6 +239,7 @@ static sh_descriptor *write_descriptor(void)
     snprintf(rel, sizeof rel, "%s/libfaults.so", dir && *dir ? dir : "build/test/plugins");
     if (!realpath(rel, library))
         die("cannot find the test plugin %s: %s (set SH_TEST_PLUGIN_DIR)", rel, strerror(errno));
+    char *probe = probe_plugin();
 
     snprintf(tmpdir, sizeof tmpdir, "/tmp/sh-bench-isolation-XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -198,14 +250,33 @@ static sh_descriptor *write_descriptor(void)
     FILE *f = fopen(descriptor_path, "w");
     if (!f)
         die("cannot write %s: %s", descriptor_path, strerror(errno));
+    char *save = NULL;
+    const char *name = strtok_r(probe, "\n", &save);
+    const char *version = strtok_r(NULL, "\n", &save);
+    if (!name || !version)
+        die("the plugin probe said nothing useful");
     fprintf(f,
-            "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"%s\"; abi = \"1.0\";\n"
-            "entry = \"stagehost_plugin\";\n"
-            "stages = ( { type = \"echo\"; }, { type = \"segv\"; }, { type = \"abort\"; }, { type = \"exit\"; },\n"
-            "  { type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; }, { type = \"badconfig\"; } );\n",
-            library);
+            "format = 1; name = \"%s\"; version = \"%s\"; library = \"%s\"; abi = \"1.0\";\n"
+            "entry = \"stagehost_plugin\";\nstages = (",
+            name, version, library);
+    bool has_echo = false, has_segv = false;
+    const char *sep = "";
+    for (char *line; (line = strtok_r(NULL, "\n", &save)); sep = ",") {
+        char *save2 = NULL;
+        const char *type = strtok_r(line, "\t", &save2), *in = strtok_r(NULL, "\t", &save2),
+                   *out = strtok_r(NULL, "\t", &save2);
+        if (!type || !in || !out)
+            die("the plugin probe sent a bad stage line");
+        has_echo |= strcmp(type, "echo") == 0;
+        has_segv |= strcmp(type, "segv") == 0;
+        fprintf(f, "%s\n  { type = \"%s\"; input = \"%s\"; output = \"%s\"; }", sep, type, in, out);
+    }
+    fputs(" );\n", f);
+    free(probe);
     if (fclose(f) != 0)
         die("cannot write %s", descriptor_path);
+    if (!has_echo || !has_segv)
+        die("%s lacks the echo or segv stage", library);
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_descriptor_load(descriptor_path, &d, &err) != SH_S_OK)
@@ -219,6 +290,9 @@ static const sh_invocation echo_inv = {.execution_id = "bench", .task_id = "t1",
 static const sh_invocation segv_inv = {.execution_id = "bench", .task_id = "t2", .pipeline = "bench",
                                        .stage = "segv", .plugin = "test/faults", .base_dir = "/tmp",
                                        .attempt = 1};
+
+/* The stages' configuration: an empty map, as the engine passes for a stage without a `config` group. */
+static sh_value *stage_config;
 
 static sh_worker_limits bench_limits(void)
 {
@@ -240,7 +314,7 @@ static void call_echo(sh_instance *in, const sh_values *input, const char *what)
     sh_values out = {0};
     sh_call_usage usage;
     sh_error err;
-    if (sh_instance_call(in, &echo_inv, "echo", NULL, 0, input, &out, &usage, &err) != SH_S_OK)
+    if (sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err) != SH_S_OK)
         die("%s: echo failed: %s", what, err.message);
     check_echo(&out, input->items[0], what);
     sh_values_clear(&out);
@@ -292,7 +366,7 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
     if (sh_worker_start(d, &limits, NULL, z, &w, &err) != SH_S_OK)
         die("worker start: %s", err.message);
     uint32_t id = 0;
-    if (sh_worker_create_stage(w, &echo_inv, "echo", NULL, &id, &err) != SH_S_OK)
+    if (sh_worker_create_stage(w, &echo_inv, "echo", stage_config, &id, &err) != SH_S_OK)
         die("create_stage: %s", err.message);
 
     /* stagehost, full call: a warm instance, sh_instance_call (create + process + destroy). */
@@ -333,7 +407,7 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
         }
         for (int i = 0; i < n; i++) {
             int64_t t0 = sh_monotonic_ns();
-            sh_status st = sh_instance_call(in, &echo_inv, "echo", NULL, 0, input, &out, &usage, &err);
+            sh_status st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
             int64_t t1 = sh_monotonic_ns();
             if (st != SH_S_OK)
                 die("sh_instance_call: %s", err.message);
@@ -398,7 +472,7 @@ static int64_t stagehost_cold_once(sh_zygote *z, const sh_descriptor *d, const s
     int64_t t0 = sh_monotonic_ns();
     if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, z, &in, &err) != SH_S_OK)
         die("cold open (%s): %s", z ? "zygote" : "no zygote", err.message);
-    sh_status st = sh_instance_call(in, &echo_inv, "echo", NULL, 0, input, &out, &usage, &err);
+    sh_status st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
     int64_t t1 = sh_monotonic_ns();
     if (st != SH_S_OK)
         die("cold call (%s): %s", z ? "zygote" : "no zygote", err.message);
@@ -472,7 +546,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
             die("pool: the recovered instance was not kept warm");
 
         int64_t t0 = sh_monotonic_ns();
-        sh_status st = sh_instance_call(in, &segv_inv, "segv", NULL, 0, input, &out, &usage, &err);
+        sh_status st = sh_instance_call(in, &segv_inv, "segv", stage_config, 0, input, &out, &usage, &err);
         int64_t t1 = sh_monotonic_ns();
         if (st != SH_S_CRASH)
             die("segv: expected a crash (status %d), got status %d: %s", SH_S_CRASH, st, err.message);
@@ -481,7 +555,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
         sh_pool_release(pool, in); /* drops the dead instance */
         if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, &in, &reused, &err) != SH_S_OK)
             die("pool acquire after the crash: %s", err.message);
-        st = sh_instance_call(in, &echo_inv, "echo", NULL, 0, input, &out, &usage, &err);
+        st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
         int64_t t2 = sh_monotonic_ns();
         if (st != SH_S_OK)
             die("echo after the crash: %s", err.message);
@@ -516,7 +590,7 @@ static double measure_inproc(const sh_descriptor *d, const sh_values *input, sam
     if (sh_inproc_open(d, NULL, &ip, &err) != SH_S_OK)
         die("in-process open: %s", err.message);
     uint32_t id = 0;
-    if (sh_inproc_create_stage(ip, &echo_inv, "echo", NULL, &id, &err) != SH_S_OK)
+    if (sh_inproc_create_stage(ip, &echo_inv, "echo", stage_config, &id, &err) != SH_S_OK)
         die("in-process create: %s", err.message);
     samples_init(s, INPROC_REPS);
     sh_values out = {0};
@@ -609,9 +683,10 @@ int main(void)
     print_machine();
     fflush(stdout);
 
+    stage_config = sh_value_map();
     sh_values input = {0};
     sh_value *item = sh_value_cstring("a small item for the echo stage");
-    if (!item || sh_values_push(&input, item) != SH_OK)
+    if (!stage_config || !item || sh_values_push(&input, item) != SH_OK)
         die("out of memory");
 
     /* Sanity: both stages behave as the measures expect before anything is timed. */
@@ -686,6 +761,7 @@ int main(void)
     samples_free(&crash.recovery);
     samples_free(&inproc);
     sh_values_clear(&input);
+    sh_value_free(stage_config);
     sh_descriptor_free(d);
     sh_zygote_stop(z);
     cleanup_files();
