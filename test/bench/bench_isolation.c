@@ -661,12 +661,12 @@ static void row(const char *measure, double value, double floor, double goal)
         snprintf(verdict, sizeof verdict, "%s", pass ? "PASS" : "FAIL");
         goals_missed += !pass;
     }
-    printf("| %-44s | %10.1f | %10.1f | %6.2fx | %-7s | %-9s |\n", measure, value, floor, ratio, goal_s, verdict);
+    printf("| %-48s | %10.1f | %10.1f | %6.2fx | %-7s | %-9s |\n", measure, value, floor, ratio, goal_s, verdict);
 }
 
 static void dist(const char *what, samples *s)
 {
-    printf("  %-44s n=%-5zu min %9.1f  p10 %9.1f  p50 %9.1f  p90 %9.1f  p99 %9.1f\n", what, s->len,
+    printf("  %-48s n=%-5zu min %9.1f  p10 %9.1f  p50 %9.1f  p90 %9.1f  p99 %9.1f\n", what, s->len,
            quantile_us(s, 0), quantile_us(s, 0.10), quantile_us(s, 0.5), quantile_us(s, 0.90), quantile_us(s, 0.99));
 }
 
@@ -708,9 +708,9 @@ int main(void)
     samples inproc;
     double inproc_us = measure_inproc(d, &input, &inproc);
 
-    printf("| %-44s | %10s | %10s | %7s | %-7s | %-9s |\n", "measure (median, us)", "stagehost", "floor", "ratio",
+    printf("| %-48s | %10s | %10s | %7s | %-7s | %-9s |\n", "measure (median, us)", "stagehost", "floor", "ratio",
            "goal", "pass/fail");
-    printf("|----------------------------------------------|------------|------------|---------|---------|-----------|\n");
+    printf("|--------------------------------------------------|------------|------------|---------|---------|-----------|\n");
     row("1. warm call, process only (1 round trip)", warm.process_us, warm.floor_us, GOAL_RATIO);
     row("1. warm call, sh_instance_call (3 round trips)", warm.call_us, warm.floor_us, 0);
     row("   same, against 3 raw round trips", warm.call_us, 3 * warm.floor_us, 0);

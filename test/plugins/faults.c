@@ -159,7 +159,7 @@ static int cpuspin(void *user, sh_call *call, const sh_value *const *items, size
     while (time(NULL) < end)
         for (int i = 0; i < 1000000; i++)
             x += (uint64_t)i;
-    return sh_failf(call, "spun for 60 s without being stopped");
+    return sh_failf(call, "spun for 60 s (%llu) without being stopped", (unsigned long long)x);
 }
 
 static int fail(void *user, sh_call *call, const sh_value *const *items, size_t count)
