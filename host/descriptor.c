@@ -222,6 +222,14 @@ static sh_status parse_permissions(sh_cfg *p, const config_setting_t *root, sh_d
         rc = sh_cfg_strlist(p, s, "write", &d->permissions.write);
     if (rc == SH_S_OK)
         rc = sh_cfg_strlist(p, s, "env", &d->permissions.env);
+    /* Grants are matched by path: a relative path would mean something different in every working directory. */
+    const sh_strlist *lists[] = {&d->permissions.read, &d->permissions.write};
+    const char *names[] = {"read", "write"};
+    for (size_t k = 0; rc == SH_S_OK && k < 2; k++)
+        for (size_t i = 0; rc == SH_S_OK && i < lists[k]->len; i++)
+            if (lists[k]->items[i][0] != '/')
+                rc = sh_cfg_fail(p, config_setting_get_member(s, names[k]),
+                                 "permissions.%s path '%s' must be absolute", names[k], lists[k]->items[i]);
     return rc;
 }
 

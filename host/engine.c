@@ -106,10 +106,14 @@ static sh_status run_stage(sh_runtime *rt, const sh_pipeline *p, size_t index, c
                          .plugin = d ? d->name : SH_BUILTIN_PLUGIN_NAME,
                          .base_dir = p->dir,
                          .attempt = 1};
+    sh_sandbox_policy policy = {0};
+    sh_status rc = d ? sh_runtime_policy(rt, d, iso, &policy, err) : SH_S_OK;
+    if (rc != SH_S_OK)
+        return rc;
     sh_instance *in = NULL;
     bool reused = false;
-    sh_status rc = sh_pool_acquire(rt->pool, d, iso, &limits, d ? sh_runtime_plugin_config(rt, d->name) : NULL,
-                                   &in, &reused, err);
+    rc = sh_pool_acquire(rt->pool, d, iso, &limits, d ? sh_runtime_plugin_config(rt, d->name) : NULL, &policy, &in,
+                         &reused, err);
     if (rc != SH_S_OK)
         return rc;
     if (!reused && sh_instance_pid(in))

@@ -28,12 +28,32 @@ static sh_status parse_workers(sh_cfg *c, const config_setting_t *root, sh_hostc
     return rc;
 }
 
+static sh_status parse_grants(sh_cfg *c, const config_setting_t *g, sh_grants *out)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return sh_cfg_fail(c, g, "'grants' must be a group { network = true; read = ( \"/data\" ); }, got %s",
+                           sh_cfg_type_word(g));
+    static const char *const known[] = {"network", "exec", "read", "write", "env"};
+    sh_status rc = sh_cfg_check_keys(c, g, "'grants'", known, sizeof known / sizeof known[0]);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_bool(c, g, "network", &out->network);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_bool(c, g, "exec", &out->exec);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_strlist(c, g, "read", &out->read);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_strlist(c, g, "write", &out->write);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_strlist(c, g, "env", &out->env);
+    return rc;
+}
+
 static sh_status parse_plugin(sh_cfg *c, const config_setting_t *g, sh_plugin_settings *ps)
 {
     ps->line = sh_cfg_line(g);
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
         return sh_cfg_fail(c, g, "each element of 'plugins' must be a group { name = \"ns/name\"; ... }");
-    static const char *const known[] = {"name", "isolation", "limits", "config"};
+    static const char *const known[] = {"name", "isolation", "limits", "config", "grants"};
     sh_status rc = sh_cfg_check_keys(c, g, "a plugin's settings", known, sizeof known / sizeof known[0]);
     if (rc == SH_S_OK)
         rc = sh_cfg_string(c, g, "name", "the plugin's name, \"namespace/name\"", true, &ps->name);
@@ -48,6 +68,9 @@ static sh_status parse_plugin(sh_cfg *c, const config_setting_t *g, sh_plugin_se
     config_setting_t *l = config_setting_get_member(g, "limits");
     if (rc == SH_S_OK && l)
         rc = sh_descriptor_parse_limits(c, l, &ps->limits);
+    config_setting_t *gr = config_setting_get_member(g, "grants");
+    if (rc == SH_S_OK && gr)
+        rc = parse_grants(c, gr, &ps->grants);
     config_setting_t *cs = config_setting_get_member(g, "config");
     if (rc == SH_S_OK && cs && config_setting_type(cs) != CONFIG_TYPE_GROUP)
         rc = sh_cfg_fail(c, cs, "'config' of plugin '%s' must be a group, got %s", ps->name,
@@ -61,12 +84,22 @@ static sh_status parse_plugin(sh_cfg *c, const config_setting_t *g, sh_plugin_se
 
 static sh_status parse(sh_cfg *c, const config_setting_t *root, sh_hostconfig *h)
 {
-    static const char *const known[] = {"plugin_path", "workers", "limits", "plugins"};
+    static const char *const known[] = {"plugin_path", "workers", "limits", "plugins", "sandbox"};
     sh_status rc = sh_cfg_check_keys(c, root, "the host configuration", known, sizeof known / sizeof known[0]);
     if (rc == SH_S_OK)
         rc = sh_cfg_strlist(c, root, "plugin_path", &h->plugin_path);
     if (rc == SH_S_OK)
         rc = parse_workers(c, root, h);
+    config_setting_t *sb = config_setting_get_member(root, "sandbox");
+    if (rc == SH_S_OK && sb) {
+        static const char *const sbkeys[] = {"user"};
+        rc = config_setting_type(sb) == CONFIG_TYPE_GROUP
+                 ? sh_cfg_check_keys(c, sb, "'sandbox'", sbkeys, 1)
+                 : sh_cfg_fail(c, sb, "'sandbox' must be a group { user = \"nobody\"; }");
+        if (rc == SH_S_OK)
+            rc = sh_cfg_string(c, sb, "user", "the user workers run as when the host runs as root", false,
+                               &h->sandbox_user);
+    }
     config_setting_t *l = config_setting_get_member(root, "limits");
     if (rc == SH_S_OK && l)
         rc = sh_descriptor_parse_limits(c, l, &h->limits);
@@ -123,12 +156,14 @@ void sh_hostconfig_free(sh_hostconfig *h)
     for (size_t i = 0; i < h->plugin_count; i++) {
         free(h->plugins[i].name);
         sh_value_free(h->plugins[i].config);
+        sh_grants_free(&h->plugins[i].grants);
     }
     free(h->plugins);
     for (size_t i = 0; i < h->plugin_path.len; i++)
         free(h->plugin_path.items[i]);
     free(h->plugin_path.items);
     free(h->path);
+    free(h->sandbox_user);
     free(h);
 }
 

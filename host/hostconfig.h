@@ -4,6 +4,7 @@
 #define SH_HOSTCONFIG_H
 
 #include "descriptor.h"
+#include "grants.h"
 #include "pool.h"
 #include "value.h"
 
@@ -12,6 +13,7 @@ typedef struct sh_plugin_settings {
     sh_isolation isolation; /* SH_ISOLATION_DEFAULT: the descriptor's */
     sh_limits limits;       /* zeros: the descriptor's */
     sh_value *config;       /* passed to the plugin's init(); an empty map when absent */
+    sh_grants grants;       /* what the plugin may do beyond the defaults */
     int line;
 } sh_plugin_settings;
 
@@ -20,6 +22,7 @@ typedef struct sh_hostconfig {
     sh_strlist plugin_path;
     sh_pool_config workers;
     sh_limits limits; /* defaults for what neither descriptor nor plugin settings say */
+    char *sandbox_user; /* the account workers run as when the host runs as root; NULL: "nobody" */
     sh_plugin_settings *plugins;
     size_t plugin_count;
 } sh_hostconfig;

@@ -14,7 +14,8 @@ struct sh_instance {
 };
 
 sh_status sh_instance_open(const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
-                           const sh_value *config, sh_zygote *zygote, sh_instance **out, sh_error *err)
+                           const sh_value *config, const sh_sandbox_policy *policy, sh_zygote *zygote,
+                           sh_instance **out, sh_error *err)
 {
     *out = NULL;
     sh_instance *in = calloc(1, sizeof *in);
@@ -28,7 +29,7 @@ sh_status sh_instance_open(const sh_descriptor *d, sh_isolation iso, const sh_wo
     else if (iso == SH_ISOLATION_NONE)
         rc = sh_inproc_open(d, config, &in->ip, err);
     else
-        rc = sh_worker_start(d, limits, config, zygote, &in->w, err);
+        rc = sh_worker_start(d, limits, config, policy, zygote, &in->w, err);
     if (rc != SH_S_OK) {
         free(in);
         return rc;

@@ -10,7 +10,8 @@ typedef struct sh_instance sh_instance;
 
 /* Loads `d` (NULL: the built-ins) with isolation `iso`. */
 sh_status sh_instance_open(const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
-                           const sh_value *config, sh_zygote *zygote, sh_instance **out, sh_error *err);
+                           const sh_value *config, const sh_sandbox_policy *policy, sh_zygote *zygote,
+                           sh_instance **out, sh_error *err);
 
 /* One invocation: create the stage `action` with `stage_config`, run process() on `input`, destroy the stage.
  * `timeout_ms` (> 0) bounds each step in a worker. `usage` receives the call's resource use. */

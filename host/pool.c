@@ -99,7 +99,8 @@ static void make_room(sh_pool *p)
 }
 
 sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
-                          const sh_value *config, sh_instance **out, bool *reused, sh_error *err)
+                          const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
+                          sh_error *err)
 {
     sh_pool_expire(p);
     const char *name = d ? d->name : SH_BUILTIN_PLUGIN_NAME;
@@ -137,7 +138,7 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
         free(e.library);
         return sh_error_set(err, SH_S_NOMEM, "out of memory caching plugin '%s'", name);
     }
-    sh_status rc = sh_instance_open(d, iso, limits, config, p->zygote, &e.in, err);
+    sh_status rc = sh_instance_open(d, iso, limits, config, policy, p->zygote, &e.in, err);
     if (rc != SH_S_OK) {
         free(e.plugin);
         free(e.library);

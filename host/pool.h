@@ -24,7 +24,8 @@ void sh_pool_free(sh_pool *p); /* unloads everything */
 /* The warm instance of `d` (NULL: the built-ins) with isolation `iso`, or a new one. Expired instances are
  * unloaded first. */
 sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
-                          const sh_value *config, sh_instance **out, bool *reused, sh_error *err);
+                          const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
+                          sh_error *err);
 
 /* Hands an instance back after a call; a dead one is unloaded at once, so the next call gets a fresh worker. */
 void sh_pool_release(sh_pool *p, sh_instance *in);

@@ -22,6 +22,8 @@ sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path,
     if (rc == SH_S_OK)
         rc = sh_discover(&rt->registry, plugin_dirs, plugin_dir_count, rt->config ? &rt->config->plugin_path : NULL,
                          err);
+    if (rc == SH_S_OK)
+        sh_sandbox_probe(rt->config ? rt->config->sandbox_user : NULL, &rt->sandbox);
     if (rc == SH_S_OK && !(rt->metrics = sh_metrics_new()))
         rc = sh_error_set(err, SH_S_NOMEM, "out of memory");
     sh_pool_config pc = rt->config ? rt->config->workers : (sh_pool_config){0};
@@ -40,7 +42,97 @@ void sh_runtime_stop(sh_runtime *rt)
     sh_metrics_free(rt->metrics);
     sh_hostconfig_free(rt->config);
     sh_registry_free(&rt->registry);
+    for (size_t i = 0; i < rt->grant_count; i++) {
+        free(rt->grant_plugins[i]);
+        sh_grants_free(&rt->grants[i]);
+    }
+    free(rt->grant_plugins);
+    free(rt->grants);
     memset(rt, 0, sizeof *rt);
+}
+
+sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err)
+{
+    const char *colon = strchr(spec, ':');
+    if (!colon || colon == spec)
+        return sh_error_set(err, SH_S_CONFIG, "--grant %s: expected PLUGIN:PERMISSION, e.g. core/http:network", spec);
+    size_t n = (size_t)(colon - spec);
+    size_t i = 0;
+    while (i < rt->grant_count && (strlen(rt->grant_plugins[i]) != n || strncmp(rt->grant_plugins[i], spec, n)))
+        i++;
+    if (i == rt->grant_count) {
+        char **names = realloc(rt->grant_plugins, (i + 1) * sizeof *names);
+        if (names)
+            rt->grant_plugins = names;
+        sh_grants *g = names ? realloc(rt->grants, (i + 1) * sizeof *g) : NULL;
+        if (!g || !(rt->grant_plugins[i] = strndup(spec, n)))
+            return sh_error_set(err, SH_S_NOMEM, "out of memory");
+        rt->grants = g;
+        memset(&rt->grants[i], 0, sizeof rt->grants[i]);
+        rt->grant_count++;
+    }
+    sh_status rc = sh_grants_add(&rt->grants[i], colon + 1, err);
+    return rc == SH_S_OK ? rc : sh_error_prefix(err, "--grant %s", spec);
+}
+
+/* Appends every entry of `from` to `to`. */
+static sh_status merge_list(sh_strlist *to, const sh_strlist *from, sh_error *err)
+{
+    for (size_t i = 0; i < from->len; i++) {
+        char **p = realloc(to->items, (to->len + 2) * sizeof *p);
+        if (!p)
+            return sh_error_set(err, SH_S_NOMEM, "out of memory");
+        to->items = p;
+        if (!(to->items[to->len] = strdup(from->items[i])))
+            return sh_error_set(err, SH_S_NOMEM, "out of memory");
+        to->items[++to->len] = NULL;
+    }
+    return SH_S_OK;
+}
+
+static sh_status merge_grants(sh_grants *to, const sh_grants *from, sh_error *err)
+{
+    to->network |= from->network;
+    to->exec |= from->exec;
+    sh_status rc = merge_list(&to->read, &from->read, err);
+    if (rc == SH_S_OK)
+        rc = merge_list(&to->write, &from->write, err);
+    if (rc == SH_S_OK)
+        rc = merge_list(&to->env, &from->env, err);
+    return rc;
+}
+
+sh_status sh_runtime_policy(const sh_runtime *rt, const sh_descriptor *d, sh_isolation iso,
+                            sh_sandbox_policy *policy, sh_error *err)
+{
+    memset(policy, 0, sizeof *policy);
+    /* What the plugin may do is the union of the host configuration's grants and the command line's. */
+    sh_grants all = {0};
+    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);
+    sh_status rc = ps ? merge_grants(&all, &ps->grants, err) : SH_S_OK;
+    for (size_t i = 0; rc == SH_S_OK && i < rt->grant_count; i++)
+        if (strcmp(rt->grant_plugins[i], d->name) == 0)
+            rc = merge_grants(&all, &rt->grants[i], err);
+    if (rc == SH_S_OK)
+        rc = sh_grants_check(d, &all, err);
+    sh_grants_free(&all);
+    if (rc != SH_S_OK || iso == SH_ISOLATION_NONE)
+        return rc;
+    policy->landlock = rt->sandbox.landlock_abi > 0;
+    policy->seccomp = rt->sandbox.seccomp;
+    if ((!policy->landlock || !policy->seccomp) && !rt->allow_unconfined)
+        return sh_error_set(err, SH_S_CONFIG,
+                            "plugin '%s' must run confined, but %s%s%s %s not available on this system; run "
+                            "'stagehost doctor' for details, or pass --allow-unconfined to run it with the "
+                            "protections that are",
+                            d->name, policy->seccomp ? "" : "seccomp",
+                            !policy->seccomp && !policy->landlock ? " and " : "", policy->landlock ? "" : "Landlock",
+                            !policy->seccomp && !policy->landlock ? "are" : "is");
+    if (rt->sandbox.user_switch) {
+        policy->uid = rt->sandbox.uid;
+        policy->gid = rt->sandbox.gid;
+    }
+    return SH_S_OK;
 }
 
 sh_isolation sh_runtime_isolation(const sh_runtime *rt, const sh_descriptor *d, sh_isolation stage_iso)

@@ -5,7 +5,9 @@
 
 #include "hostconfig.h"
 #include "metrics.h"
+#include "grants.h"
 #include "pool.h"
+#include "sandbox.h"
 #include "registry.h"
 #include "zygote.h"
 
@@ -15,12 +17,25 @@ typedef struct sh_runtime {
     sh_registry registry;
     sh_pool *pool;
     sh_metrics *metrics;
+    sh_sandbox_support sandbox; /* what this kernel offers, probed at start */
+    bool allow_unconfined;      /* run isolated plugins even when seccomp or Landlock is missing */
+    char **grant_plugins;       /* --grant PLUGIN:PERMISSION, by plugin */
+    sh_grants *grants;
+    size_t grant_count;
 } sh_runtime;
 
 /* Starts the zygote first (when `zygote` is set: do it before anything grows the host), then reads the host
  * configuration at `config_path` (NULL: $STAGEHOST_CONFIG, if set), discovers plugins, and creates the cache. */
 sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
                            size_t plugin_dir_count, sh_error *err);
+
+/* Adds a command-line grant "PLUGIN:PERMISSION" (see grants.h). SH_S_CONFIG when malformed. */
+sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err);
+
+/* Decides how plugin `d` may run with isolation `iso`: refuses it (SH_S_CONFIG) when it asks for permissions it
+ * was not granted, or when it needs confinement this kernel cannot give and unconfined runs are not allowed. */
+sh_status sh_runtime_policy(const sh_runtime *rt, const sh_descriptor *d, sh_isolation iso,
+                            sh_sandbox_policy *policy, sh_error *err);
 
 /* Unloads every plugin (fini, workers reaped), stops the zygote, frees everything. */
 void sh_runtime_stop(sh_runtime *rt);

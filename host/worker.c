@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -24,6 +26,7 @@ struct sh_worker {
     sh_worker_limits limits;
     sh_exit_info exit;     /* how it ended, once reaped */
     sh_call_usage usage;   /* of the last call */
+    char *tmp_root;        /* the worker's private directory; removed once it is reaped */
     sh_buf out;
     sh_buf in;
 };
@@ -318,8 +321,47 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
     }
 }
 
+/* The worker's private directory, owned by the user it will run as. */
+static sh_status make_tmp_root(sh_worker *w, const sh_sandbox_policy *policy, sh_error *err)
+{
+    const char *base = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/stagehost-worker-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpl))
+        return sh_error_set(err, SH_S_IO, "cannot create a private directory for plugin '%s' in %s: %s; set TMPDIR "
+                                          "to a writable directory", w->plugin, base && *base ? base : "/tmp",
+                            strerror(errno));
+    if (policy->uid && chown(tmpl, policy->uid, policy->gid) != 0) {
+        int e = errno;
+        rmdir(tmpl);
+        return sh_error_set(err, SH_S_IO, "cannot hand %s to the worker's user: %s", tmpl, strerror(e));
+    }
+    if (!(w->tmp_root = strdup(tmpl))) {
+        rmdir(tmpl);
+        return sh_error_set(err, SH_S_NOMEM, "out of memory");
+    }
+    return SH_S_OK;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Whatever the worker left in its directory goes with it, even when it crashed. */
+static void remove_tmp_root(sh_worker *w)
+{
+    if (w->tmp_root) {
+        nftw(w->tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(w->tmp_root);
+        w->tmp_root = NULL;
+    }
+}
+
 sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits, const sh_value *config,
-                          sh_zygote *zygote, sh_worker **out, sh_error *err)
+                          const sh_sandbox_policy *policy, sh_zygote *zygote, sh_worker **out, sh_error *err)
 {
     *out = NULL;
     sh_worker *w = calloc(1, sizeof *w);
@@ -333,8 +375,19 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     /* The worker applies the effective limits, which may differ from the descriptor's own. */
     sh_descriptor effective = *d;
     effective.limits = *limits;
+    /* No policy: neither confinement nor a change of user (tests and benchmarks that measure the bare cost). */
+    sh_sandbox_policy unconfined = {0};
+    sh_sandbox_policy effective_policy = policy ? *policy : unconfined;
+    policy = &effective_policy;
+    if (make_tmp_root(w, policy, err) != SH_S_OK) {
+        free(w->plugin);
+        free(w);
+        return SH_S_IO;
+    }
+    effective_policy.tmp_root = w->tmp_root;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        remove_tmp_root(w);
         free(w->plugin);
         free(w);
         return sh_error_set(err, SH_S_IO, "cannot create a channel for a worker of plugin '%s': %s", d->name,
@@ -343,13 +396,13 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     pid_t pid = 0;
     sh_status st = SH_S_OK;
     if (zygote) {
-        st = sh_zygote_spawn(zygote, &effective, config, sv[1], &pid, err);
+        st = sh_zygote_spawn(zygote, &effective, config, &effective_policy, sv[1], &pid, err);
     } else {
         fflush(NULL);
         pid = fork();
         if (pid == 0) {
             close(sv[0]);
-            sh_worker_child_main(sv[1], &effective, config);
+            sh_worker_child_main(sv[1], &effective, config, &effective_policy);
         }
         if (pid < 0)
             st = sh_error_set(err, SH_S_IO, "cannot fork a worker for plugin '%s': %s", d->name, strerror(errno));
@@ -357,6 +410,7 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     close(sv[1]);
     if (st != SH_S_OK) {
         close(sv[0]);
+        remove_tmp_root(w);
         free(w->plugin);
         free(w);
         return st;
@@ -465,6 +519,7 @@ void sh_worker_stop(sh_worker *w)
     }
     /* fini() gets a moment to release what it holds; a worker that ignores shutdown is killed. */
     reap(w, 2000);
+    remove_tmp_root(w);
     sh_buf_free(&w->out);
     sh_buf_free(&w->in);
     free(w->plugin);

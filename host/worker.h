@@ -7,6 +7,7 @@
 #include "call.h"
 #include "descriptor.h"
 #include "error.h"
+#include "sandbox.h"
 
 typedef struct sh_worker sh_worker;
 typedef struct sh_zygote sh_zygote;
@@ -24,9 +25,10 @@ typedef struct sh_call_usage {
 } sh_call_usage;
 
 /* Starts a worker that loads `d` and calls init(config), forked by `zygote` (or by the host itself when NULL),
- * and waits until it reports ready, at most limits->timeout_ms. */
+ * confined by `policy` (its tmp_root is ignored: each worker gets a private directory of its own, removed when
+ * the worker is reaped), and waits until it reports ready, at most limits->timeout_ms. */
 sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits, const sh_value *config,
-                          sh_zygote *zygote, sh_worker **out, sh_error *err);
+                          const sh_sandbox_policy *policy, sh_zygote *zygote, sh_worker **out, sh_error *err);
 
 sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
                                  uint32_t *id, sh_error *err);
@@ -49,6 +51,7 @@ const sh_call_usage *sh_worker_last_usage(const sh_worker *w);
 void sh_worker_stop(sh_worker *w);
 
 /* The child side: serves requests on `fd` until told to stop. Never returns. */
-_Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_value *config);
+_Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_value *config,
+                                    const sh_sandbox_policy *policy);
 
 #endif

@@ -224,7 +224,8 @@ static void serve_process(child *c, sh_inproc *ip, sh_wire_reader *r)
     sh_value_free(invv);
 }
 
-_Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_value *config)
+_Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_value *config,
+                                    const sh_sandbox_policy *policy)
 {
     /* Die with the host, even when it is killed with SIGKILL; and catch the race where it already died. */
     pid_t parent = getppid();
@@ -250,7 +251,17 @@ _Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_val
     sh_error err;
     sh_error_clear(&err);
     sh_inproc *ip = NULL;
-    sh_status st = sh_inproc_open(d, config, &ip, &err);
+    char why[1024];
+    sh_status st = SH_S_OK;
+    /* Confined before the library is opened: its constructors are plugin code too. */
+    if (sh_sandbox_apply(policy, d, why, sizeof why) != 0)
+        st = sh_error_set(&err, SH_S_LOAD, "cannot confine the worker of plugin '%s': %s", d->name, why);
+    /* Changing user clears the parent-death signal: set it again, and catch a parent that died meanwhile. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    if (st == SH_S_OK)
+        st = sh_inproc_open(d, config, &ip, &err);
     sh_protocol_put_done(&c.out, SH_MSG_READY, st, 0, st == SH_S_OK ? "" : err.message);
     flush(&c);
     if (st != SH_S_OK)

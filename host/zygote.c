@@ -74,15 +74,23 @@ _Noreturn static void become_worker(int control, int sigfd, const uint8_t *msg, 
     signal(SIGCHLD, SIG_DFL);
     sh_wire_reader r;
     sh_wire_reader_init(&r, msg, len);
-    sh_value *dv = NULL, *config = NULL;
+    sh_value *dv = NULL, *config = NULL, *pv = NULL;
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_wire_get_typed(&r, SH_TYPE_MAP, "descriptor", &dv, &err) != SH_S_OK ||
         sh_wire_get_typed(&r, SH_TYPE_MAP, "config", &config, &err) != SH_S_OK ||
+        sh_wire_get_typed(&r, SH_TYPE_MAP, "policy", &pv, &err) != SH_S_OK ||
         sh_descriptor_from_value(dv, &d, &err) != SH_S_OK)
         _exit(125); /* the host reports a worker that died before answering */
     sh_value_free(dv);
-    sh_worker_child_main(worker_fd, d, config);
+    sh_sandbox_policy policy = {
+        .landlock = sh_value_get_bool(sh_value_map_get(pv, "landlock")),
+        .seccomp = sh_value_get_bool(sh_value_map_get(pv, "seccomp")),
+        .tmp_root = sh_value_get_string(sh_value_map_get(pv, "tmp_root"), NULL),
+        .uid = (uid_t)sh_value_get_int(sh_value_map_get(pv, "uid")),
+        .gid = (gid_t)sh_value_get_int(sh_value_map_get(pv, "gid")),
+    };
+    sh_worker_child_main(worker_fd, d, config, &policy);
 }
 
 static void serve_spawn(int control, int sigfd, const uint8_t *msg, size_t len, int worker_fd)
@@ -243,10 +251,22 @@ static sh_status read_message(sh_zygote *z, int timeout_ms, int64_t *spawned, bo
     return SH_S_OK;
 }
 
-sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config, int worker_fd, pid_t *pid,
-                          sh_error *err)
+sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
+                          const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err)
 {
     sh_value *dv = sh_descriptor_to_value(d);
+    sh_value *pv = sh_value_map();
+    if (pv) {
+        int rc = sh_value_map_set(pv, "landlock", sh_value_bool(policy->landlock));
+        rc |= sh_value_map_set(pv, "seccomp", sh_value_bool(policy->seccomp));
+        rc |= sh_value_map_set(pv, "tmp_root", policy->tmp_root ? sh_value_cstring(policy->tmp_root) : sh_value_null());
+        rc |= sh_value_map_set(pv, "uid", sh_value_int(policy->uid));
+        rc |= sh_value_map_set(pv, "gid", sh_value_int(policy->gid));
+        if (rc != SH_OK) {
+            sh_value_free(pv);
+            pv = NULL;
+        }
+    }
     sh_value *empty = config ? NULL : sh_value_map();
     sh_buf b;
     sh_buf_init(&b);
@@ -254,9 +274,12 @@ sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *
     if (dv)
         sh_wire_put_value(&b, dv);
     sh_wire_put_value(&b, config ? config : empty);
+    if (pv)
+        sh_wire_put_value(&b, pv);
     sh_value_free(dv);
+    sh_value_free(pv);
     sh_value_free(empty);
-    if (!dv || b.failed || b.len > Z_MAX_MESSAGE) {
+    if (!dv || !pv || b.failed || b.len > Z_MAX_MESSAGE) {
         sh_buf_free(&b);
         return sh_error_set(err, SH_S_NOMEM, "cannot encode the spawn request for plugin '%s'", d->name);
     }

@@ -11,6 +11,7 @@
 
 #include "descriptor.h"
 #include "error.h"
+#include "sandbox.h"
 #include "value.h"
 
 #include <sys/types.h>
@@ -28,8 +29,8 @@ typedef struct sh_exit_info {
 sh_status sh_zygote_start(sh_zygote **out, sh_error *err);
 
 /* Starts a worker serving `worker_fd` (which the caller then closes) for plugin `d` with `config`. */
-sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config, int worker_fd, pid_t *pid,
-                          sh_error *err);
+sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
+                          const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err);
 
 /* Waits up to `timeout_ms` (-1: forever) for worker `pid` to end and reports how. Returns SH_S_TIMEOUT when it
  * has not ended by then, SH_S_IO when the zygote is gone. */

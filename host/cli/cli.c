@@ -28,12 +28,15 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"metrics", required_argument, NULL, 'm'},
         {"socket", required_argument, NULL, 's'},
+        {"grant", required_argument, NULL, 'g'},
+        {"allow-unconfined", no_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     cli->plugin_dirs = calloc((size_t)argc + 1, sizeof *cli->plugin_dirs);
     cli->args = calloc((size_t)argc + 1, sizeof *cli->args);
-    if (!cli->plugin_dirs || !cli->args)
+    cli->grants = calloc((size_t)argc + 1, sizeof *cli->grants);
+    if (!cli->plugin_dirs || !cli->args || !cli->grants)
         return sh_cli_error(2, "out of memory");
     optind = 0; /* 0, not 1: also resets getopt's internal state between subcommands */
     opterr = 0;
@@ -58,6 +61,12 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         case 's':
             cli->socket_path = optarg;
             break;
+        case 'g':
+            cli->grants[cli->grant_count++] = optarg;
+            break;
+        case 'u':
+            cli->allow_unconfined = true;
+            break;
         case 'h':
             fputs(cli->usage, stdout);
             return 0;
@@ -76,6 +85,7 @@ void sh_cli_free(sh_cli *cli)
 {
     free(cli->plugin_dirs);
     free(cli->args);
+    free(cli->grants);
 }
 
 int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn)
@@ -84,6 +94,13 @@ int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn)
     sh_log_set_verbosity(cli->verbose);
     if (sh_runtime_start(rt, zygote, cli->config_path, cli->plugin_dirs, cli->plugin_dir_count, &err) != SH_S_OK)
         return sh_cli_error(2, "%s", err.message);
+    rt->allow_unconfined = cli->allow_unconfined;
+    for (size_t i = 0; i < cli->grant_count; i++) {
+        if (sh_runtime_grant(rt, cli->grants[i], &err) != SH_S_OK) {
+            sh_runtime_stop(rt);
+            return sh_cli_error(2, "%s", err.message);
+        }
+    }
     const sh_registry *reg = &rt->registry;
     for (size_t i = 0; i < reg->len; i++) {
         const sh_registry_entry *e = &reg->entries[i];

@@ -17,6 +17,9 @@ typedef struct sh_cli {
     const char *config_path;   /* --config */
     const char *metrics_path;  /* --metrics */
     const char *socket_path;   /* --socket */
+    const char **grants;       /* --grant PLUGIN:PERMISSION */
+    size_t grant_count;
+    bool allow_unconfined;     /* --allow-unconfined */
     char **args;               /* positional arguments */
     int arg_count;
 } sh_cli;
@@ -43,5 +46,6 @@ int sh_cmd_plugins(int argc, char **argv);
 int sh_cmd_resolve(int argc, char **argv);
 int sh_cmd_serve(int argc, char **argv);
 int sh_cmd_ctl(int argc, char **argv);
+int sh_cmd_doctor(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  --plugins-dir DIR   search DIR for *.plugin descriptors (repeatable; searched first, in order)\n"
+    "  --grant PLUGIN:PERM allow a plugin network, exec, read=PATH, write=PATH or env=NAME (repeatable)\n"
+    "  --allow-unconfined  run isolated plugins even where seccomp or Landlock is missing\n"
     "  --config FILE       host configuration (default: $STAGEHOST_CONFIG)\n"
     "  --metrics FILE      write metrics in Prometheus text format to FILE\n"
     "  -v, --verbose       log resolution and progress (-vv: debug)\n"

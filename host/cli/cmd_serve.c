@@ -17,6 +17,8 @@ static const char serve_usage[] =
     "Options:\n"
     "  --socket PATH       the Unix socket to listen on (required)\n"
     "  --plugins-dir DIR   search DIR for *.plugin descriptors (repeatable)\n"
+    "  --grant PLUGIN:PERM allow a plugin network, exec, read=PATH, write=PATH or env=NAME (repeatable)\n"
+    "  --allow-unconfined  run isolated plugins even where seccomp or Landlock is missing\n"
     "  --config FILE       host configuration (workers.ttl_s and workers.max control the cache)\n"
     "  -v, --verbose       log loads, evictions and requests (-vv: debug)\n"
     "  -h, --help          show this help\n";

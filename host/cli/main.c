@@ -18,6 +18,7 @@ static const char usage[] =
     "  resolve TYPE        show what a stage type resolves to\n"
     "  serve --socket PATH keep workers warm between runs, driven by 'stagehost ctl'\n"
     "  ctl --socket PATH REQUEST [ARG]  send run, plugins, unload, stats or shutdown to a server\n"
+    "  doctor              report which protections this system gives plugin workers\n"
     "\n"
     "Options:\n"
     "  --version           print the version\n"
@@ -49,5 +50,7 @@ int main(int argc, char **argv)
         return sh_cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "ctl") == 0)
         return sh_cmd_ctl(argc - 1, argv + 1);
+    if (strcmp(cmd, "doctor") == 0)
+        return sh_cmd_doctor(argc - 1, argv + 1);
     return sh_cli_error(2, "unknown command '%s'\n%s", cmd, usage);
 }

@@ -363,7 +363,7 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
     sh_worker_limits limits = bench_limits();
     sh_worker *w = NULL;
     sh_error err;
-    if (sh_worker_start(d, &limits, NULL, z, &w, &err) != SH_S_OK)
+    if (sh_worker_start(d, &limits, NULL, NULL, z, &w, &err) != SH_S_OK)
         die("worker start: %s", err.message);
     uint32_t id = 0;
     if (sh_worker_create_stage(w, &echo_inv, "echo", stage_config, &id, &err) != SH_S_OK)
@@ -371,7 +371,7 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
 
     /* stagehost, full call: a warm instance, sh_instance_call (create + process + destroy). */
     sh_instance *in = NULL;
-    if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, z, &in, &err) != SH_S_OK)
+    if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, z, &in, &err) != SH_S_OK)
         die("instance open: %s", err.message);
 
     samples_init(&res->floor, WARM_REPS);
@@ -470,7 +470,7 @@ static int64_t stagehost_cold_once(sh_zygote *z, const sh_descriptor *d, const s
     sh_call_usage usage;
     sh_error err;
     int64_t t0 = sh_monotonic_ns();
-    if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, z, &in, &err) != SH_S_OK)
+    if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, z, &in, &err) != SH_S_OK)
         die("cold open (%s): %s", z ? "zygote" : "no zygote", err.message);
     sh_status st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
     int64_t t1 = sh_monotonic_ns();
@@ -540,7 +540,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
     for (int i = -CRASH_WARMUP; i < CRASH_REPS; i++) {
         /* A warm instance (the one that recovered last time; a new one the first time round). */
         sh_instance *in = NULL;
-        if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, &in, &reused, &err) != SH_S_OK)
+        if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, &in, &reused, &err) != SH_S_OK)
             die("pool acquire: %s", err.message);
         if (i > -CRASH_WARMUP && !reused)
             die("pool: the recovered instance was not kept warm");
@@ -553,7 +553,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
         if (sh_instance_alive(in))
             die("segv: the instance is still alive after its worker crashed");
         sh_pool_release(pool, in); /* drops the dead instance */
-        if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, &in, &reused, &err) != SH_S_OK)
+        if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, &in, &reused, &err) != SH_S_OK)
             die("pool acquire after the crash: %s", err.message);
         st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
         int64_t t2 = sh_monotonic_ns();
@@ -693,7 +693,7 @@ int main(void)
     {
         sh_worker_limits limits = bench_limits();
         sh_instance *in = NULL;
-        if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, z, &in, &err) != SH_S_OK)
+        if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, z, &in, &err) != SH_S_OK)
             die("instance open: %s", err.message);
         call_echo(in, &input, "sanity");
         sh_instance_close(in);

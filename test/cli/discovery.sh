@@ -2,10 +2,16 @@
 # descriptors that fail alone.
 . "$(dirname "$0")/lib.sh"
 
-export SH_TEST_MARKER="$T/loaded.marker"
-plugin_dir marker libmarker.so '
-format = 1; name = "test/marker"; version = "0.1.0"; library = "@LIB@"; abi = "1.0";
-stages = ( { type = "mark"; output = "document"; } );'
+# The marker plugin writes its marker from inside its sandbox: it must ask for, and be granted, the variable
+# naming the file and the directory holding it.
+mkdir -p "$T/markers"
+chmod 777 "$T/markers"
+export SH_TEST_MARKER="$T/markers/loaded"
+GRANTS=(--grant "test/marker:env=SH_TEST_MARKER" --grant "test/marker:write=$T/markers")
+plugin_dir marker libmarker.so "
+format = 1; name = \"test/marker\"; version = \"0.1.0\"; library = \"@LIB@\"; abi = \"1.0\";
+stages = ( { type = \"mark\"; output = \"document\"; } );
+permissions = { env = ( \"SH_TEST_MARKER\" ); write = ( \"$T/markers\" ); };"
 
 run "$SH" plugins list --plugins-dir "$T/marker"
 expect_rc 0 "plugins list"
@@ -19,7 +25,7 @@ expect_rc 0 "resolve"
 [ ! -e "$SH_TEST_MARKER" ] || fail "resolve loaded the plugin library"
 
 pipeline "$T/p.cfg" '{ name = "m"; type = "mark"; }, { name = "w"; type = "write"; config = { path = "out.jsonl"; }; }'
-run "$SH" run "$T/p.cfg" --plugins-dir "$T/marker"
+run "$SH" run "$T/p.cfg" --plugins-dir "$T/marker" "${GRANTS[@]}"
 expect_rc 0 "run a marker stage"
 [ -e "$SH_TEST_MARKER" ] || fail "run did not load the plugin library"
 grep -q '"marked":true' "$T/out.jsonl" || fail "the marker stage's output was not written"
@@ -40,7 +46,7 @@ expect_rc 0 "plugins list with broken descriptors"
 expect_in out "$T/mixed/a_broken.plugin:3: version '1.x' is not a semantic version" "invalid version, file:line"
 expect_in out "$T/mixed/c_syntax.plugin:3: syntax error" "syntax error, file:line"
 expect_in out "invalid" "broken descriptor status"
-run "$SH" run "$T/p.cfg" --plugins-dir "$T/mixed"
+run "$SH" run "$T/p.cfg" --plugins-dir "$T/mixed" "${GRANTS[@]}"
 expect_rc 0 "run next to broken descriptors"
 expect_in err "warning: ignoring plugin: $T/mixed/a_broken.plugin:3" "run warns about the broken descriptor"
 

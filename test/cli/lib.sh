@@ -10,6 +10,8 @@ export STAGEHOST_SYSTEM_PLUGIN_PATH=
 
 failures=0
 T=$(mktemp -d /tmp/sh-cli-XXXXXX)
+# Workers of a host running as root run as an unprivileged user, which must be able to read the plugins here.
+chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
 
 fail() {

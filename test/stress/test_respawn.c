@@ -113,13 +113,13 @@ static void cycle(sh_pool *pool, const sh_descriptor *d, int i)
     bool reused;
     sh_error err;
     sh_call_usage usage;
-    if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, &instance, &reused, &err) != SH_S_OK)
+    if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, &instance, &reused, &err) != SH_S_OK)
         fail_msg("cycle %d: %s", i, err.message);
     assert_int_equal(sh_instance_call(instance, &inv, "segv", NULL, 0, &in, &out, &usage, &err), SH_S_CRASH);
     if (i == 0)
         assert_non_null(strstr(err.message, "SIGSEGV"));
     sh_pool_release(pool, instance);
-    assert_int_equal(sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, &instance, &reused, &err),
+    assert_int_equal(sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, &instance, &reused, &err),
                      SH_S_OK);
     assert_false(reused);
     if (sh_instance_call(instance, &inv, "echo", NULL, 0, &in, &out, &usage, &err) != SH_S_OK)

@@ -1,0 +1,112 @@
+#include "sandbox.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static bool pretend_missing(const char *what)
+{
+    const char *list = getenv("STAGEHOST_PRETEND_MISSING");
+    if (!list)
+        return false;
+    size_t n = strlen(what);
+    for (const char *p = list; (p = strstr(p, what)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
+}
+
+/* Loading a filter is the only sure test; it happens in a throwaway child so the host stays unfiltered. */
+static bool seccomp_works(void)
+{
+    if (!sh_seccomp_available())
+        return false;
+    pid_t pid = fork();
+    if (pid == 0) {
+        sh_descriptor d;
+        memset(&d, 0, sizeof d);
+        d.permissions.network = true;
+        d.permissions.exec = true;
+        char why[256];
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        _exit(sh_seccomp_apply(&d, why, sizeof why) == 0 ? 0 : 1);
+    }
+    int status = 1;
+    if (pid > 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void sh_sandbox_probe(const char *user, sh_sandbox_support *out)
+{
+    memset(out, 0, sizeof *out);
+    out->seccomp = !pretend_missing("seccomp") && seccomp_works();
+    out->landlock_abi = pretend_missing("landlock") ? 0 : sh_landlock_abi();
+    out->rlimits = true;
+    out->user = user ? user : "nobody";
+    struct passwd *pw = getpwnam(out->user);
+    if (geteuid() == 0 && pw && pw->pw_uid != 0) {
+        out->user_switch = true;
+        out->uid = pw->pw_uid;
+        out->gid = pw->pw_gid;
+    }
+}
+
+/* Keeps only the granted variables of the host's environment, then sets what every worker gets. */
+static int clean_environment(const sh_descriptor *d, const char *tmp_root, char *why, size_t len)
+{
+    size_t n = d->permissions.env.len;
+    char **kept = calloc(n + 1, sizeof *kept);
+    if (!kept) {
+        snprintf(why, len, "out of memory cleaning the environment");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *v = getenv(d->permissions.env.items[i]);
+        kept[i] = v ? strdup(v) : NULL;
+    }
+    clearenv();
+    for (size_t i = 0; i < n; i++)
+        if (kept[i])
+            setenv(d->permissions.env.items[i], kept[i], 1);
+    for (size_t i = 0; i < n; i++)
+        free(kept[i]);
+    free(kept);
+    setenv("PATH", "/usr/bin:/bin", 0);
+    if (tmp_root) {
+        setenv("TMPDIR", tmp_root, 1);
+        setenv("HOME", tmp_root, 1);
+    }
+    return 0;
+}
+
+int sh_sandbox_apply(const sh_sandbox_policy *policy, const sh_descriptor *d, char *why, size_t len)
+{
+    if (policy->uid) {
+        /* Groups first: after setuid we could no longer drop them. */
+        if (setgroups(0, NULL) != 0 || setgid(policy->gid) != 0 || setuid(policy->uid) != 0) {
+            snprintf(why, len, "cannot switch to user %u: %s", (unsigned)policy->uid, strerror(errno));
+            return -1;
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        snprintf(why, len, "cannot set no_new_privs: %s", strerror(errno));
+        return -1;
+    }
+    if (clean_environment(d, policy->tmp_root, why, len) != 0)
+        return -1;
+    if (policy->tmp_root && chdir(policy->tmp_root) != 0) {
+        snprintf(why, len, "cannot enter the private directory %s: %s", policy->tmp_root, strerror(errno));
+        return -1;
+    }
+    if (policy->landlock && sh_landlock_apply(d, policy->tmp_root, why, len) != 0)
+        return -1;
+    return policy->seccomp ? sh_seccomp_apply(d, why, len) : 0;
+}
