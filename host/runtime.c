@@ -132,6 +132,9 @@ sh_status sh_runtime_policy(const sh_runtime *rt, const sh_descriptor *d, sh_iso
         policy->uid = rt->sandbox.uid;
         policy->gid = rt->sandbox.gid;
     }
+    /* The worker user's process limit is shared by every worker: a default keeps a fork bomb in one from
+     * starving the rest (for the host's own user it would count the user's other processes too). */
+    policy->default_processes = rt->sandbox.user_switch ? SH_DEFAULT_WORKER_PROCESSES : 0;
     return SH_S_OK;
 }
 

@@ -22,7 +22,10 @@ typedef struct sh_sandbox_policy {
     const char *tmp_root;  /* the worker's private directory: writable, its working directory, removed by the host */
     uid_t uid;             /* drop to this user and group when running as root; 0: stay */
     gid_t gid;
+    int64_t default_processes; /* RLIMIT_NPROC when the plugin's limits say nothing; 0: none */
 } sh_sandbox_policy;
+
+#define SH_DEFAULT_WORKER_PROCESSES 256
 
 /* What this kernel and build offer. */
 typedef struct sh_sandbox_support {

@@ -20,6 +20,8 @@ static const char *const always_denied[] = {
     "setns", "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
     "iopl", "ioperm", "userfaultfd", "quotactl", "lookup_dcookie", "syslog", "personality", "mbind",
     "move_pages", "migrate_pages", "kcmp", "pidfd_getfd",
+    /* A worker and everything it forks stay in one process group, which the host kills as a whole. */
+    "setsid", "setpgid",
 };
 
 bool sh_seccomp_available(void) { return true; }

@@ -40,6 +40,10 @@ static int64_t deadline(const sh_worker *w)
 /* "killed by signal SIGSEGV (Segmentation fault)" or "exited with status 3". */
 static void describe_status(int status, char *buf, size_t len)
 {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        snprintf(buf, len, "exited without answering (it closed its channel or called exit(0))");
+        return;
+    }
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         const char *abbrev = sigabbrev_np(sig);
@@ -61,12 +65,15 @@ static void reap(sh_worker *w, int grace_ms)
     if (w->pid <= 0)
         return;
     memset(&w->exit, 0, sizeof w->exit);
+    /* What the plugin forked shares the worker's process group; none of it may outlive the worker. */
+    pid_t group = w->pid;
     if (w->zygote) {
         if (sh_zygote_wait(w->zygote, w->pid, grace_ms, &w->exit, NULL) == SH_S_TIMEOUT) {
             kill(w->pid, SIGKILL);
             /* SIGKILL cannot be ignored: the report follows at once unless the zygote itself is gone. */
             sh_zygote_wait(w->zygote, w->pid, 5000, &w->exit, NULL);
         }
+        /* The zygote killed the worker's process group when it reaped it. */
         w->pid = 0;
         return;
     }
@@ -74,18 +81,26 @@ static void reap(sh_worker *w, int grace_ms)
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
     for (;;) {
-        pid_t r = wait4(w->pid, &w->exit.status, WNOHANG, &ru);
-        if (r == w->pid || (r < 0 && errno != EINTR))
+        /* Look before reaping: the dead worker's group id stays reserved until it is reaped. */
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int r = waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r == 0 && si.si_pid == w->pid)
             break;
-        if (r == 0 && sh_monotonic_ns() >= end) {
+        if (r < 0 && errno != EINTR)
+            break;
+        if (sh_monotonic_ns() >= end) {
             kill(w->pid, SIGKILL);
-            while (wait4(w->pid, &w->exit.status, 0, &ru) < 0 && errno == EINTR)
+            while (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
                 ;
             break;
         }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
+    kill(-group, SIGKILL);
+    while (wait4(w->pid, &w->exit.status, 0, &ru) < 0 && errno == EINTR)
+        ;
     w->exit.maxrss_kb = ru.ru_maxrss;
     w->exit.utime_us = ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
     w->exit.stime_us = ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
@@ -375,6 +390,8 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     /* The worker applies the effective limits, which may differ from the descriptor's own. */
     sh_descriptor effective = *d;
     effective.limits = *limits;
+    if (!effective.limits.processes && policy)
+        effective.limits.processes = policy->default_processes;
     /* No policy: neither confinement nor a change of user (tests and benchmarks that measure the bare cost). */
     sh_sandbox_policy unconfined = {0};
     sh_sandbox_policy effective_policy = policy ? *policy : unconfined;

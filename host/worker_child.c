@@ -74,8 +74,11 @@ static void set_limit(int resource, rlim_t value)
 static void confine(const sh_descriptor *d)
 {
     set_limit(RLIMIT_CORE, 0);
-    if (d->limits.open_files > 0)
-        set_limit(RLIMIT_NOFILE, (rlim_t)d->limits.open_files);
+    /* Soft and hard limits alike, so the plugin cannot raise them back. Without a declared limit, open files
+     * stay at the inherited soft limit. */
+    struct rlimit nofile;
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    set_limit(RLIMIT_NOFILE, d->limits.open_files > 0 ? (rlim_t)d->limits.open_files : nofile.rlim_cur);
     if (d->limits.processes > 0)
         set_limit(RLIMIT_NPROC, (rlim_t)d->limits.processes);
     if (d->limits.file_size_mb > 0) {
@@ -241,6 +244,9 @@ _Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_val
     signal(SIGINT, SIG_IGN); /* a terminal ^C is the host's to handle; it stops workers itself */
     /* A plugin's printf must not corrupt the host's standard output. */
     dup2(STDERR_FILENO, STDOUT_FILENO);
+    /* A group of its own: the host kills the whole group, so nothing the plugin forks outlives the worker, and a
+     * terminal's ^C goes to the host alone. */
+    setpgid(0, 0);
     /* Keep only stdio and the channel: nothing else the host had open is the plugin's business. */
     if (fd > 3)
         close_range(3, (unsigned)fd - 1, 0);

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { Z_SPAWN = 1, Z_STOP = 2, Z_SPAWNED = 10, Z_EXIT = 11 };
@@ -51,15 +52,50 @@ static void send_exit(int fd, pid_t pid, int status, const struct rusage *ru)
     sh_buf_free(&b);
 }
 
+/* The workers this zygote forked; anything else it reaps is an orphan a worker left behind. */
+static pid_t *workers;
+static size_t worker_count, worker_cap;
+
+static void track(pid_t pid)
+{
+    if (worker_count == worker_cap) {
+        size_t cap = worker_cap ? worker_cap * 2 : 64;
+        pid_t *p = realloc(workers, cap * sizeof *p);
+        if (!p)
+            return; /* untracked: its exit goes unreported and the host's wait for it times out */
+        workers = p;
+        worker_cap = cap;
+    }
+    workers[worker_count++] = pid;
+}
+
+static bool untrack(pid_t pid)
+{
+    for (size_t i = 0; i < worker_count; i++)
+        if (workers[i] == pid) {
+            workers[i] = workers[--worker_count];
+            return true;
+        }
+    return false;
+}
+
 static void reap_children(int fd)
 {
     for (;;) {
+        /* Look before reaping: while the dead worker is not reaped, its process group id cannot be reused, so
+         * killing the group reaches exactly what the plugin forked and left behind. */
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+            return;
+        pid_t pid = si.si_pid;
+        bool worker = untrack(pid);
+        if (worker)
+            kill(-pid, SIGKILL);
         int status;
         struct rusage ru;
-        pid_t pid = wait4(-1, &status, WNOHANG, &ru);
-        if (pid <= 0)
-            return;
-        send_exit(fd, pid, status, &ru);
+        if (wait4(pid, &status, 0, &ru) == pid && worker)
+            send_exit(fd, pid, status, &ru);
     }
 }
 
@@ -98,6 +134,8 @@ static void serve_spawn(int control, int sigfd, const uint8_t *msg, size_t len, 
     pid_t pid = worker_fd < 0 ? -EBADF : fork();
     if (pid == 0)
         become_worker(control, sigfd, msg, len, worker_fd);
+    if (pid > 0)
+        track(pid);
     int64_t answer = pid < 0 ? -(int64_t)errno : pid;
     if (worker_fd >= 0)
         close(worker_fd);
@@ -113,6 +151,8 @@ _Noreturn static void zygote_main(int control, pid_t host)
     if (getppid() != host)
         _exit(0);
     prctl(PR_SET_NAME, "stagehost-zyg");
+    /* Orphans of workers (what a plugin forked) come to us rather than to init, so they are always reaped. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     signal(SIGINT, SIG_IGN); /* a terminal ^C is the host's to handle */
     signal(SIGPIPE, SIG_IGN);
     if (control > 3)
@@ -161,7 +201,22 @@ _Noreturn static void zygote_main(int control, pid_t host)
         else if (fd >= 0)
             close(fd);
     }
-    /* Our workers die with us (their death signal), and the host stops waiting for reports. */
+    /* Our workers die with us (their death signal), and the host stops waiting for reports. Their groups, with
+     * whatever the plugins forked, go too. */
+    for (size_t i = 0; i < worker_count; i++)
+        kill(-workers[i], SIGKILL);
+    /* Reap what is left (as subreaper we inherited the orphans), so nothing lingers as a zombie under an init
+     * that may not reap; a second is plenty for processes that were all sent SIGKILL. */
+    int64_t end = sh_monotonic_ns() + 1000000000LL;
+    while (sh_monotonic_ns() < end) {
+        pid_t pid = waitpid(-1, NULL, WNOHANG);
+        if (pid < 0 && errno == ECHILD)
+            break;
+        if (pid <= 0) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
     _exit(0);
 }
 

@@ -1,0 +1,139 @@
+# The hostile-plugin suite: each plugin tries one attack. The attack must fail with the expected error, the host
+# must survive, and the next stage in the pipeline (or the next run) must work.
+. "$(dirname "$0")/lib.sh"
+
+H="${HOSTILE_PLUGIN_DIR:?}"
+plugin_dir faults libfaults.so "$(faults_descriptor)"
+printf 'top secret\n' >"$T/secret"
+chmod 644 "$T/secret"
+mkdir -p "$T/open"
+chmod 777 "$T/open"
+cat >"$T/host.cfg" <<CFG
+limits = { memory_mb = 256; cpu_seconds = 2; timeout_ms = 3000; output_mb = 16; open_files = 256; };
+CFG
+
+attack() { # NAME: runs hostile/NAME.attack -> test/faults.echo -> write
+    local dir="$T/h_$1" name=${1//_/-}
+    mkdir -p "$dir"
+    cat >"$dir/$1.plugin" <<DESC
+format = 1; name = "hostile/$name"; version = "1.0.0"; library = "$H/libhostile_$1.so"; abi = "1.0";
+stages = ( { type = "attack"; } );
+permissions = { env = ( "SH_HOSTILE_PATH" ); };
+DESC
+    pipeline "$T/p.cfg" "{ name = \"attack\"; type = \"hostile/$name.attack\"; },
+      { name = \"next\"; type = \"test/faults.echo\"; },
+      { name = \"out\"; type = \"write\"; config = { path = \"out.jsonl\"; }; }"
+    rm -f "$T/out.jsonl"
+    run timeout 60 "$SH" run "$T/p.cfg" --plugins-dir "$dir" --plugins-dir "$T/faults" --config "$T/host.cfg" \
+        --grant "hostile/$name:env=SH_HOSTILE_PATH"
+}
+
+contained() { # NAME ERROR [MAX-COUNT]: the attack ran, failed with ERROR, and the next stage passed its report on
+    expect_rc 0 "$1"
+    python3 - "$T/out.jsonl" "$2" "${3:-0}" <<'PY' || fail "$1: the attack was not contained as expected"
+import json, sys
+[item] = [json.loads(l) for l in open(sys.argv[1])]
+assert item["succeeded"] is False and item["error"] == sys.argv[2], item
+assert int(sys.argv[3]) == 0 or item["count"] <= int(sys.argv[3]), item
+PY
+}
+
+stopped() { # NAME MESSAGE: the attack was stopped and the stage failed with MESSAGE
+    expect_rc 1 "$1"
+    expect_in err "stage 'attack' (plugin 'hostile/${1//_/-}' 1.0.0, action 'attack') failed on attempt 1" "$1: names stage and plugin"
+    expect_in err "$2" "$1: the cause"
+    expect_in err "stages not run: 'next', 'out'" "$1: later stages are reported"
+}
+
+SH_HOSTILE_PATH="$T/secret" attack read_file
+contained read_file "Permission denied"
+
+SH_HOSTILE_PATH="$T/open/pwned" attack write_file
+contained write_file "Permission denied"
+[ ! -e "$T/open/pwned" ] || fail "write_file: the file was written"
+
+attack connect
+contained connect "Operation not permitted"
+
+attack ptrace
+contained ptrace "Operation not permitted"
+
+attack kill
+contained kill "Operation not permitted"
+
+attack exec
+contained exec "Operation not permitted"
+
+before=$(pgrep -u nobody | wc -l)
+attack fork_bomb
+contained fork_bomb "Resource temporarily unavailable" 256
+if [ "$(id -u)" = 0 ]; then
+    sleep 0.2
+    after=$(pgrep -u nobody | wc -l)
+    [ "$after" -le "$before" ] || fail "fork_bomb: $((after - before)) processes of the worker user outlived the run"
+fi
+
+attack fd_exhaustion
+contained fd_exhaustion "Too many open files" 256
+
+attack memory_bomb
+stopped memory_bomb "exceeded its memory limit of 256 MiB"
+
+attack cpu_spin
+stopped cpu_spin "exceeded its CPU limit of 2 s per call"
+
+attack sleep_forever
+stopped sleep_forever "did not finish process within its 3000 ms deadline and was killed"
+
+attack stack_overflow
+stopped stack_overflow "killed by signal SIGSEGV"
+
+attack big_output
+stopped big_output "emitted more than its output cap of 16 MiB (limits.output_mb)"
+
+attack garbage
+stopped garbage "broke the protocol during process"
+
+attack close_wire
+stopped close_wire "exited without answering (it closed its channel or called exit(0))"
+
+# After all of that, a plain run works.
+pipeline "$T/p.cfg" '{ name = "src"; type = "test/faults.echo"; }, { name = "out"; type = "write"; config = { path = "out.jsonl"; }; }'
+run "$SH" run "$T/p.cfg" --plugins-dir "$T/faults"
+expect_rc 0 "a plain run after the attacks"
+
+# Permissions beyond the defaults must be granted, and the refusal says exactly how.
+mkdir -p "$T/net"
+cat >"$T/net/net.plugin" <<DESC
+format = 1; name = "hostile/connect"; version = "1.0.0"; library = "$H/libhostile_connect.so"; abi = "1.0";
+stages = ( { type = "attack"; } );
+permissions = { network = true; read = ( "/srv/data" ); };
+DESC
+pipeline "$T/p.cfg" '{ name = "net"; type = "hostile/connect.attack"; }, { name = "out"; type = "write"; config = { path = "out.jsonl"; }; }'
+run "$SH" run "$T/p.cfg" --plugins-dir "$T/net"
+expect_rc 2 "permissions not granted"
+expect_in err "plugin 'hostile/connect' asks for permissions it was not granted: network, read /srv/data" "missing grants listed"
+expect_in err "--grant hostile/connect:network --grant hostile/connect:read=/srv/data" "how to grant on the command line"
+expect_in err "grants = { network = true; read = ( \"/srv/data\" ); }" "how to grant in the host configuration"
+run "$SH" run "$T/p.cfg" --plugins-dir "$T/net" --grant hostile/connect:network --grant hostile/connect:read=/srv
+expect_rc 0 "permissions granted"
+python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); assert d["succeeded"] is True or d["error"] != "Operation not permitted", d' \
+    "$T/out.jsonl" || fail "with a network grant, sockets are allowed"
+
+# A kernel without Landlock or seccomp: isolated plugins are refused unless --allow-unconfined.
+pipeline "$T/p.cfg" '{ name = "src"; type = "test/faults.echo"; }'
+STAGEHOST_PRETEND_MISSING=landlock run "$SH" run "$T/p.cfg" --plugins-dir "$T/faults"
+expect_rc 2 "no Landlock"
+expect_in err "plugin 'test/faults' must run confined, but Landlock is not available on this system" "no Landlock: why"
+expect_in err "--allow-unconfined" "no Landlock: what to do"
+STAGEHOST_PRETEND_MISSING=landlock,seccomp run "$SH" run "$T/p.cfg" --plugins-dir "$T/faults" --allow-unconfined
+expect_rc 0 "--allow-unconfined"
+STAGEHOST_PRETEND_MISSING=seccomp run "$SH" doctor
+expect_rc 1 "doctor on a degraded kernel"
+expect_in out "seccomp          MISSING" "doctor names the missing protection"
+expect_in out "isolated plugins are refused unless --allow-unconfined" "doctor says what it means"
+run "$SH" doctor
+expect_rc 0 "doctor"
+expect_in out "landlock         available" "doctor reports Landlock"
+
+finish
