@@ -66,7 +66,7 @@ int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len)
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), "io_uring_setup", 0, NULL, why, len);
     if (rc == 0 && !d->permissions.network) {
         /* Local sockets stay (socketpair, AF_UNIX); anything that can reach a network does not. */
-        struct scmp_arg_cmp not_unix = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
+        struct scmp_arg_cmp not_unix = {.arg = 0, .op = SCMP_CMP_NE, .datum_a = AF_UNIX, .datum_b = 0};
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), "socket", 1, &not_unix, why, len);
     }
     if (rc == 0 && !d->permissions.exec) {
