@@ -34,7 +34,14 @@ sh_status sh_cfg_fail(sh_cfg *p, const config_setting_t *at, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return sh_error_set(p->err, SH_S_CONFIG, "%s:%d: %s", p->path, sh_cfg_line(at), msg);
+    if (p->errors++ == 0)
+        return sh_error_set(p->err, SH_S_CONFIG, "%s:%d: %s", p->path, sh_cfg_line(at), msg);
+    if (p->err) {
+        size_t used = strlen(p->err->message);
+        snprintf(p->err->message + used, sizeof p->err->message - used, "\n%s:%d: %s", p->path, sh_cfg_line(at),
+                 msg);
+    }
+    return SH_S_CONFIG;
 }
 
 const char *sh_cfg_type_word(const config_setting_t *s)
@@ -64,6 +71,7 @@ const char *sh_cfg_type_word(const config_setting_t *s)
 sh_status sh_cfg_check_keys(sh_cfg *p, const config_setting_t *group, const char *where, const char *const *known,
                             size_t nknown)
 {
+    int before = p->errors;
     int n = config_setting_length(group);
     for (int i = 0; i < n; i++) {
         config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
@@ -74,16 +82,18 @@ sh_status sh_cfg_check_keys(sh_cfg *p, const config_setting_t *group, const char
         if (ok)
             continue;
         const char *hint = sh_suggest(name, known, nknown);
-        if (hint)
-            return sh_cfg_fail(p, s, "unknown key '%s' in %s (did you mean '%s'?)", name, where, hint);
+        if (hint) {
+            sh_cfg_fail(p, s, "unknown key '%s' in %s (did you mean '%s'?)", name, where, hint);
+            continue;
+        }
         char list[512] = "";
         for (size_t k = 0; k < nknown; k++) {
             size_t used = strlen(list);
             snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", known[k]);
         }
-        return sh_cfg_fail(p, s, "unknown key '%s' in %s; the known keys are: %s", name, where, list);
+        sh_cfg_fail(p, s, "unknown key '%s' in %s; the known keys are: %s", name, where, list);
     }
-    return SH_S_OK;
+    return p->errors > before ? SH_S_CONFIG : SH_S_OK;
 }
 
 sh_status sh_cfg_string(sh_cfg *p, const config_setting_t *group, const char *key, const char *what,

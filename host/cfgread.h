@@ -9,10 +9,12 @@
 #include <libconfig.h>
 #include <stdbool.h>
 
-/* Where errors go: the file being read and the error object. */
+/* Where errors go: the file being read and the error object. Errors accumulate, one "PATH:LINE: ..." line
+ * each, so a parser that carries on after an error reports everything at once. */
 typedef struct sh_cfg {
     const char *path;
     sh_error *err;
+    int errors;
 } sh_cfg;
 
 typedef struct sh_strlist sh_strlist;

@@ -1,5 +1,6 @@
 #include "descriptor.h"
 #include "cfgread.h"
+#include "requires.h"
 
 #include <stagehost/abi.h>
 
@@ -45,8 +46,23 @@ static bool name_part(const char *s, size_t len)
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!(islower(c) || isdigit(c) || c == '_' || c == '-'))
+        if (!(islower(c) || isdigit(c) || c == '-'))
             return false;
+    }
+    return true;
+}
+
+bool sh_valid_library_path(const char *s)
+{
+    if (!*s || s[0] == '/')
+        return false;
+    /* No ".." component: the library must not reach out of the plugin's directory. */
+    for (const char *p = s; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += n + (slash != NULL);
     }
     return true;
 }
@@ -115,6 +131,15 @@ static bool contract_name(const char *s)
     return true;
 }
 
+/* Keeps parsing after a configuration error, so every problem in the file is reported at once; only running
+ * out of memory stops at once. */
+#define KEEP_GOING(expr)                                                                                          \
+    do {                                                                                                          \
+        sh_status kg_ = (expr);                                                                                   \
+        if (kg_ == SH_S_NOMEM)                                                                                    \
+            return kg_;                                                                                           \
+    } while (0)
+
 static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
     config_setting_t *s = config_setting_get_member(root, "stages");
@@ -136,26 +161,18 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
         sh_stage_decl *st = &d->stages[i];
         d->stage_count = (size_t)i + 1;
         st->line = sh_cfg_line(g);
-        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-            return sh_cfg_fail(p, g, "element %d of 'stages' must be a group { type = ...; }, got %s", i + 1,
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+            sh_cfg_fail(p, g, "element %d of 'stages' must be a group { type = ...; }, got %s", i + 1,
                         sh_cfg_type_word(g));
-        sh_status rc = sh_cfg_check_keys(p, g, "a stage", known, sizeof known / sizeof known[0]);
-        if (rc == SH_S_OK)
-            rc = sh_cfg_string(p, g, "type", "the stage type, such as \"chunk\"", true, &st->type);
-        if (rc == SH_S_OK)
-            rc = sh_cfg_string(p, g, "input", "an input contract name such as \"document\" or \"any\"", false,
-                            &st->input);
-        if (rc == SH_S_OK)
-            rc = sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
-                            &st->output);
-        if (rc == SH_S_OK)
-            rc = sh_cfg_string(p, g, "description", "a string", false, &st->description);
-        if (rc != SH_S_OK)
-            return rc;
-        if (!sh_valid_stage_type(st->type))
-            return sh_cfg_fail(p, config_setting_get_member(g, "type"),
-                        "stage type '%s' is invalid: use letters, digits, '_' and '-' only (no '.' or '/')",
-                        st->type);
+            continue;
+        }
+        KEEP_GOING(sh_cfg_check_keys(p, g, "a stage", known, sizeof known / sizeof known[0]));
+        KEEP_GOING(sh_cfg_string(p, g, "type", "the stage type, such as \"chunk\"", true, &st->type));
+        KEEP_GOING(sh_cfg_string(p, g, "input", "an input contract name such as \"document\" or \"any\"", false,
+                                 &st->input));
+        KEEP_GOING(sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
+                                 &st->output));
+        KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &st->description));
         if (!st->input)
             st->input = strdup("any");
         if (!st->output)
@@ -163,12 +180,22 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
         if (!st->input || !st->output)
             return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
         if (!contract_name(st->input) || !contract_name(st->output))
-            return sh_cfg_fail(p, g, "contract names must use lowercase letters, digits, '_' and '-' (got input '%s', "
+            sh_cfg_fail(p, g, "contract names must use lowercase letters, digits, '_' and '-' (got input '%s', "
                               "output '%s')", st->input, st->output);
+        if (!st->type)
+            continue;
+        if (!sh_valid_stage_type(st->type)) {
+            sh_cfg_fail(p, config_setting_get_member(g, "type"),
+                        "stage type '%s' is invalid: use letters, digits, '_' and '-' only (no '.' or '/')",
+                        st->type);
+            continue;
+        }
         for (int k = 0; k < i; k++)
-            if (strcmp(d->stages[k].type, st->type) == 0)
-                return sh_cfg_fail(p, g, "stage type '%s' is declared twice (first at line %d)", st->type,
+            if (d->stages[k].type && strcmp(d->stages[k].type, st->type) == 0) {
+                sh_cfg_fail(p, g, "stage type '%s' is declared twice (first at line %d)", st->type,
                             d->stages[k].line);
+                break;
+            }
     }
     return SH_S_OK;
 }
@@ -194,6 +221,22 @@ sh_status sh_descriptor_parse_limits(sh_cfg *p, const config_setting_t *s, sh_li
         rc = sh_cfg_int(p, s, "file_size_mb", "a size in MiB", false, 1, &out->file_size_mb);
     if (rc == SH_S_OK)
         rc = sh_cfg_int(p, s, "output_mb", "a size in MiB", false, 1, &out->output_mb);
+    /* Upper bounds catch a unit mistake (milliseconds for seconds, bytes for MiB) before it reaches setrlimit. */
+    static const struct {
+        const char *key;
+        int64_t max;
+        const char *unit;
+    } ranges[] = {{"memory_mb", 1 << 20, "MiB (1 TiB)"},       {"cpu_seconds", 7 * 86400, "seconds (a week)"},
+                  {"timeout_ms", 7 * 86400000LL, "ms (a week)"}, {"open_files", 1 << 20, "descriptors"},
+                  {"processes", 1 << 20, "processes"},         {"file_size_mb", 1 << 20, "MiB (1 TiB)"},
+                  {"output_mb", 1 << 14, "MiB (16 GiB)"}};
+    const int64_t values[] = {out->memory_mb,  out->cpu_seconds,  out->timeout_ms, out->open_files,
+                              out->processes, out->file_size_mb, out->output_mb};
+    for (size_t i = 0; rc == SH_S_OK && i < sizeof ranges / sizeof ranges[0]; i++)
+        if (values[i] > ranges[i].max)
+            rc = sh_cfg_fail(p, config_setting_get_member(s, ranges[i].key),
+                             "limits.%s = %lld is out of range: at most %lld %s", ranges[i].key,
+                             (long long)values[i], (long long)ranges[i].max, ranges[i].unit);
     return rc;
 }
 
@@ -265,76 +308,85 @@ static sh_status parse_abi(sh_cfg *p, const config_setting_t *root, sh_descripto
     return rc;
 }
 
+static sh_status parse_requires(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
+{
+    KEEP_GOING(sh_cfg_strlist(p, root, "requires", &d->requires));
+    config_setting_t *s = config_setting_get_member(root, "requires");
+    if (!d->requires.len)
+        return SH_S_OK;
+    d->requirements = calloc(d->requires.len, sizeof *d->requirements);
+    if (!d->requirements)
+        return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    for (size_t i = 0; i < d->requires.len; i++) {
+        char why[512];
+        if (!sh_requirement_parse(d->requires.items[i], &d->requirements[i], why, sizeof why))
+            sh_cfg_fail(p, config_setting_get_elem(s, (unsigned)i), "%s", why);
+        else if (d->name && strcmp(d->requirements[i].name, d->name) == 0)
+            sh_cfg_fail(p, config_setting_get_elem(s, (unsigned)i), "plugin '%s' requires itself", d->name);
+    }
+    return SH_S_OK;
+}
+
 static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
     static const char *const known[] = {"format",   "name",     "version",   "library",     "entry",
                                         "abi",      "stages",   "requires",  "priority",    "isolation",
                                         "limits",   "permissions", "description"};
-    sh_status rc = sh_cfg_check_keys(p, root, "the descriptor", known, sizeof known / sizeof known[0]);
-    if (rc != SH_S_OK)
-        return rc;
+    KEEP_GOING(sh_cfg_check_keys(p, root, "the descriptor", known, sizeof known / sizeof known[0]));
 
-    int64_t format = 0;
-    rc = sh_cfg_int(p, root, "format", "the descriptor format version, 1", true, 0, &format);
-    if (rc != SH_S_OK)
-        return rc;
-    if (format != SH_DESCRIPTOR_FORMAT)
-        return sh_cfg_fail(p, config_setting_get_member(root, "format"),
+    int64_t format = SH_DESCRIPTOR_FORMAT;
+    if (sh_cfg_int(p, root, "format", "the descriptor format version, 1", true, 0, &format) == SH_S_OK &&
+        format != SH_DESCRIPTOR_FORMAT)
+        sh_cfg_fail(p, config_setting_get_member(root, "format"),
                     "descriptor format %lld is not supported: this host reads format %d", (long long)format,
                     SH_DESCRIPTOR_FORMAT);
     d->format = (int)format;
 
-    rc = sh_cfg_string(p, root, "name", "the plugin's name as \"namespace/name\"", true, &d->name);
-    if (rc != SH_S_OK)
-        return rc;
+    KEEP_GOING(sh_cfg_string(p, root, "name", "the plugin's name as \"namespace/name\"", true, &d->name));
     d->name_line = sh_cfg_line(config_setting_get_member(root, "name"));
-    if (!sh_valid_plugin_name(d->name))
-        return sh_cfg_fail(p, config_setting_get_member(root, "name"),
-                    "plugin name '%s' must be \"namespace/name\" with lowercase letters, digits, '_' and '-' "
-                    "in each part, such as \"core/text\"",
+    if (d->name && !sh_valid_plugin_name(d->name)) {
+        sh_cfg_fail(p, config_setting_get_member(root, "name"),
+                    "plugin name '%s' must be \"namespace/name\" with lowercase letters, digits and '-' in each "
+                    "part, such as \"core/text\"",
                     d->name);
+        free(d->name);
+        d->name = NULL; /* an invalid name must not stand for the plugin elsewhere */
+    }
 
-    rc = sh_cfg_string(p, root, "version", "a semantic version string such as \"1.0.0\"", true, &d->version);
-    if (rc != SH_S_OK)
-        return rc;
+    KEEP_GOING(sh_cfg_string(p, root, "version", "a semantic version string such as \"1.0.0\"", true, &d->version));
     d->version_line = sh_cfg_line(config_setting_get_member(root, "version"));
-    if (!sh_valid_semver(d->version))
-        return sh_cfg_fail(p, config_setting_get_member(root, "version"),
+    if (d->version && !sh_valid_semver(d->version))
+        sh_cfg_fail(p, config_setting_get_member(root, "version"),
                     "version '%s' is not a semantic version such as \"1.4.0\"", d->version);
 
-    rc = sh_cfg_string(p, root, "library", "the plugin's shared object, relative to the descriptor", true,
-                    &d->library);
-    if (rc != SH_S_OK)
-        return rc;
-    rc = sh_cfg_string(p, root, "entry", "the exported entry symbol", false, &d->entry);
-    if (rc != SH_S_OK)
-        return rc;
+    KEEP_GOING(sh_cfg_string(p, root, "library", "the plugin's shared object, relative to the descriptor", true,
+                             &d->library));
+    if (d->library && !sh_valid_library_path(d->library))
+        sh_cfg_fail(p, config_setting_get_member(root, "library"),
+                    "library '%s' must be a path inside the plugin's directory, relative to the descriptor, with no "
+                    "'..' (put the library beside its descriptor, or link it there)",
+                    d->library);
+    KEEP_GOING(sh_cfg_string(p, root, "entry", "the exported entry symbol", false, &d->entry));
     if (!d->entry && !(d->entry = strdup(SH_DEFAULT_ENTRY)))
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     if (!c_identifier(d->entry))
-        return sh_cfg_fail(p, config_setting_get_member(root, "entry"), "entry '%s' is not a C identifier", d->entry);
+        sh_cfg_fail(p, config_setting_get_member(root, "entry"), "entry '%s' is not a C identifier", d->entry);
 
-    if ((rc = parse_abi(p, root, d)) != SH_S_OK || (rc = parse_stages(p, root, d)) != SH_S_OK)
-        return rc;
-    rc = sh_cfg_string(p, root, "description", "a string", false, &d->description);
-    if (rc == SH_S_OK)
-        rc = sh_cfg_strlist(p, root, "requires", &d->requires);
-    if (rc == SH_S_OK)
-        rc = sh_cfg_int(p, root, "priority", "an integer", false, INT32_MIN, &d->priority);
-    if (rc != SH_S_OK)
-        return rc;
+    KEEP_GOING(parse_abi(p, root, d));
+    KEEP_GOING(parse_stages(p, root, d));
+    KEEP_GOING(sh_cfg_string(p, root, "description", "a string", false, &d->description));
+    KEEP_GOING(parse_requires(p, root, d));
+    KEEP_GOING(sh_cfg_int(p, root, "priority", "an integer", false, INT32_MIN, &d->priority));
 
     char *iso = NULL;
-    rc = sh_cfg_string(p, root, "isolation", "\"process\", \"call\" or \"none\"", false, &iso);
-    if (rc == SH_S_OK && iso && !sh_isolation_parse(iso, &d->isolation))
-        rc = sh_cfg_fail(p, config_setting_get_member(root, "isolation"),
-                  "isolation '%s' is not one of \"process\", \"call\" or \"none\"", iso);
+    KEEP_GOING(sh_cfg_string(p, root, "isolation", "\"process\", \"call\" or \"none\"", false, &iso));
+    if (iso && !sh_isolation_parse(iso, &d->isolation))
+        sh_cfg_fail(p, config_setting_get_member(root, "isolation"),
+                    "isolation '%s' is not one of \"process\", \"call\" or \"none\"", iso);
     free(iso);
-    if (rc == SH_S_OK)
-        rc = parse_limits(p, root, d);
-    if (rc == SH_S_OK)
-        rc = parse_permissions(p, root, d);
-    return rc;
+    KEEP_GOING(parse_limits(p, root, d));
+    KEEP_GOING(parse_permissions(p, root, d));
+    return p->errors ? SH_S_CONFIG : SH_S_OK;
 }
 
 static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descriptor *d)
@@ -343,10 +395,7 @@ static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descripto
     d->library_path = malloc(need);
     if (!d->library_path)
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    if (d->library[0] == '/')
-        snprintf(d->library_path, need, "%s", d->library);
-    else
-        snprintf(d->library_path, need, "%s/%s", d->dir, d->library);
+    snprintf(d->library_path, need, "%s/%s", d->dir, d->library);
     struct stat st;
     if (stat(d->library_path, &st) != 0)
         return sh_cfg_fail(p, config_setting_get_member(root, "library"),
@@ -383,8 +432,11 @@ sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char *
     if (rc == SH_S_OK) {
         config_setting_t *root = config_root_setting(&cfg);
         rc = parse_root(&p, root, d);
-        if (rc == SH_S_OK)
-            rc = resolve_library(&p, root, d);
+        /* The library is looked for even when something else is wrong: every problem is reported at once. */
+        if (rc != SH_S_NOMEM && d->library && sh_valid_library_path(d->library)) {
+            sh_status lrc = resolve_library(&p, root, d);
+            rc = rc == SH_S_OK ? lrc : rc;
+        }
     }
     config_destroy(&cfg);
     if (rc != SH_S_OK) {
@@ -422,6 +474,7 @@ void sh_descriptor_free(sh_descriptor *d)
     }
     free(d->stages);
     strlist_free(&d->requires);
+    free(d->requirements);
     strlist_free(&d->permissions.read);
     strlist_free(&d->permissions.write);
     strlist_free(&d->permissions.env);

@@ -65,7 +65,8 @@ typedef struct sh_descriptor {
     uint16_t abi_major, abi_minor;
     sh_stage_decl *stages;
     size_t stage_count;
-    sh_strlist requires;
+    sh_strlist requires;            /* as written */
+    struct sh_requirement *requirements; /* parsed, requires.len of them */
     int64_t priority;
     sh_isolation isolation;
     sh_limits limits;
@@ -92,6 +93,8 @@ const sh_stage_decl *sh_descriptor_find_stage(const sh_descriptor *d, const char
 
 /* Shape checks shared with the pipeline parser and the CLI. */
 bool sh_valid_plugin_name(const char *s);
+/* Relative, inside the descriptor's directory: no leading '/', no ".." component. */
+bool sh_valid_library_path(const char *s);
 bool sh_valid_stage_type(const char *s);
 bool sh_valid_semver(const char *s);
 

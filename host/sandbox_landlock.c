@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,10 +138,9 @@ int sh_landlock_apply(const sh_descriptor *d, const char *tmp_root, char *why, s
         rc = allow(rs, system_read[i], READ_RIGHTS, why, len);
     if (rc == 0)
         rc = allow(rs, d->dir, READ_RIGHTS, why, len);
-    if (rc == 0 && d->library_path) {
-        /* The library may live outside the descriptor's directory: its own directory is the plugin's too. */
-        char libdir[4096];
-        snprintf(libdir, sizeof libdir, "%s", d->library_path);
+    char libdir[PATH_MAX];
+    if (rc == 0 && d->library_path && realpath(d->library_path, libdir)) {
+        /* The library may be a link to a file elsewhere: the directory it really lives in is the plugin's too. */
         char *slash = strrchr(libdir, '/');
         if (slash && slash != libdir) {
             *slash = '\0';

@@ -74,8 +74,13 @@ static void print_table(const sh_registry *reg)
         types_of(e->desc, types, sizeof types);
         printf("%-24s %-10s %-11s %-28s %s\n", e->name ? e->name : "-", e->desc ? e->desc->version : "-",
                sh_plugin_status_name(e->status), e->desc ? types : "-", e->path);
-        if (e->reason)
-            printf("    %s\n", e->reason);
+        /* A refused descriptor may list several problems, one per line: indent each under its entry. */
+        for (const char *r = e->reason; r && *r;) {
+            const char *nl = strchr(r, '\n');
+            int n = nl ? (int)(nl - r) : (int)strlen(r);
+            printf("    %.*s\n", n, r);
+            r = nl ? nl + 1 : NULL;
+        }
     }
     if (reg->len == 0)
         printf("(no plugin descriptors found; pass --plugins-dir DIR or set STAGEHOST_PLUGIN_PATH)\n");

@@ -22,6 +22,7 @@
 #include "inproc.h"
 #include "instance.h"
 #include "pool.h"
+#include "sandbox.h"
 #include "wire.h"
 #include "worker.h"
 #include "zygote.h"
@@ -180,6 +181,7 @@ static void reap_child(pid_t pid, const char *what)
 /* ---- the fixture -------------------------------------------------------------------------------------------- */
 
 static char library[PATH_MAX];
+static bool has_counter; /* test/faults has a `counter` stage: no private directory, no log line */
 
 /* What the binary declares, read in a throwaway child so that this process never maps the library (that would
  * make every later fork's dlopen nearly free and flatter the floors): name, version, then one line per stage
@@ -260,6 +262,7 @@ static sh_descriptor *write_descriptor(void)
             "entry = \"stagehost_plugin\";\nstages = (",
             name, version, library);
     bool has_echo = false, has_segv = false;
+    has_counter = false;
     const char *sep = "";
     for (char *line; (line = strtok_r(NULL, "\n", &save)); sep = ",") {
         char *save2 = NULL;
@@ -269,6 +272,7 @@ static sh_descriptor *write_descriptor(void)
             die("the plugin probe sent a bad stage line");
         has_echo |= strcmp(type, "echo") == 0;
         has_segv |= strcmp(type, "segv") == 0;
+        has_counter |= strcmp(type, "counter") == 0;
         fprintf(f, "%s\n  { type = \"%s\"; input = \"%s\"; output = \"%s\"; }", sep, type, in, out);
     }
     fputs(" );\n", f);
@@ -335,12 +339,73 @@ _Noreturn static void echo_child(int fd)
     }
 }
 
+/* One warm worker with one stage created once, timed on sh_worker_process alone. */
+typedef struct warm_stage {
+    const char *type;
+    const sh_sandbox_policy *policy; /* NULL: bare, unconfined */
+    sh_worker *w;
+    uint32_t id;
+    samples s;
+    double median_us;
+} warm_stage;
+
+static void warm_stage_start(warm_stage *ws, sh_zygote *z, const sh_descriptor *d, const char *type,
+                             const sh_sandbox_policy *policy)
+{
+    memset(ws, 0, sizeof *ws);
+    ws->type = type;
+    ws->policy = policy;
+    sh_worker_limits limits = bench_limits();
+    sh_error err;
+    if (sh_worker_start(d, &limits, NULL, policy, z, &ws->w, &err) != SH_S_OK)
+        die("worker start (%s%s): %s", type, policy ? ", confined" : "", err.message);
+    if (sh_worker_create_stage(ws->w, &echo_inv, type, stage_config, &ws->id, &err) != SH_S_OK)
+        die("create_stage (%s): %s", type, err.message);
+    samples_init(&ws->s, WARM_REPS);
+}
+
+static void warm_stage_run(warm_stage *ws, const sh_values *input, int n, bool record)
+{
+    sh_values out = {0};
+    sh_error err;
+    for (int i = 0; i < n; i++) {
+        int64_t t0 = sh_monotonic_ns();
+        sh_status st = sh_worker_process(ws->w, ws->id, &echo_inv, (const sh_value *const *)input->items,
+                                         input->len, false, &out, &err);
+        int64_t t1 = sh_monotonic_ns();
+        if (st != SH_S_OK)
+            die("sh_worker_process (%s): %s", ws->type, err.message);
+        if (strcmp(ws->type, "echo") == 0)
+            check_echo(&out, input->items[0], "process only");
+        else if (out.len != 1)
+            die("process only (%s): %zu items, expected 1", ws->type, out.len);
+        sh_values_clear(&out);
+        if (record)
+            samples_add(&ws->s, t1 - t0);
+    }
+}
+
+static void warm_stage_stop(warm_stage *ws)
+{
+    sh_error err;
+    if (sh_worker_destroy_stage(ws->w, ws->id, &err) != SH_S_OK)
+        die("destroy_stage (%s): %s", ws->type, err.message);
+    sh_worker_stop(ws->w);
+    ws->w = NULL;
+    ws->median_us = median_us(&ws->s);
+}
+
+enum { WARM_BARE, WARM_CONFINED, WARM_COUNTER, WARM_STAGES };
+
 typedef struct warm_result {
-    double floor_us, process_us, call_us;
-    samples floor, process, call;
+    double floor_us, call_us;
+    samples floor, call;
+    warm_stage stage[WARM_STAGES];
+    bool have[WARM_STAGES];
 } warm_result;
 
-static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *input, warm_result *res)
+static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *input,
+                         const sh_sandbox_policy *confined, bool with_counter, warm_result *res)
 {
     /* The floor: a forked echo child over a socketpair. */
     int sv[2];
@@ -359,23 +424,28 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
     char msg[MSG_SIZE], back[MSG_SIZE];
     memset(msg, 'x', sizeof msg);
 
-    /* stagehost, process only: one stage on one worker, sh_worker_process again and again. */
-    sh_worker_limits limits = bench_limits();
-    sh_worker *w = NULL;
-    sh_error err;
-    if (sh_worker_start(d, &limits, NULL, NULL, z, &w, &err) != SH_S_OK)
-        die("worker start: %s", err.message);
-    uint32_t id = 0;
-    if (sh_worker_create_stage(w, &echo_inv, "echo", stage_config, &id, &err) != SH_S_OK)
-        die("create_stage: %s", err.message);
+    /* stagehost, process only: the goal's figure (bare), and for comparison the same confined by the sandbox,
+     * and a stage that does less than echo (no private directory, no log line), when the plugin has one. */
+    memset(res->have, 0, sizeof res->have);
+    warm_stage_start(&res->stage[WARM_BARE], z, d, "echo", NULL);
+    res->have[WARM_BARE] = true;
+    if (confined) {
+        warm_stage_start(&res->stage[WARM_CONFINED], z, d, "echo", confined);
+        res->have[WARM_CONFINED] = true;
+    }
+    if (with_counter) {
+        warm_stage_start(&res->stage[WARM_COUNTER], z, d, "counter", NULL);
+        res->have[WARM_COUNTER] = true;
+    }
 
     /* stagehost, full call: a warm instance, sh_instance_call (create + process + destroy). */
+    sh_worker_limits limits = bench_limits();
+    sh_error err;
     sh_instance *in = NULL;
     if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, z, &in, &err) != SH_S_OK)
         die("instance open: %s", err.message);
 
     samples_init(&res->floor, WARM_REPS);
-    samples_init(&res->process, WARM_REPS);
     samples_init(&res->call, WARM_REPS);
     sh_values out = {0};
     sh_call_usage usage;
@@ -393,18 +463,9 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
             if (!warmup)
                 samples_add(&res->floor, t1 - t0);
         }
-        for (int i = 0; i < n; i++) {
-            int64_t t0 = sh_monotonic_ns();
-            sh_status st = sh_worker_process(w, id, &echo_inv, (const sh_value *const *)input->items, input->len,
-                                             false, &out, &err);
-            int64_t t1 = sh_monotonic_ns();
-            if (st != SH_S_OK)
-                die("sh_worker_process: %s", err.message);
-            check_echo(&out, input->items[0], "process only");
-            sh_values_clear(&out);
-            if (!warmup)
-                samples_add(&res->process, t1 - t0);
-        }
+        for (int k = 0; k < WARM_STAGES; k++)
+            if (res->have[k])
+                warm_stage_run(&res->stage[k], input, n, !warmup);
         for (int i = 0; i < n; i++) {
             int64_t t0 = sh_monotonic_ns();
             sh_status st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
@@ -419,14 +480,13 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
     }
 
     sh_instance_close(in);
-    if (sh_worker_destroy_stage(w, id, &err) != SH_S_OK)
-        die("destroy_stage: %s", err.message);
-    sh_worker_stop(w);
+    for (int k = 0; k < WARM_STAGES; k++)
+        if (res->have[k])
+            warm_stage_stop(&res->stage[k]);
     close(fd); /* the echo child sees the end of the stream and exits */
     reap_child(pid, "the floor's echo child");
 
     res->floor_us = median_us(&res->floor);
-    res->process_us = median_us(&res->process);
     res->call_us = median_us(&res->call);
 }
 
@@ -462,7 +522,7 @@ static int64_t floor_cold_once(void)
 
 /* sh_instance_open + the first call; the close is timed into *close_ns. */
 static int64_t stagehost_cold_once(sh_zygote *z, const sh_descriptor *d, const sh_values *input,
-                                   int64_t *close_ns)
+                                   const sh_sandbox_policy *policy, int64_t *close_ns)
 {
     sh_worker_limits limits = bench_limits();
     sh_instance *in = NULL;
@@ -470,8 +530,8 @@ static int64_t stagehost_cold_once(sh_zygote *z, const sh_descriptor *d, const s
     sh_call_usage usage;
     sh_error err;
     int64_t t0 = sh_monotonic_ns();
-    if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, z, &in, &err) != SH_S_OK)
-        die("cold open (%s): %s", z ? "zygote" : "no zygote", err.message);
+    if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, policy, z, &in, &err) != SH_S_OK)
+        die("cold open (%s%s): %s", z ? "zygote" : "no zygote", policy ? ", confined" : "", err.message);
     sh_status st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
     int64_t t1 = sh_monotonic_ns();
     if (st != SH_S_OK)
@@ -484,25 +544,30 @@ static int64_t stagehost_cold_once(sh_zygote *z, const sh_descriptor *d, const s
 }
 
 typedef struct cold_result {
-    double floor_us, zygote_us, direct_us, zygote_close_us, direct_close_us;
-    samples floor, zygote, direct, zygote_close, direct_close;
+    double floor_us, zygote_us, direct_us, confined_us, zygote_close_us, direct_close_us;
+    samples floor, zygote, direct, confined, zygote_close, direct_close;
 } cold_result;
 
-static void measure_cold(sh_zygote *z, const sh_descriptor *d, const sh_values *input, cold_result *res)
+static void measure_cold(sh_zygote *z, const sh_descriptor *d, const sh_values *input,
+                         const sh_sandbox_policy *confined, cold_result *res)
 {
+    samples_init(&res->confined, COLD_REPS);
     samples_init(&res->floor, COLD_REPS);
     samples_init(&res->zygote, COLD_REPS);
     samples_init(&res->direct, COLD_REPS);
     samples_init(&res->zygote_close, COLD_REPS);
     samples_init(&res->direct_close, COLD_REPS);
-    /* Interleaved, so that drift in the machine's state touches all three alike. */
+    /* Interleaved, so that drift in the machine's state touches all of them alike. */
     for (int i = -COLD_WARMUP; i < COLD_REPS; i++) {
         int64_t f = floor_cold_once();
-        int64_t zc, dc;
-        int64_t zt = stagehost_cold_once(z, d, input, &zc);
-        int64_t dt = stagehost_cold_once(NULL, d, input, &dc);
+        int64_t zc, dc, dc2;
+        int64_t zt = stagehost_cold_once(z, d, input, NULL, &zc);
+        int64_t dt = stagehost_cold_once(NULL, d, input, NULL, &dc);
+        int64_t ct = confined ? stagehost_cold_once(z, d, input, confined, &dc2) : 0;
         if (i < 0)
             continue;
+        if (confined)
+            samples_add(&res->confined, ct);
         samples_add(&res->floor, f);
         samples_add(&res->zygote, zt);
         samples_add(&res->direct, dt);
@@ -512,6 +577,7 @@ static void measure_cold(sh_zygote *z, const sh_descriptor *d, const sh_values *
     res->floor_us = median_us(&res->floor);
     res->zygote_us = median_us(&res->zygote);
     res->direct_us = median_us(&res->direct);
+    res->confined_us = median_us(&res->confined);
     res->zygote_close_us = median_us(&res->zygote_close);
     res->direct_close_us = median_us(&res->direct_close);
 }
@@ -519,8 +585,8 @@ static void measure_cold(sh_zygote *z, const sh_descriptor *d, const sh_values *
 /* ---- 3. crash, then the next successful call ---------------------------------------------------------------- */
 
 typedef struct crash_result {
-    double total_us, crash_us, recovery_us;
-    samples total, crash, recovery;
+    double total_us, crash_us, recovery_us, release_us;
+    samples total, crash, recovery, release;
 } crash_result;
 
 static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values *input, crash_result *res)
@@ -533,6 +599,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
     samples_init(&res->total, CRASH_REPS);
     samples_init(&res->crash, CRASH_REPS);
     samples_init(&res->recovery, CRASH_REPS);
+    samples_init(&res->release, CRASH_REPS);
     sh_values out = {0};
     sh_call_usage usage;
     sh_error err;
@@ -553,6 +620,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
         if (sh_instance_alive(in))
             die("segv: the instance is still alive after its worker crashed");
         sh_pool_release(pool, in); /* drops the dead instance */
+        int64_t t1b = sh_monotonic_ns();
         if (sh_pool_acquire(pool, d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, &in, &reused, &err) != SH_S_OK)
             die("pool acquire after the crash: %s", err.message);
         st = sh_instance_call(in, &echo_inv, "echo", stage_config, 0, input, &out, &usage, &err);
@@ -569,6 +637,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
         samples_add(&res->total, t2 - t0);
         samples_add(&res->crash, t1 - t0);
         samples_add(&res->recovery, t2 - t1);
+        samples_add(&res->release, t1b - t1);
     }
     if (sh_pool_live_workers(pool) != 1)
         die("pool: %zu live workers, expected 1", sh_pool_live_workers(pool));
@@ -576,6 +645,7 @@ static void measure_crash(sh_zygote *z, const sh_descriptor *d, const sh_values 
     res->total_us = median_us(&res->total);
     res->crash_us = median_us(&res->crash);
     res->recovery_us = median_us(&res->recovery);
+    res->release_us = median_us(&res->release);
 }
 
 /* ---- breakdown: the stage's own cost, in the host process --------------------------------------------------- */
@@ -614,7 +684,7 @@ static double measure_inproc(const sh_descriptor *d, const sh_values *input, sam
 
 /* ---- the report --------------------------------------------------------------------------------------------- */
 
-static void print_machine(void)
+static void print_machine(const char *sandbox)
 {
     char model[256] = "unknown";
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -644,6 +714,7 @@ static void print_machine(void)
     printf("build:   AddressSanitizer (figures are not representative)\n");
 #endif
     printf("plugin:  %s\n", library);
+    printf("sandbox: %s\n", sandbox);
     printf("reps:    warm %d (+%d warm-up), cold %d (+%d), crash %d (+%d); medians in microseconds\n\n", WARM_REPS,
            WARM_WARMUP, COLD_REPS, COLD_WARMUP, CRASH_REPS, CRASH_WARMUP);
 }
@@ -661,12 +732,12 @@ static void row(const char *measure, double value, double floor, double goal)
         snprintf(verdict, sizeof verdict, "%s", pass ? "PASS" : "FAIL");
         goals_missed += !pass;
     }
-    printf("| %-48s | %10.1f | %10.1f | %6.2fx | %-7s | %-9s |\n", measure, value, floor, ratio, goal_s, verdict);
+    printf("| %-52s | %10.1f | %10.1f | %6.2fx | %-7s | %-9s |\n", measure, value, floor, ratio, goal_s, verdict);
 }
 
 static void dist(const char *what, samples *s)
 {
-    printf("  %-48s n=%-5zu min %9.1f  p10 %9.1f  p50 %9.1f  p90 %9.1f  p99 %9.1f\n", what, s->len,
+    printf("  %-52s n=%-5zu min %9.1f  p10 %9.1f  p50 %9.1f  p90 %9.1f  p99 %9.1f\n", what, s->len,
            quantile_us(s, 0), quantile_us(s, 0.10), quantile_us(s, 0.5), quantile_us(s, 0.90), quantile_us(s, 0.99));
 }
 
@@ -680,7 +751,24 @@ int main(void)
     int64_t started = sh_monotonic_ns();
 
     sh_descriptor *d = write_descriptor();
-    print_machine();
+
+    /* The confinement the runtime would apply here (sh_runtime_policy): every protection this machine offers.
+     * The goals are for the bare isolation (no policy); the confined figures show what the sandbox adds. */
+    sh_sandbox_support sup;
+    sh_sandbox_probe(NULL, &sup);
+    sh_sandbox_policy confined_policy = {
+        .landlock = sup.landlock_abi > 0,
+        .seccomp = sup.seccomp,
+        .uid = sup.user_switch ? sup.uid : 0,
+        .gid = sup.user_switch ? sup.gid : 0,
+        .default_processes = sup.user_switch ? SH_DEFAULT_WORKER_PROCESSES : 0,
+    };
+    const sh_sandbox_policy *confined = &confined_policy;
+    char sandbox[256];
+    snprintf(sandbox, sizeof sandbox, "confined rows use seccomp %s, Landlock %s (ABI %d), user %s",
+             sup.seccomp ? "on" : "off", sup.landlock_abi > 0 ? "on" : "off", sup.landlock_abi,
+             sup.user_switch ? sup.user : "unchanged");
+    print_machine(sandbox);
     fflush(stdout);
 
     stage_config = sh_value_map();
@@ -689,59 +777,80 @@ int main(void)
     if (!stage_config || !item || sh_values_push(&input, item) != SH_OK)
         die("out of memory");
 
-    /* Sanity: both stages behave as the measures expect before anything is timed. */
-    {
+    /* Sanity: echo works, bare and confined, before anything is timed. */
+    for (int k = 0; k < 2; k++) {
         sh_worker_limits limits = bench_limits();
         sh_instance *in = NULL;
-        if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, NULL, z, &in, &err) != SH_S_OK)
-            die("instance open: %s", err.message);
-        call_echo(in, &input, "sanity");
+        if (sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, NULL, k ? confined : NULL, z, &in, &err) !=
+            SH_S_OK)
+            die("instance open (%s): %s", k ? "confined" : "bare", err.message);
+        call_echo(in, &input, k ? "sanity, confined" : "sanity");
         sh_instance_close(in);
     }
 
     warm_result warm;
-    measure_warm(z, d, &input, &warm);
+    measure_warm(z, d, &input, confined, has_counter, &warm);
     cold_result cold;
-    measure_cold(z, d, &input, &cold);
+    measure_cold(z, d, &input, confined, &cold);
     crash_result crash;
     measure_crash(z, d, &input, &crash);
     samples inproc;
     double inproc_us = measure_inproc(d, &input, &inproc);
+    double process_us = warm.stage[WARM_BARE].median_us;
 
-    printf("| %-48s | %10s | %10s | %7s | %-7s | %-9s |\n", "measure (median, us)", "stagehost", "floor", "ratio",
+    printf("| %-52s | %10s | %10s | %7s | %-7s | %-9s |\n", "measure (median, us)", "stagehost", "floor", "ratio",
            "goal", "pass/fail");
-    printf("|--------------------------------------------------|------------|------------|---------|---------|-----------|\n");
-    row("1. warm call, process only (1 round trip)", warm.process_us, warm.floor_us, GOAL_RATIO);
+    printf("|------------------------------------------------------|------------|------------|---------|---------|"
+           "-----------|\n");
+    row("1. warm call, process only (1 round trip)", process_us, warm.floor_us, GOAL_RATIO);
     row("1. warm call, sh_instance_call (3 round trips)", warm.call_us, warm.floor_us, 0);
     row("   same, against 3 raw round trips", warm.call_us, 3 * warm.floor_us, 0);
+    if (warm.have[WARM_CONFINED])
+        row("   process only, confined", warm.stage[WARM_CONFINED].median_us, warm.floor_us, 0);
+    if (warm.have[WARM_COUNTER])
+        row("   process only, `counter` (no tmp dir, no log)", warm.stage[WARM_COUNTER].median_us, warm.floor_us,
+            0);
     row("2. cold open + first call (zygote)", cold.zygote_us, cold.floor_us, GOAL_RATIO);
     row("2. cold open + first call (no zygote)", cold.direct_us, cold.floor_us, 0);
+    row("2. cold open + first call (zygote, confined)", cold.confined_us, cold.floor_us, 0);
     row("3. crash + next successful call (total)", crash.total_us, cold.zygote_us, 0);
     row("3. next successful call after the crash", crash.recovery_us, cold.zygote_us, RECOVERY_GOAL_RATIO);
     printf("\nfloors: 1 = raw 64-byte round trip over an AF_UNIX stream socketpair to a forked echo child;\n"
            "        2 = fork + child dlopen(RTLD_NOW) + dlsym + 1 byte over a pipe (reaping excluded);\n"
            "        3 = the cold figure of 2 (zygote). \"next successful call\" = release of the dead instance +\n"
-           "            acquire (new worker through the zygote) + echo call, timed from the crash being reported.\n");
+           "            acquire (new worker through the zygote) + echo call, timed from the crash being reported.\n"
+           "stagehost rows are bare (no sandbox policy) unless they say \"confined\".\n");
 
     printf("\ndistributions (us):\n");
     dist("1. floor: raw round trip", &warm.floor);
-    dist("1. process only", &warm.process);
+    dist("1. process only", &warm.stage[WARM_BARE].s);
+    if (warm.have[WARM_CONFINED])
+        dist("1. process only, confined", &warm.stage[WARM_CONFINED].s);
+    if (warm.have[WARM_COUNTER])
+        dist("1. process only, counter", &warm.stage[WARM_COUNTER].s);
     dist("1. sh_instance_call", &warm.call);
     dist("   echo in the host process (no isolation)", &inproc);
     dist("2. floor: fork + dlopen + 1 byte", &cold.floor);
     dist("2. cold, zygote", &cold.zygote);
     dist("2. cold, no zygote", &cold.direct);
+    dist("2. cold, zygote, confined", &cold.confined);
     dist("2. close after the cold call, zygote", &cold.zygote_close);
     dist("2. close after the cold call, no zygote", &cold.direct_close);
     dist("3. crash + next successful call", &crash.total);
     dist("3. the failed segv call (crash reported)", &crash.crash);
     dist("3. release + acquire + echo after the crash", &crash.recovery);
+    dist("3. of which release (the pool drops the dead one)", &crash.release);
 
     printf("\nbreakdown:\n");
     printf("  echo's own work in the host process (no isolation, no IPC): %.1f us of the %.1f us process-only call\n",
-           inproc_us, warm.process_us);
-    printf("  process only minus the stage's own work: %.1f us (%.2fx floor)\n", warm.process_us - inproc_us,
-           warm.floor_us > 0 ? (warm.process_us - inproc_us) / warm.floor_us : 0);
+           inproc_us, process_us);
+    if (warm.have[WARM_COUNTER]) {
+        double counter_us = warm.stage[WARM_COUNTER].median_us;
+        printf("  the round trip itself, with a stage that does next to nothing (`counter`): %.1f us = %.2fx floor\n",
+               counter_us, warm.floor_us > 0 ? counter_us / warm.floor_us : 0);
+        printf("  echo's extra work over `counter` (private tmp dir created and removed, a log frame): %.1f us\n",
+               process_us - counter_us);
+    }
     printf("  instance close after a cold call: %.1f us (zygote), %.1f us (no zygote)\n", cold.zygote_close_us,
            cold.direct_close_us);
     printf("  failed segv call until the crash is reported: %.1f us\n", crash.crash_us);
@@ -749,16 +858,19 @@ int main(void)
            (double)(sh_monotonic_ns() - started) / 1e9);
 
     samples_free(&warm.floor);
-    samples_free(&warm.process);
     samples_free(&warm.call);
+    for (int k = 0; k < WARM_STAGES; k++)
+        samples_free(&warm.stage[k].s);
     samples_free(&cold.floor);
     samples_free(&cold.zygote);
     samples_free(&cold.direct);
+    samples_free(&cold.confined);
     samples_free(&cold.zygote_close);
     samples_free(&cold.direct_close);
     samples_free(&crash.total);
     samples_free(&crash.crash);
     samples_free(&crash.recovery);
+    samples_free(&crash.release);
     samples_free(&inproc);
     sh_values_clear(&input);
     sh_value_free(stage_config);

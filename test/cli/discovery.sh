@@ -38,6 +38,7 @@ expect_in out "test/marker" "STAGEHOST_PLUGIN_PATH plugin resolves"
 
 # A broken descriptor is refused alone, with file:line, and the rest still works.
 mkdir -p "$T/mixed"
+link_lib "$T/mixed" libmarker.so
 cp "$T/marker/marker.plugin" "$T/mixed/b_marker.plugin"
 printf 'format = 1;\nname = "test/broken";\nversion = "1.x";\n' >"$T/mixed/a_broken.plugin"
 printf 'format = 1;\nname = "test/syntax";\nversion = ;\n' >"$T/mixed/c_syntax.plugin"
@@ -51,13 +52,14 @@ expect_rc 0 "run next to broken descriptors"
 expect_in err "warning: ignoring plugin: $T/mixed/a_broken.plugin:3" "run warns about the broken descriptor"
 
 # Sorted order, whatever order the files were created in; and shadowing by the earlier directory.
-mkdir -p "$T/sorted" "$T/later"
+link_lib "$T/sorted" libmarker.so
+link_lib "$T/later" libmarker.so
 for n in zeta alpha mid; do
-    printf 'format = 1; name = "test/%s"; version = "1.0.0"; library = "%s"; abi = "1.0"; stages = ( { type = "%s_t"; } );\n' \
-        "$n" "$TEST_PLUGINS/libmarker.so" "$n" >"$T/sorted/$n.plugin"
+    printf 'format = 1; name = "test/%s"; version = "1.0.0"; library = "libmarker.so"; abi = "1.0"; stages = ( { type = "%s_t"; } );\n' \
+        "$n" "$n" >"$T/sorted/$n.plugin"
 done
-printf 'format = 1; name = "test/alpha"; version = "9.0.0"; library = "%s"; abi = "1.0"; stages = ( { type = "alpha_t"; } );\n' \
-    "$TEST_PLUGINS/libmarker.so" >"$T/later/alpha.plugin"
+printf 'format = 1; name = "test/alpha"; version = "9.0.0"; library = "libmarker.so"; abi = "1.0"; stages = ( { type = "alpha_t"; } );\n' \
+    >"$T/later/alpha.plugin"
 run "$SH" plugins list --plugins-dir "$T/sorted" --plugins-dir "$T/later"
 expect_rc 0 "plugins list, two dirs"
 order=$(grep -o 'test/[a-z]*' "$T/out" | tr '\n' ' ')

@@ -15,8 +15,9 @@ CFG
 attack() { # NAME: runs hostile/NAME.attack -> test/faults.echo -> write
     local dir="$T/h_$1" name=${1//_/-}
     mkdir -p "$dir"
+    ln -sf "$H/libhostile_$1.so" "$dir/libhostile_$1.so"
     cat >"$dir/$1.plugin" <<DESC
-format = 1; name = "hostile/$name"; version = "1.0.0"; library = "$H/libhostile_$1.so"; abi = "1.0";
+format = 1; name = "hostile/$name"; version = "1.0.0"; library = "libhostile_$1.so"; abi = "1.0";
 stages = ( { type = "attack"; } );
 permissions = { env = ( "SH_HOSTILE_PATH" ); };
 DESC
@@ -104,8 +105,9 @@ expect_rc 0 "a plain run after the attacks"
 
 # Permissions beyond the defaults must be granted, and the refusal says exactly how.
 mkdir -p "$T/net"
+ln -sf "$H/libhostile_connect.so" "$T/net/libhostile_connect.so"
 cat >"$T/net/net.plugin" <<DESC
-format = 1; name = "hostile/connect"; version = "1.0.0"; library = "$H/libhostile_connect.so"; abi = "1.0";
+format = 1; name = "hostile/connect"; version = "1.0.0"; library = "libhostile_connect.so"; abi = "1.0";
 stages = ( { type = "attack"; } );
 permissions = { network = true; read = ( "/srv/data" ); };
 DESC

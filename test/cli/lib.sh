@@ -47,10 +47,16 @@ expect_not_in() {
     fi
 }
 
+# link_lib DIR LIB: the test library LIB, linked into DIR (a descriptor's library must be inside its directory).
+link_lib() {
+    mkdir -p "$1"
+    ln -sf "$TEST_PLUGINS/$2" "$1/$2"
+}
+
 # plugin_dir NAME LIB DESCRIPTOR-BODY: a directory $T/NAME holding NAME.plugin for the test library LIB.
 plugin_dir() {
-    mkdir -p "$T/$1"
-    printf '%s\n' "$3" | sed "s|@LIB@|$TEST_PLUGINS/$2|" >"$T/$1/$1.plugin"
+    link_lib "$T/$1" "$2"
+    printf '%s\n' "$3" | sed "s|@LIB@|$2|" >"$T/$1/$1.plugin"
 }
 
 # faults_descriptor [EXTRA]: the descriptor body of the test/faults plugin.

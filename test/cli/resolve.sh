@@ -61,10 +61,10 @@ expect_in err "stage 'y': Stage type 'chnk' not found" "second error reported to
 [ ! -e "$T/out.jsonl" ] || fail "a stage ran although validation failed"
 
 # Two plugins providing the same bare type with equal priority: a conflict naming both.
-mkdir -p "$T/conflict"
+link_lib "$T/conflict" libmarker.so
 for n in one two; do
-    printf 'format = 1; name = "test/%s"; version = "1.0.0"; library = "%s"; abi = "1.0"; stages = ( { type = "mark"; } );\n' \
-        "$n" "$TEST_PLUGINS/libmarker.so" >"$T/conflict/$n.plugin"
+    printf 'format = 1; name = "test/%s"; version = "1.0.0"; library = "libmarker.so"; abi = "1.0"; stages = ( { type = "mark"; } );\n' \
+        "$n" >"$T/conflict/$n.plugin"
 done
 run "$SH" resolve mark --plugins-dir "$T/conflict"
 expect_rc 2 "conflict"

@@ -88,12 +88,15 @@ static sh_descriptor *faults_descriptor(char *dir)
     snprintf(path, sizeof path, "%s/faults.plugin", dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"%s/libfaults.so\";\n"
+    char link[600], target[600];
+    snprintf(link, sizeof link, "%s/libfaults.so", dir);
+    snprintf(target, sizeof target, "%s/libfaults.so", plugins ? plugins : "build/test/plugins");
+    assert_int_equal(symlink(target, link), 0);
+    fprintf(f, "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"libfaults.so\";\n"
                "abi = \"1.0\"; stages = ( { type = \"echo\"; }, { type = \"segv\"; }, { type = \"abort\"; },\n"
                "{ type = \"exit\"; }, { type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; },\n"
                "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, { type = \"truncate\"; },\n"
-               "{ type = \"flood\"; }, { type = \"membomb\"; }, { type = \"cpuspin\"; } );\n",
-            plugins ? plugins : "build/test/plugins");
+               "{ type = \"flood\"; }, { type = \"membomb\"; }, { type = \"cpuspin\"; } );\n");
     fclose(f);
     sh_descriptor *d = NULL;
     sh_error err;
@@ -174,6 +177,9 @@ static void crash_and_respawn_leaks_nothing(void **state)
     sh_zygote_stop(z);
     assert_int_equal(count_children(getpid(), &zombie), 0);
     sh_descriptor_free(d);
+    char link[600];
+    snprintf(link, sizeof link, "%s/libfaults.so", dir);
+    unlink(link);
     rmdir(dir);
 }
 

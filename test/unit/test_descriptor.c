@@ -129,7 +129,7 @@ static void test_full_descriptor(void **state)
     fixture *fx = *state;
     const char *text = "# a comment on line 1\n"                                                      /* 1 */
                        "format = 1;\n"                                                                /* 2 */
-                       "name = \"acme/text-tools_2\";\n"                                              /* 3 */
+                       "name = \"acme/text-tools-2\";\n"                                              /* 3 */
                        "version = \"1.2.3-beta.1+build.5\";\n"                                        /* 4 */
                        "library = \"libdemo.so\";\n"                                                  /* 5 */
                        "entry = \"acme_entry_v1\";\n"                                                 /* 6 */
@@ -159,7 +159,7 @@ static void test_full_descriptor(void **state)
     assert_string_equal(d->path, fx->path);
     assert_string_equal(d->dir, fx->dir);
     assert_int_equal(d->format, 1);
-    assert_string_equal(d->name, "acme/text-tools_2");
+    assert_string_equal(d->name, "acme/text-tools-2");
     assert_int_equal(d->name_line, 3);
     assert_string_equal(d->version, "1.2.3-beta.1+build.5");
     assert_int_equal(d->version_line, 4);
@@ -302,12 +302,33 @@ static void test_library_in_subdir_and_absolute(void **state)
     assert_string_equal(d->library_path, lib);
     sh_descriptor_free(d);
 
+    /* Absolute paths and ".." would let a descriptor point at a library outside its plugin's directory. */
     char text[PATH_MAX + 256];
     snprintf(text, sizeof text, L_FORMAT L_NAME L_VERSION "library = \"%s\";\n" L_ABI L_STAGES, lib);
-    assert_int_equal(load(fx, text, &d, &err), SH_S_OK);
-    assert_string_equal(d->library, lib);
-    assert_string_equal(d->library_path, lib);
-    sh_descriptor_free(d);
+    assert_int_equal(load(fx, text, &d, &err), SH_S_CONFIG);
+    assert_null(d);
+    assert_non_null(strstr(err.message, "must be a path inside the plugin's directory"));
+    assert_int_equal(load(fx, L_FORMAT L_NAME L_VERSION "library = \"lib/../../x.so\";\n" L_ABI L_STAGES, &d, &err),
+                     SH_S_CONFIG);
+    assert_non_null(strstr(err.message, ":4: library 'lib/../../x.so' must be a path inside"));
+}
+
+/* Every problem of a descriptor is reported at once, each with its own line. */
+static void test_all_errors_at_once(void **state)
+{
+    fixture *fx = *state;
+    sh_descriptor *d = NULL;
+    sh_error err;
+    assert_int_equal(load(fx, "format = 1;\nname = \"Bad/Name\";\nversion = \"1.x\";\n" L_LIBRARY L_ABI
+                              "stages = ( { type = \"a.b\"; } );\nlimits = { timeout_ms = 0; };\nfrobnicate = 1;\n",
+                          &d, &err),
+                     SH_S_CONFIG);
+    assert_null(d);
+    const char *expect[] = {":2: plugin name 'Bad/Name'", ":3: version '1.x'", "stage type 'a.b' is invalid",
+                            "key 'timeout_ms' must be at least 1", "unknown key 'frobnicate'"};
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
+        if (!strstr(err.message, expect[i]))
+            fail_msg("'%s' missing from: %s", expect[i], err.message);
 }
 
 static void test_relative_descriptor_path(void **state)
@@ -507,14 +528,17 @@ static void test_limits_minimum(void **state)
     sh_descriptor *d = NULL;
     sh_error err;
     assert_int_equal(load(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES
-                          "limits = { memory_mb = 1; cpu_seconds = 1; timeout_ms = 6000000000L; open_files = 16; };\n",
+                          "limits = { memory_mb = 1; cpu_seconds = 1; timeout_ms = 604800000L; open_files = 16; };\n",
                           &d, &err),
                      SH_S_OK);
     assert_int_equal(d->limits.memory_mb, 1);
     assert_int_equal(d->limits.cpu_seconds, 1);
-    assert_true(d->limits.timeout_ms == INT64_C(6000000000));
+    assert_true(d->limits.timeout_ms == INT64_C(604800000));
     assert_int_equal(d->limits.open_files, 16);
     sh_descriptor_free(d);
+    /* Past the maximum is a unit mistake, refused with the bound. */
+    REFUSED(fx, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES "limits = {\n  timeout_ms = 6000000000L; };\n", 8,
+            "limits.timeout_ms = 6000000000 is out of range: at most 604800000 ms (a week)");
 }
 
 static void test_bad_isolation(void **state)
@@ -581,7 +605,7 @@ static void test_valid_plugin_name_table(void **state)
         bool ok;
     } cases[] = {
         {"core/text", true},   {"acme/text-tools", true}, {"a/b", true},          {"0ns/9p", true},
-        {"my_ns/p_2", true},   {"Core/Text", false},      {"core/Text", false},   {"notnamespaced", false},
+        {"my-ns/p-2", true}, {"my_ns/p_2", false},   {"Core/Text", false},      {"core/Text", false},   {"notnamespaced", false},
         {"", false},           {"/text", false},          {"core/", false},       {"/", false},
         {"a/b/c", false},      {"_ns/p", false},          {"ns/-p", false},       {"ns/p.x", false},
         {"ns /p", false},      {"ns/p ", false},          {"n\xc3\xa9/p", false},
@@ -618,6 +642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_minimal_descriptor_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolation_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_library_in_subdir_and_absolute, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_errors_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relative_descriptor_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_file, setup, teardown),

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -26,12 +27,17 @@ static const char *plugin_dir(void)
 static sh_descriptor *descriptor(const char *lib, const char *name, const char *version, const char *extra_stage,
                                  const char *entry)
 {
-    char path[512], body[2048];
+    char path[512], body[2048], link[512], target[512];
     snprintf(path, sizeof path, "%s/d.plugin", tmpdir);
+    /* A descriptor's library lives in its directory: link the test library there. */
+    snprintf(link, sizeof link, "%s/%s", tmpdir, lib);
+    snprintf(target, sizeof target, "%s/%s", plugin_dir(), lib);
+    unlink(link);
+    assert_int_equal(symlink(target, link), 0);
     snprintf(body, sizeof body,
-             "format = 1; name = \"%s\"; version = \"%s\"; library = \"%s/%s\"; abi = \"1.0\"; entry = \"%s\";\n"
+             "format = 1; name = \"%s\"; version = \"%s\"; library = \"%s\"; abi = \"1.0\"; entry = \"%s\";\n"
              "stages = ( { type = \"echo\"; } %s );\n",
-             name, version, plugin_dir(), lib, entry, extra_stage);
+             name, version, lib, entry, extra_stage);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(body, f);
@@ -225,9 +231,17 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char path[512];
-    snprintf(path, sizeof path, "%s/d.plugin", tmpdir);
-    unlink(path);
+    /* The descriptor and the library links. */
+    DIR *d = opendir(tmpdir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
     return rmdir(tmpdir);
 }
 
