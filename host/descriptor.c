@@ -475,6 +475,10 @@ void sh_descriptor_free(sh_descriptor *d)
     free(d->stages);
     strlist_free(&d->requires);
     free(d->requirements);
+    if (d->owns_deps)
+        for (size_t i = 0; i < d->dep_count; i++)
+            sh_descriptor_free(d->deps[i]);
+    free(d->deps);
     strlist_free(&d->permissions.read);
     strlist_free(&d->permissions.write);
     strlist_free(&d->permissions.env);

@@ -67,6 +67,11 @@ typedef struct sh_descriptor {
     size_t stage_count;
     sh_strlist requires;            /* as written */
     struct sh_requirement *requirements; /* parsed, requires.len of them */
+    /* The plugins this one requires, deepest first, loaded before it and finalised after it. Set by the registry
+     * after its dependency check (borrowed from the registry), or decoded in a worker (owned). */
+    struct sh_descriptor **deps;
+    size_t dep_count;
+    bool owns_deps;
     int64_t priority;
     sh_isolation isolation;
     sh_limits limits;

@@ -1,5 +1,7 @@
 #include "descriptor_value.h"
 
+#include "requires.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +21,11 @@ static int put_list(sh_value *m, const char *key, const sh_strlist *l)
     return a ? sh_value_map_set(m, key, a) : SH_ERR_NOMEM;
 }
 
-sh_value *sh_descriptor_to_value(const sh_descriptor *d)
+static sh_value *to_value(const sh_descriptor *d, bool with_deps);
+
+sh_value *sh_descriptor_to_value(const sh_descriptor *d) { return to_value(d, true); }
+
+static sh_value *to_value(const sh_descriptor *d, bool with_deps)
 {
     sh_value *m = sh_value_map();
     sh_value *stages = sh_value_array();
@@ -58,6 +64,20 @@ sh_value *sh_descriptor_to_value(const sh_descriptor *d)
         rc |= put_str(m, "library", d->library);
         rc |= put_str(m, "library_path", d->library_path);
         rc |= put_str(m, "entry", d->entry);
+        rc |= put_str(m, "description", d->description);
+        rc |= sh_value_map_set(m, "priority", sh_value_int(d->priority));
+        rc |= put_list(m, "requires", &d->requires);
+        /* Dependencies travel with the plugin to its worker, which loads them first; one level suffices, as
+         * the list is already flattened, deepest first. */
+        if (with_deps && d->dep_count) {
+            sh_value *deps = sh_value_array();
+            for (size_t i = 0; deps && i < d->dep_count; i++)
+                if (sh_value_array_push(deps, to_value(d->deps[i], false)) != SH_OK) {
+                    sh_value_free(deps);
+                    deps = NULL;
+                }
+            rc |= deps ? sh_value_map_set(m, "dependencies", deps) : SH_ERR_NOMEM;
+        }
         rc |= sh_value_map_set(m, "abi_major", sh_value_int(d->abi_major));
         rc |= sh_value_map_set(m, "abi_minor", sh_value_int(d->abi_minor));
         rc |= sh_value_map_set(m, "isolation", sh_value_int(d->isolation));
@@ -141,6 +161,33 @@ sh_status sh_descriptor_from_value(const sh_value *m, sh_descriptor **out, sh_er
     d->library = get_str(&r, m, "library", false);
     d->library_path = get_str(&r, m, "library_path", false);
     d->entry = get_str(&r, m, "entry", false);
+    d->description = get_str(&r, m, "description", true);
+    d->priority = get_int(&r, m, "priority");
+    get_list(&r, m, "requires", &d->requires);
+    if (!r.bad && d->requires.len) {
+        d->requirements = calloc(d->requires.len, sizeof *d->requirements);
+        char why[512];
+        for (size_t i = 0; d->requirements && i < d->requires.len; i++)
+            if (!sh_requirement_parse(d->requires.items[i], &d->requirements[i], why, sizeof why) && !r.bad)
+                r.bad = "requires";
+        if (!d->requirements)
+            r.bad = "requires";
+    }
+    const sh_value *deps = sh_value_map_get(m, "dependencies");
+    if (deps && !r.bad) {
+        size_t n = sh_value_count(deps);
+        d->owns_deps = true;
+        d->deps = calloc(n + 1, sizeof *d->deps);
+        for (size_t i = 0; d->deps && i < n && !r.bad; i++) {
+            sh_error derr;
+            if (sh_descriptor_from_value(sh_value_array_get(deps, i), &d->deps[i], &derr) != SH_S_OK)
+                r.bad = "dependencies";
+            else
+                d->dep_count = i + 1;
+        }
+        if (!d->deps)
+            r.bad = "dependencies";
+    }
     d->format = SH_DESCRIPTOR_FORMAT;
     d->abi_major = (uint16_t)get_int(&r, m, "abi_major");
     d->abi_minor = (uint16_t)get_int(&r, m, "abi_minor");

@@ -41,6 +41,10 @@ static sh_status resolve_all(const sh_pipeline *p, const sh_registry *reg, sh_ta
             continue;
         }
         sh_log(SH_LOG_INFO, "stage '%s' (type '%s') resolved by %s", st->name, st->type, targets[i].how);
+        if (targets[i].passed_over)
+            sh_log(SH_LOG_WARN, "stage '%s': plugin '%s' provides '%s' but is %s (%s); using the built-in", st->name,
+                   targets[i].passed_over->desc->name, st->type,
+                   sh_plugin_status_name(targets[i].passed_over->status), targets[i].passed_over->reason);
     }
     for (size_t i = 1; i < p->count; i++) {
         const sh_target *up = &targets[i - 1], *t = &targets[i];
@@ -118,6 +122,12 @@ static sh_status run_stage(sh_runtime *rt, const sh_pipeline *p, size_t index, c
         return rc;
     if (!reused && sh_instance_pid(in))
         summary->workers_started++;
+    if (!reused && d) {
+        /* health() right after load: a plugin that cannot do its work is flagged before it is used. */
+        sh_error herr;
+        sh_status hs = sh_instance_health(in, &herr);
+        sh_runtime_record_health(rt, t->plugin, hs == SH_S_OK, hs == SH_S_OK ? NULL : herr.message);
+    }
     int64_t start = sh_monotonic_ns();
     sh_call_usage usage;
     rc = sh_instance_call(in, &inv, t->action, st->config, st->timeout_ms, input, output, &usage, err);
@@ -130,6 +140,7 @@ static sh_status run_stage(sh_runtime *rt, const sh_pipeline *p, size_t index, c
                                .outcome = outcome_of(rc)};
     sh_metrics_record(rt->metrics, &m);
     sh_pool_release(rt->pool, in);
+    sh_runtime_record_call(rt, t->plugin, rc, rc == SH_S_OK ? NULL : err->message);
     return rc;
 }
 

@@ -12,7 +12,7 @@ static sh_status parse_workers(sh_cfg *c, const config_setting_t *root, sh_hostc
     if (config_setting_type(w) != CONFIG_TYPE_GROUP)
         return sh_cfg_fail(c, w, "'workers' must be a group { ttl_s = 300; max = 16; }, got %s",
                            sh_cfg_type_word(w));
-    static const char *const known[] = {"ttl_s", "ttl_ms", "max"};
+    static const char *const known[] = {"ttl_s", "ttl_ms", "max", "quarantine_after", "health_interval_s"};
     sh_status rc = sh_cfg_check_keys(c, w, "'workers'", known, sizeof known / sizeof known[0]);
     int64_t ttl_s = 0, ttl_ms = 0, max = 0;
     if (rc == SH_S_OK)
@@ -21,6 +21,13 @@ static sh_status parse_workers(sh_cfg *c, const config_setting_t *root, sh_hostc
         rc = sh_cfg_int(c, w, "ttl_ms", "a number of milliseconds", false, 1, &ttl_ms);
     if (rc == SH_S_OK)
         rc = sh_cfg_int(c, w, "max", "a number of worker processes", false, 1, &max);
+    int64_t quarantine = 0, health = 0;
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(c, w, "quarantine_after", "a number of consecutive crashes", false, 1, &quarantine);
+    if (rc == SH_S_OK)
+        rc = sh_cfg_int(c, w, "health_interval_s", "a number of seconds", false, 1, &health);
+    h->quarantine_after = (int)quarantine;
+    h->health_interval_ms = health * 1000;
     if (rc == SH_S_OK && ttl_s && ttl_ms)
         rc = sh_cfg_fail(c, w, "'workers' sets both ttl_s and ttl_ms: keep one");
     h->workers.ttl_ms = ttl_ms ? ttl_ms : ttl_s * 1000;

@@ -23,6 +23,8 @@ typedef struct sh_hostconfig {
     sh_pool_config workers;
     sh_limits limits; /* defaults for what neither descriptor nor plugin settings say */
     char *sandbox_user; /* the account workers run as when the host runs as root; NULL: "nobody" */
+    int quarantine_after; /* consecutive crashes that quarantine a plugin; 0: the default */
+    int64_t health_interval_ms; /* how often serve checks loaded plugins' health; 0: the default */
     sh_plugin_settings *plugins;
     size_t plugin_count;
 } sh_hostconfig;

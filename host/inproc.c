@@ -13,6 +13,8 @@ typedef struct inproc_stage {
 
 struct sh_inproc {
     sh_loaded loaded;
+    sh_inproc **deps; /* the plugins this one requires, opened before it, closed after it */
+    size_t dep_count;
     char *name;
     sh_value *config;
     inproc_stage *stages;
@@ -29,13 +31,35 @@ static sh_status open_common(sh_inproc *ip, const char *name, const sh_value *co
     return sh_loader_init(&ip->loaded, name, ip->config, err);
 }
 
+static sh_status open_one(const sh_descriptor *d, const sh_value *config, bool global, sh_inproc **out,
+                          sh_error *err);
+
 sh_status sh_inproc_open(const sh_descriptor *d, const sh_value *config, sh_inproc **out, sh_error *err)
+{
+    return open_one(d, config, false, out, err);
+}
+
+static sh_status open_one(const sh_descriptor *d, const sh_value *config, bool global, sh_inproc **out,
+                          sh_error *err)
 {
     *out = NULL;
     sh_inproc *ip = calloc(1, sizeof *ip);
-    if (!ip)
+    if (!ip || (d->dep_count && !(ip->deps = calloc(d->dep_count, sizeof *ip->deps)))) {
+        free(ip);
         return sh_error_set(err, SH_S_NOMEM, "out of memory loading plugin '%s'", d->name);
-    sh_status rc = sh_loader_open(d, SH_ABI_CURRENT, &ip->loaded, err);
+    }
+    sh_status rc = SH_S_OK;
+    /* Dependencies first, deepest first, each initialised before what needs it. */
+    for (size_t i = 0; rc == SH_S_OK && i < d->dep_count; i++) {
+        rc = open_one(d->deps[i], NULL, true, &ip->deps[i], err);
+        if (rc == SH_S_OK)
+            ip->dep_count = i + 1;
+        else
+            sh_error_prefix(err, "loading '%s', which plugin '%s' requires", d->deps[i]->name, d->name);
+    }
+    if (rc == SH_S_OK)
+        rc = global ? sh_loader_open_global(d, SH_ABI_CURRENT, &ip->loaded, err)
+                    : sh_loader_open(d, SH_ABI_CURRENT, &ip->loaded, err);
     if (rc == SH_S_OK)
         rc = open_common(ip, d->name, config, err);
     if (rc != SH_S_OK) {
@@ -147,6 +171,22 @@ static void destroy_one(inproc_stage *s)
     sh_value_free(s->config);
 }
 
+sh_status sh_inproc_health(sh_inproc *ip, sh_error *err)
+{
+    const sh_plugin *p = ip->loaded.plugin;
+    if (!p->health)
+        return SH_S_OK;
+    sh_invocation inv = {.plugin = ip->name, .stage = "(health)", .attempt = 1};
+    sh_call call;
+    sh_call_init(&call, &inv, NULL, NULL, NULL, NULL);
+    int rc = p->health(ip->loaded.state, &call);
+    sh_status st = rc == SH_OK ? SH_S_OK
+                               : sh_error_set(err, SH_S_STAGE, "plugin '%s' is unhealthy: %s", ip->name,
+                                              sh_call_error(&call, rc));
+    sh_call_finish(&call);
+    return st;
+}
+
 void sh_inproc_destroy_stage(sh_inproc *ip, uint32_t id)
 {
     inproc_stage *s = find(ip, id);
@@ -162,6 +202,10 @@ void sh_inproc_close(sh_inproc *ip)
         destroy_one(&ip->stages[i]);
     free(ip->stages);
     sh_loader_close(&ip->loaded);
+    /* Dependencies are finalised after the plugins that need them, in reverse order of loading. */
+    for (size_t i = ip->dep_count; i-- > 0;)
+        sh_inproc_close(ip->deps[i]);
+    free(ip->deps);
     sh_value_free(ip->config);
     free(ip->name);
     free(ip);

@@ -26,6 +26,9 @@ sh_status sh_inproc_process(sh_inproc *ip, uint32_t id, const sh_invocation *inv
 
 void sh_inproc_destroy_stage(sh_inproc *ip, uint32_t id);
 
+/* Calls health() (a plugin without one is healthy). SH_S_STAGE with the plugin's reason when it is not. */
+sh_status sh_inproc_health(sh_inproc *ip, sh_error *err);
+
 /* Destroys remaining stages, calls fini() and unloads the library. NULL is allowed. */
 void sh_inproc_close(sh_inproc *ip);
 

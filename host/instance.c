@@ -91,6 +91,11 @@ sh_status sh_instance_call(sh_instance *in, const sh_invocation *inv, const char
     return rc;
 }
 
+sh_status sh_instance_health(sh_instance *in, sh_error *err)
+{
+    return in->ip ? sh_inproc_health(in->ip, err) : sh_worker_health(in->w, err);
+}
+
 bool sh_instance_alive(const sh_instance *in) { return in->ip || sh_worker_alive(in->w); }
 int sh_instance_pid(const sh_instance *in) { return in->w ? sh_worker_pid(in->w) : 0; }
 sh_isolation sh_instance_isolation(const sh_instance *in) { return in->isolation; }

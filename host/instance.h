@@ -19,6 +19,9 @@ sh_status sh_instance_call(sh_instance *in, const sh_invocation *inv, const char
                            const sh_value *stage_config, int64_t timeout_ms, const sh_values *input,
                            sh_values *output, sh_call_usage *usage, sh_error *err);
 
+/* Calls the plugin's health(). SH_S_OK when healthy; otherwise the plugin's reason (or the worker's death). */
+sh_status sh_instance_health(sh_instance *in, sh_error *err);
+
 /* False once its worker died: the instance must be closed and replaced. */
 bool sh_instance_alive(const sh_instance *in);
 /* The worker's process id; 0 in-process. */

@@ -152,10 +152,22 @@ sh_status sh_loader_check_metadata(const sh_plugin *p, const sh_descriptor *d, s
     return SH_S_OK;
 }
 
+static sh_status open_with(const sh_descriptor *d, uint32_t offer, int scope, sh_loaded *out, sh_error *err);
+
 sh_status sh_loader_open(const sh_descriptor *d, uint32_t offer, sh_loaded *out, sh_error *err)
 {
+    return open_with(d, offer, RTLD_LOCAL, out, err);
+}
+
+sh_status sh_loader_open_global(const sh_descriptor *d, uint32_t offer, sh_loaded *out, sh_error *err)
+{
+    return open_with(d, offer, RTLD_GLOBAL, out, err);
+}
+
+static sh_status open_with(const sh_descriptor *d, uint32_t offer, int scope, sh_loaded *out, sh_error *err)
+{
     memset(out, 0, sizeof *out);
-    void *dl = dlopen(d->library_path, RTLD_NOW | RTLD_LOCAL);
+    void *dl = dlopen(d->library_path, RTLD_NOW | scope);
     if (!dl)
         return sh_error_set(err, SH_S_LOAD, "cannot load %s (plugin '%s'): %s", d->library_path, d->name,
                             dlerror());

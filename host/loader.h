@@ -28,6 +28,9 @@ sh_status sh_loader_check_metadata(const sh_plugin *p, const sh_descriptor *d, s
 /* dlopen + magic + negotiate + metadata. Does not call init(). */
 sh_status sh_loader_open(const sh_descriptor *d, uint32_t offer, sh_loaded *out, sh_error *err);
 
+/* The same, for a dependency: its symbols are made global, so the plugins that require it can use them. */
+sh_status sh_loader_open_global(const sh_descriptor *d, uint32_t offer, sh_loaded *out, sh_error *err);
+
 /* Calls init() with `config` (a map). */
 sh_status sh_loader_init(sh_loaded *l, const char *plugin_name, const sh_value *config, sh_error *err);
 

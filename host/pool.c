@@ -58,6 +58,13 @@ static void drop(sh_pool *p, size_t i, const char *why)
     event(p, SH_CACHE_UNLOAD);
 }
 
+void sh_pool_each_instance(sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh_instance *in), void *ctx)
+{
+    for (size_t i = 0; i < p->len; i++)
+        if (!p->entries[i].busy && strcmp(p->entries[i].plugin, SH_BUILTIN_PLUGIN_NAME) != 0)
+            fn(ctx, p->entries[i].plugin, p->entries[i].in);
+}
+
 size_t sh_pool_live_workers(const sh_pool *p)
 {
     size_t n = 0;

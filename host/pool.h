@@ -41,6 +41,9 @@ void sh_pool_clear(sh_pool *p);
 
 size_t sh_pool_live_workers(const sh_pool *p);
 
+/* Calls fn for each cached instance that is not in use, with its plugin's name. */
+void sh_pool_each_instance(sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh_instance *in), void *ctx);
+
 /* Calls fn for each cached instance: plugin name ("stagehost/builtin" for the built-ins), isolation, pid. */
 void sh_pool_each(const sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh_isolation iso, int pid,
                                                 int64_t idle_ms),

@@ -7,6 +7,7 @@
  *                                                     DONE [status, 0, message, usage map]
  *                                                     and, when fork was set, CALL_END [wait status]
  *   DESTROY [stage id]                                DONE [status, 0, message]
+ *   HEALTH []                                         DONE [status, 0, message]
  *   SHUTDOWN []                                       (exits after fini)
  *   (after fork)                                      READY [status, 0, message]
  *
@@ -23,6 +24,7 @@ enum {
     SH_MSG_PROCESS = 2,
     SH_MSG_DESTROY = 3,
     SH_MSG_SHUTDOWN = 4,
+    SH_MSG_HEALTH = 5,
     SH_MSG_READY = 10,
     SH_MSG_EMIT = 11,
     SH_MSG_LOG = 12,

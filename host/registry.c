@@ -1,4 +1,5 @@
 #include "registry.h"
+#include "requires.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +10,14 @@ const char *sh_plugin_status_name(sh_plugin_status s)
     switch (s) {
     case SH_PLUGIN_AVAILABLE:
         return "available";
-    case SH_PLUGIN_INVALID:
-        return "invalid";
+    case SH_PLUGIN_UNAVAILABLE:
+        return "unavailable";
     case SH_PLUGIN_SHADOWED:
         return "shadowed";
+    case SH_PLUGIN_QUARANTINED:
+        return "quarantined";
+    case SH_PLUGIN_DEGRADED:
+        return "degraded";
     }
     return "unknown";
 }
@@ -38,7 +43,7 @@ const sh_registry_entry *sh_registry_find(const sh_registry *reg, const char *na
 {
     for (size_t i = 0; i < reg->len; i++) {
         const sh_registry_entry *e = &reg->entries[i];
-        if (e->status == SH_PLUGIN_AVAILABLE && strcmp(e->desc->name, name) == 0)
+        if (SH_PLUGIN_USABLE(e->status) && strcmp(e->desc->name, name) == 0)
             return e;
     }
     return NULL;
@@ -69,11 +74,23 @@ sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *des
     const char *known = desc ? desc->name : name;
     sh_registry_entry e = {.path = strdup(path), .desc = desc, .name = known ? strdup(known) : NULL};
     if (!desc) {
-        e.status = SH_PLUGIN_INVALID;
+        e.status = SH_PLUGIN_UNAVAILABLE;
         e.reason = strdup(reason ? reason : "invalid descriptor");
     } else {
-        const sh_registry_entry *first = sh_registry_find(reg, desc->name);
-        if (first) {
+        const sh_registry_entry *first = NULL;
+        for (size_t i = 0; i < reg->len && !first; i++)
+            if (reg->entries[i].desc && reg->entries[i].status != SH_PLUGIN_SHADOWED &&
+                strcmp(reg->entries[i].desc->name, desc->name) == 0)
+                first = &reg->entries[i];
+        if (first && strcmp(first->desc->dir, desc->dir) == 0) {
+            /* Within one directory there is no search order to decide: it is a mistake to fix. */
+            char why[4096];
+            snprintf(why, sizeof why,
+                     "%s: plugin '%s' is already defined by %s in the same directory; rename one, or remove it",
+                     path, desc->name, first->path);
+            e.status = SH_PLUGIN_UNAVAILABLE;
+            e.reason = strdup(why);
+        } else if (first) {
             /* Earlier in the search path wins, so a user's directory overrides the installed plugins. */
             char why[4096];
             snprintf(why, sizeof why, "shadowed by %s, which comes earlier in the search path", first->path);
@@ -90,4 +107,148 @@ sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *des
     }
     reg->entries[reg->len++] = e;
     return SH_S_OK;
+}
+
+void sh_registry_set_status(sh_registry_entry *e, sh_plugin_status status, const char *reason)
+{
+    char *copy = reason ? strdup(reason) : NULL;
+    free(e->reason);
+    e->reason = copy;
+    e->status = status;
+}
+
+/* The entry a requirement names among the plugins that are not shadowed, or NULL. */
+static sh_registry_entry *provider(sh_registry *reg, const char *name)
+{
+    for (size_t i = 0; i < reg->len; i++) {
+        sh_registry_entry *e = &reg->entries[i];
+        if (e->desc && e->status != SH_PLUGIN_SHADOWED && strcmp(e->desc->name, name) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Depth-first search for a cycle through `e`; on finding one, writes "a → b → a" to `path`. */
+static bool find_cycle(sh_registry *reg, sh_registry_entry *e, sh_registry_entry **stack, size_t depth,
+                       char *path, size_t len)
+{
+    for (size_t i = 0; i < depth; i++) {
+        if (stack[i] != e)
+            continue;
+        path[0] = '\0';
+        for (size_t k = i; k < depth; k++) {
+            size_t used = strlen(path);
+            snprintf(path + used, len - used, "%s \u2192 ", stack[k]->desc->name);
+        }
+        size_t used = strlen(path);
+        snprintf(path + used, len - used, "%s", e->desc->name);
+        return true;
+    }
+    if (depth >= 64)
+        return false;
+    stack[depth] = e;
+    for (size_t r = 0; r < e->desc->requires.len; r++) {
+        sh_registry_entry *dep = provider(reg, e->desc->requirements[r].name);
+        if (dep && find_cycle(reg, dep, stack, depth + 1, path, len))
+            return true;
+    }
+    return false;
+}
+
+static void attach_dependencies(sh_registry *reg);
+
+void sh_registry_check_dependencies(sh_registry *reg)
+{
+    char why[4096];
+    /* Cycles first: every member of one gets the same, printed, reason. */
+    for (size_t i = 0; i < reg->len; i++) {
+        sh_registry_entry *e = &reg->entries[i];
+        sh_registry_entry *stack[64];
+        if (e->status != SH_PLUGIN_AVAILABLE || !e->desc->requires.len)
+            continue;
+        char cycle[2048];
+        if (find_cycle(reg, e, stack, 0, cycle, sizeof cycle) && strstr(cycle, e->desc->name) == cycle) {
+            snprintf(why, sizeof why, "dependency cycle: %s; break it by removing one of these requirements",
+                     cycle);
+            sh_registry_set_status(e, SH_PLUGIN_UNAVAILABLE, why);
+        }
+    }
+    /* Then missing and unsatisfied requirements, repeated until nothing changes, so that unavailability flows to
+     * every plugin that depends on an unavailable one, however indirectly. */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t i = 0; i < reg->len; i++) {
+            sh_registry_entry *e = &reg->entries[i];
+            if (!SH_PLUGIN_USABLE(e->status))
+                continue;
+            for (size_t r = 0; r < e->desc->requires.len; r++) {
+                const char *text = e->desc->requires.items[r];
+                const sh_requirement *req = &e->desc->requirements[r];
+                sh_registry_entry *dep = provider(reg, req->name);
+                if (!dep)
+                    snprintf(why, sizeof why, "requires \"%s\", but no plugin '%s' is on the search path", text,
+                             req->name);
+                else if (!SH_PLUGIN_USABLE(dep->status))
+                    snprintf(why, sizeof why, "requires \"%s\", but '%s' is %s: %s", text, req->name,
+                             sh_plugin_status_name(dep->status), dep->reason ? dep->reason : "");
+                else if (!sh_requirement_satisfied(req, dep->desc->version))
+                    snprintf(why, sizeof why, "requires \"%s\", but '%s' is version %s (%s)", text, req->name,
+                             dep->desc->version, dep->path);
+                else
+                    continue;
+                sh_registry_set_status(e, SH_PLUGIN_UNAVAILABLE, why);
+                changed = true;
+                break;
+            }
+        }
+    }
+    attach_dependencies(reg);
+}
+
+static void add_deps(const sh_registry *reg, const sh_registry_entry *e, const sh_registry_entry **out, size_t cap,
+                     size_t *n, int depth);
+
+/* Gives every usable plugin the list of its dependencies' descriptors, for loading them before it. */
+static void attach_dependencies(sh_registry *reg)
+{
+    for (size_t i = 0; i < reg->len; i++) {
+        sh_registry_entry *e = &reg->entries[i];
+        if (!SH_PLUGIN_USABLE(e->status) || !e->desc->requires.len || e->desc->deps)
+            continue;
+        const sh_registry_entry *deps[64];
+        size_t n = sh_registry_dependencies(reg, e, deps, 64);
+        e->desc->deps = calloc(n + 1, sizeof *e->desc->deps);
+        if (!e->desc->deps)
+            continue;
+        for (size_t k = 0; k < n; k++)
+            e->desc->deps[k] = deps[k]->desc;
+        e->desc->dep_count = n;
+        e->desc->owns_deps = false;
+    }
+}
+
+static void add_deps(const sh_registry *reg, const sh_registry_entry *e, const sh_registry_entry **out, size_t cap,
+                     size_t *n, int depth)
+{
+    if (depth > 64)
+        return;
+    for (size_t r = 0; r < e->desc->requires.len; r++) {
+        const sh_registry_entry *dep = provider((sh_registry *)reg, e->desc->requirements[r].name);
+        if (!dep)
+            continue;
+        add_deps(reg, dep, out, cap, n, depth + 1);
+        bool seen = false;
+        for (size_t k = 0; k < *n && !seen; k++)
+            seen = out[k] == dep;
+        if (!seen && *n < cap)
+            out[(*n)++] = dep;
+    }
+}
+
+size_t sh_registry_dependencies(const sh_registry *reg, const sh_registry_entry *e, const sh_registry_entry **out,
+                                size_t cap)
+{
+    size_t n = 0;
+    add_deps(reg, e, out, cap, &n, 0);
+    return n;
 }

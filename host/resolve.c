@@ -89,7 +89,7 @@ static sh_status not_found(const sh_registry *reg, const char *type, sh_error *e
         names_add(&n, b->stage_types[i]->type, NULL);
     for (size_t i = 0; i < reg->len; i++) {
         const sh_registry_entry *e = &reg->entries[i];
-        if (e->status != SH_PLUGIN_AVAILABLE)
+        if (!SH_PLUGIN_USABLE(e->status))
             continue;
         for (size_t k = 0; k < e->desc->stage_count; k++) {
             names_add(&n, e->desc->stages[k].type, NULL);
@@ -131,12 +131,15 @@ sh_status sh_resolve(const sh_registry *reg, const char *type, sh_target *out, s
     if (strchr(type, '/'))
         return resolve_qualified(reg, type, out, err);
 
-    const sh_registry_entry *best = NULL, *tie = NULL;
+    const sh_registry_entry *best = NULL, *tie = NULL, *unusable = NULL;
     const sh_stage_decl *best_decl = NULL;
     size_t providers = 0;
     for (size_t i = 0; i < reg->len; i++) {
         const sh_registry_entry *e = &reg->entries[i];
-        if (e->status != SH_PLUGIN_AVAILABLE)
+        if (e->desc && !unusable && (e->status == SH_PLUGIN_QUARANTINED || e->status == SH_PLUGIN_UNAVAILABLE) &&
+            sh_descriptor_find_stage(e->desc, type))
+            unusable = e;
+        if (!SH_PLUGIN_USABLE(e->status))
             continue;
         const sh_stage_decl *decl = sh_descriptor_find_stage(e->desc, type);
         if (!decl)
@@ -173,8 +176,17 @@ sh_status sh_resolve(const sh_registry *reg, const char *type, sh_target *out, s
         out->action = b->type;
         out->input = b->input;
         out->output = b->output;
-        snprintf(out->how, sizeof out->how, "bare type: built-in (no plugin provides '%s')", type);
+        out->passed_over = unusable;
+        if (unusable)
+            snprintf(out->how, sizeof out->how, "bare type: built-in, because plugin %s provides '%s' but is %s",
+                     unusable->desc->name, type, sh_plugin_status_name(unusable->status));
+        else
+            snprintf(out->how, sizeof out->how, "bare type: built-in (no plugin provides '%s')", type);
         return SH_S_OK;
     }
+    /* Nothing else provides it: say why the plugin that does cannot, rather than that nothing does. */
+    if (unusable)
+        return sh_error_set(err, SH_S_RESOLVE, "Stage type '%s' is provided only by plugin '%s', which is %s: %s", type,
+                            unusable->desc->name, sh_plugin_status_name(unusable->status), unusable->reason);
     return not_found(reg, type, err);
 }

@@ -10,6 +10,7 @@ typedef struct sh_target {
     const char *action;              /* the stage type within the plugin or the built-ins */
     const char *input, *output;      /* contracts */
     char how[512];                   /* the resolution path, for -v */
+    const sh_registry_entry *passed_over; /* a provider of the type that is quarantined or unavailable */
 } sh_target;
 
 /* Resolves `type`. Errors (SH_S_RESOLVE) are exact:

@@ -1,9 +1,35 @@
 #include "runtime.h"
 #include "discovery.h"
+#include "log.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void quarantine_reason(const sh_runtime *rt, const sh_registry_entry *e, const char *last, char *out,
+                              size_t len)
+{
+    snprintf(out, len,
+             "quarantined: its worker crashed %d times in a row (last: %s); this clears when the library changes, or "
+             "run 'stagehost plugins reset %s'",
+             sh_quarantine_threshold(rt->quarantine), last && *last ? last : "unknown", e->desc->name);
+}
+
+/* Plugins that crashed too often in earlier runs stay out until their library changes or they are reset. */
+static void mark_quarantined(sh_runtime *rt)
+{
+    for (size_t i = 0; rt->quarantine && i < rt->registry.len; i++) {
+        sh_registry_entry *e = &rt->registry.entries[i];
+        const char *last = NULL;
+        if (e->status != SH_PLUGIN_AVAILABLE || !sh_quarantine_is_quarantined(rt->quarantine, e->desc->library_path,
+                                                                                &last))
+            continue;
+        char why[2048];
+        quarantine_reason(rt, e, last, why, sizeof why);
+        sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
+    }
+}
 
 sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
                            size_t plugin_dir_count, sh_error *err)
@@ -22,8 +48,12 @@ sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path,
     if (rc == SH_S_OK)
         rc = sh_discover(&rt->registry, plugin_dirs, plugin_dir_count, rt->config ? &rt->config->plugin_path : NULL,
                          err);
-    if (rc == SH_S_OK)
+    if (rc == SH_S_OK) {
         sh_sandbox_probe(rt->config ? rt->config->sandbox_user : NULL, &rt->sandbox);
+        rt->quarantine = sh_quarantine_open(rt->config ? rt->config->quarantine_after : 0);
+        mark_quarantined(rt);
+        sh_registry_check_dependencies(&rt->registry);
+    }
     if (rc == SH_S_OK && !(rt->metrics = sh_metrics_new()))
         rc = sh_error_set(err, SH_S_NOMEM, "out of memory");
     sh_pool_config pc = rt->config ? rt->config->workers : (sh_pool_config){0};
@@ -40,6 +70,7 @@ void sh_runtime_stop(sh_runtime *rt)
     sh_pool_free(rt->pool);
     sh_zygote_stop(rt->zygote);
     sh_metrics_free(rt->metrics);
+    sh_quarantine_free(rt->quarantine);
     sh_hostconfig_free(rt->config);
     sh_registry_free(&rt->registry);
     for (size_t i = 0; i < rt->grant_count; i++) {
@@ -169,4 +200,92 @@ const sh_value *sh_runtime_plugin_config(const sh_runtime *rt, const char *name)
 {
     const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, name);
     return ps ? ps->config : NULL;
+}
+
+/* The registry's own entry for `e`, which the runtime may change. */
+static sh_registry_entry *mutable_entry(sh_runtime *rt, const sh_registry_entry *e)
+{
+    for (size_t i = 0; i < rt->registry.len; i++)
+        if (&rt->registry.entries[i] == e)
+            return &rt->registry.entries[i];
+    return NULL;
+}
+
+/* A plugin is degraded once at least this many calls were made and more than half failed. */
+#define DEGRADED_MIN_CALLS 10
+
+void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *ce, sh_status outcome, const char *message)
+{
+    sh_registry_entry *e = ce ? mutable_entry(rt, ce) : NULL;
+    if (!e)
+        return;
+    if (outcome == SH_S_CRASH || outcome == SH_S_OK) {
+        bool now = sh_quarantine_record(rt->quarantine, e->desc->library_path, outcome == SH_S_CRASH, message);
+        if (now) {
+            char why[2048];
+            quarantine_reason(rt, e, message, why, sizeof why);
+            sh_log(SH_LOG_WARN, "plugin '%s' is %s", e->desc->name, why);
+            sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
+            sh_pool_unload(rt->pool, e->desc->name);
+            return;
+        }
+    }
+    sh_metrics_summary sum;
+    if (e->status == SH_PLUGIN_AVAILABLE && sh_metrics_plugin_summary(rt->metrics, e->desc->name, &sum) &&
+        sum.calls >= DEGRADED_MIN_CALLS && sum.error_rate > 0.5) {
+        char why[256];
+        snprintf(why, sizeof why, "%.0f%% of its %llu calls failed", sum.error_rate * 100,
+                 (unsigned long long)sum.calls);
+        sh_log(SH_LOG_WARN, "plugin '%s' is degraded: %s", e->desc->name, why);
+        sh_registry_set_status(e, SH_PLUGIN_DEGRADED, why);
+    }
+}
+
+void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *ce, bool ok, const char *message)
+{
+    sh_registry_entry *e = ce ? mutable_entry(rt, ce) : NULL;
+    if (!e)
+        return;
+    if (ok) {
+        if (e->health_failures && e->status == SH_PLUGIN_DEGRADED) {
+            sh_log(SH_LOG_INFO, "plugin '%s' is healthy again", e->desc->name);
+            sh_registry_set_status(e, SH_PLUGIN_AVAILABLE, NULL);
+        }
+        e->health_failures = 0;
+        return;
+    }
+    e->health_failures++;
+    char why[2048];
+    if (e->health_failures >= SH_HEALTH_FAILURES) {
+        snprintf(why, sizeof why, "its health check failed %d times in a row: %s", e->health_failures,
+                 message ? message : "");
+        sh_log(SH_LOG_WARN, "plugin '%s' is unavailable: %s", e->desc->name, why);
+        sh_registry_set_status(e, SH_PLUGIN_UNAVAILABLE, why);
+        sh_pool_unload(rt->pool, e->desc->name);
+    } else {
+        snprintf(why, sizeof why, "its health check failed: %s", message ? message : "");
+        sh_log(SH_LOG_WARN, "plugin '%s' is degraded: %s", e->desc->name, why);
+        sh_registry_set_status(e, SH_PLUGIN_DEGRADED, why);
+    }
+}
+
+typedef struct health_ctx {
+    sh_runtime *rt;
+} health_ctx;
+
+static void check_one(void *ctx, const char *plugin, sh_instance *in)
+{
+    health_ctx *h = ctx;
+    const sh_registry_entry *e = sh_registry_find_any(&h->rt->registry, plugin);
+    if (!e || !e->desc)
+        return;
+    sh_error err;
+    bool ok = sh_instance_health(in, &err) == SH_S_OK;
+    sh_runtime_record_health(h->rt, e, ok, ok ? NULL : err.message);
+}
+
+void sh_runtime_check_health(sh_runtime *rt)
+{
+    health_ctx h = {.rt = rt};
+    sh_pool_each_instance(rt->pool, check_one, &h);
 }

@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "grants.h"
 #include "pool.h"
+#include "quarantine.h"
 #include "sandbox.h"
 #include "registry.h"
 #include "zygote.h"
@@ -18,6 +19,7 @@ typedef struct sh_runtime {
     sh_pool *pool;
     sh_metrics *metrics;
     sh_sandbox_support sandbox; /* what this kernel offers, probed at start */
+    sh_quarantine *quarantine;  /* crash history across runs; NULL when it cannot be kept */
     bool allow_unconfined;      /* run isolated plugins even when seccomp or Landlock is missing */
     char **grant_plugins;       /* --grant PLUGIN:PERMISSION, by plugin */
     sh_grants *grants;
@@ -28,6 +30,18 @@ typedef struct sh_runtime {
  * configuration at `config_path` (NULL: $STAGEHOST_CONFIG, if set), discovers plugins, and creates the cache. */
 sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
                            size_t plugin_dir_count, sh_error *err);
+
+/* Records how a call of plugin `e` ended, for the quarantine (consecutive crashes, across runs) and the
+ * degraded status (error rate). Logs, and marks the registry entry, when the plugin changes status. */
+void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *e, sh_status outcome, const char *message);
+
+/* Records a health check of plugin `e`: one failure makes it degraded, SH_HEALTH_FAILURES in a row unavailable
+ * (its instances are unloaded); a success makes a plugin degraded by its health available again. */
+#define SH_HEALTH_FAILURES 3
+void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *e, bool ok, const char *message);
+
+/* Checks the health of every loaded plugin (serve mode calls it periodically). */
+void sh_runtime_check_health(sh_runtime *rt);
 
 /* Adds a command-line grant "PLUGIN:PERMISSION" (see grants.h). SH_S_CONFIG when malformed. */
 sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err);

@@ -147,6 +147,18 @@ int sh_landlock_apply(const sh_descriptor *d, const char *tmp_root, char *why, s
             rc = allow(rs, libdir, READ_RIGHTS, why, len);
         }
     }
+    /* The plugins it requires are loaded in the same worker. */
+    for (size_t i = 0; rc == 0 && i < d->dep_count; i++) {
+        rc = allow(rs, d->deps[i]->dir, READ_RIGHTS, why, len);
+        char dep_lib[PATH_MAX];
+        if (rc == 0 && d->deps[i]->library_path && realpath(d->deps[i]->library_path, dep_lib)) {
+            char *slash = strrchr(dep_lib, '/');
+            if (slash && slash != dep_lib) {
+                *slash = '\0';
+                rc = allow(rs, dep_lib, READ_RIGHTS, why, len);
+            }
+        }
+    }
     for (size_t i = 0; rc == 0 && i < d->permissions.read.len; i++)
         rc = allow(rs, d->permissions.read.items[i], READ_RIGHTS, why, len);
     for (size_t i = 0; rc == 0 && i < d->permissions.write.len; i++)

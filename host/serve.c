@@ -2,6 +2,7 @@
 #include "engine.h"
 #include "json.h"
 #include "log.h"
+#include "reload.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -181,7 +182,28 @@ static bool serve_one(sh_runtime *rt, int conn)
     return go_on;
 }
 
+/* Applies the changes the watcher has been quiet about long enough. A request is never in progress here, so a
+ * retired worker finishes no call: calls run on the old worker up to the change, and on a new one after it. */
+static void apply_changes(sh_reload *reload)
+{
+    sh_buf what;
+    sh_buf_init(&what);
+    sh_reload_result res;
+    sh_error err;
+    if (sh_reload_apply(reload, true, &res, &what, &err) != SH_S_OK)
+        sh_log(SH_LOG_ERROR, "reload: %s", err.message);
+    /* Printed whatever the verbosity: in development mode, what was reloaded is the point. */
+    if (what.len)
+        fprintf(stderr, "stagehost: reload: %.*s\n", (int)what.len, (const char *)what.data);
+    sh_buf_free(&what);
+}
+
 sh_status sh_serve(sh_runtime *rt, const char *socket_path, sh_error *err)
+{
+    return sh_serve_dev(rt, socket_path, NULL, err);
+}
+
+sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reload, sh_error *err)
 {
     sigset_t stop;
     sigemptyset(&stop);
@@ -197,9 +219,15 @@ sh_status sh_serve(sh_runtime *rt, const char *socket_path, sh_error *err)
         sh_log(SH_LOG_INFO, "serving on %s (process %d)", socket_path, (int)getpid());
     bool running = rc == SH_S_OK;
     while (running) {
-        struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-        /* Wake at least once a second to let idle workers expire. */
-        int pr = poll(pfd, 2, 1000);
+        struct pollfd pfd[3] = {{.fd = lfd, .events = POLLIN},
+                                {.fd = sfd, .events = POLLIN},
+                                {.fd = reload ? sh_reload_fd(reload) : -1, .events = POLLIN}};
+        /* Wake at least once a second to let idle workers expire, and when pending changes fall due. */
+        int timeout = 1000;
+        int due = reload ? sh_reload_wait_ms(reload) : -1;
+        if (due >= 0 && due < timeout)
+            timeout = due;
+        int pr = poll(pfd, 3, timeout);
         sh_pool_expire(rt->pool);
         if (pr < 0 && errno != EINTR) {
             rc = sh_error_set(err, SH_S_IO, "poll: %s", strerror(errno));
@@ -217,6 +245,16 @@ sh_status sh_serve(sh_runtime *rt, const char *socket_path, sh_error *err)
                 close(conn);
             }
         }
+        if (running && reload && pr > 0 && (pfd[2].revents & POLLIN)) {
+            sh_error werr;
+            if (sh_reload_read(reload, &werr) != SH_S_OK) {
+                /* Serving matters more than watching: carry on without it. */
+                sh_log(SH_LOG_ERROR, "reload: %s; no longer watching for changes", werr.message);
+                reload = NULL;
+            }
+        }
+        if (running && reload && sh_reload_wait_ms(reload) == 0)
+            apply_changes(reload);
     }
     if (lfd >= 0) {
         close(lfd);

@@ -13,6 +13,11 @@ enum { SH_CTL_REQUEST = 1, SH_CTL_RESPONSE = 2 };
  * every plugin is unloaded (fini runs, workers are reaped) and the socket is removed. */
 sh_status sh_serve(sh_runtime *rt, const char *socket_path, sh_error *err);
 
+/* As sh_serve, in development mode (`serve --dev`): between requests, changes `reload` reports are revalidated
+ * and applied (see sh_reload_apply); each is logged. `reload` is borrowed and watches `rt`. */
+typedef struct sh_reload sh_reload;
+sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reload, sh_error *err);
+
 /* Sends one request and waits for the answer: *exit_code and `output` (appended). */
 sh_status sh_ctl(const char *socket_path, const char *const *args, size_t count, int *exit_code, sh_buf *output,
                  sh_error *err);

@@ -514,6 +514,18 @@ sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err)
     return st == SH_S_OK ? await_done(w, &inv, "destroy", NULL, NULL, false, err) : st;
 }
 
+sh_status sh_worker_health(sh_worker *w, sh_error *err)
+{
+    if (!sh_worker_alive(w))
+        return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
+    sh_buf_reset(&w->out);
+    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_HEALTH);
+    sh_wire_frame_end(&w->out, f);
+    sh_invocation inv = {.plugin = w->plugin, .stage = "(health)", .attempt = 1};
+    sh_status st = send_out(w, "health", err);
+    return st == SH_S_OK ? await_done(w, &inv, "health", NULL, NULL, false, err) : st;
+}
+
 void sh_worker_set_timeout(sh_worker *w, int64_t timeout_ms)
 {
     if (w)

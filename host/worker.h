@@ -40,6 +40,9 @@ sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv,
 
 sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err);
 
+/* Asks the plugin in the worker for its health. */
+sh_status sh_worker_health(sh_worker *w, sh_error *err);
+
 /* The deadline of each following request (0: SH_DEFAULT_TIMEOUT_MS). */
 void sh_worker_set_timeout(sh_worker *w, int64_t timeout_ms);
 

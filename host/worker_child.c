@@ -295,6 +295,10 @@ _Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_val
             serve_create(&c, ip, &r);
         } else if (type == SH_MSG_PROCESS) {
             serve_process(&c, ip, &r);
+        } else if (type == SH_MSG_HEALTH) {
+            sh_error herr;
+            sh_status hs = sh_inproc_health(ip, &herr);
+            reply(&c, hs, 0, hs == SH_S_OK ? "" : herr.message);
         } else if (type == SH_MSG_DESTROY) {
             sh_value *id = NULL;
             if (sh_wire_get_typed(&r, SH_TYPE_INT, "stage id", &id, &err) == SH_S_OK)

@@ -30,6 +30,8 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         {"socket", required_argument, NULL, 's'},
         {"grant", required_argument, NULL, 'g'},
         {"allow-unconfined", no_argument, NULL, 'u'},
+        {"watch", no_argument, NULL, 'W'},
+        {"dev", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -66,6 +68,12 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
             break;
         case 'u':
             cli->allow_unconfined = true;
+            break;
+        case 'W':
+            cli->watch = true;
+            break;
+        case 'D':
+            cli->dev = true;
             break;
         case 'h':
             fputs(cli->usage, stdout);
@@ -104,7 +112,7 @@ int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn)
     const sh_registry *reg = &rt->registry;
     for (size_t i = 0; i < reg->len; i++) {
         const sh_registry_entry *e = &reg->entries[i];
-        if (warn && e->status == SH_PLUGIN_INVALID)
+        if (warn && e->status == SH_PLUGIN_UNAVAILABLE)
             sh_log(SH_LOG_WARN, "ignoring plugin: %s", e->reason);
         else if (e->status == SH_PLUGIN_SHADOWED)
             sh_log(SH_LOG_INFO, "plugin '%s' at %s is %s", e->desc->name, e->path, e->reason);

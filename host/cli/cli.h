@@ -20,6 +20,8 @@ typedef struct sh_cli {
     const char **grants;       /* --grant PLUGIN:PERMISSION */
     size_t grant_count;
     bool allow_unconfined;     /* --allow-unconfined */
+    bool watch;                /* --watch (run) */
+    bool dev;                  /* --dev (serve) */
     char **args;               /* positional arguments */
     int arg_count;
 } sh_cli;

@@ -1,10 +1,15 @@
 #include "cli.h"
 #include "engine.h"
 #include "log.h"
+#include "reload.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 static const char usage[] =
     "Usage: stagehost run PIPELINE [options]\n"
@@ -18,6 +23,8 @@ static const char usage[] =
     "  --allow-unconfined  run isolated plugins even where seccomp or Landlock is missing\n"
     "  --config FILE       host configuration (default: $STAGEHOST_CONFIG)\n"
     "  --metrics FILE      write metrics in Prometheus text format to FILE\n"
+    "  --watch             after the run, watch the pipeline, descriptors and libraries; run again on a change,\n"
+    "                      keeping warm workers of unchanged plugins (development mode; ^C stops, exit 0)\n"
     "  -v, --verbose       log resolution and progress (-vv: debug)\n"
     "  -h, --help          show this help\n"
     "\n"
@@ -73,6 +80,64 @@ int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const char *metrics_pa
     return rc;
 }
 
+/* run --watch: runs, then runs again after each change until SIGINT or SIGTERM. The runtime (zygote, warm
+ * workers) lives across runs; a run's failure is reported and watching goes on. Returns the exit code. */
+static int run_watching(sh_runtime *rt, const sh_cli *cli)
+{
+    sh_error err;
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    /* Blocked before the first run, so a ^C during a run ends the watch once the run is done, as in serve. */
+    sigprocmask(SIG_BLOCK, &stop, NULL);
+    int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+    sh_reload *r = NULL;
+    int rc = -1;
+    if (sfd < 0)
+        rc = sh_cli_error(2, "run --watch: signalfd: %s", strerror(errno));
+    else if (sh_reload_new(rt, cli->args[0], &r, &err) != SH_S_OK)
+        rc = sh_cli_error(2, "run --watch: %s", err.message);
+    if (rc < 0) {
+        sh_cli_run_pipeline(rt, cli->args[0], cli->metrics_path, true);
+        fprintf(stderr, "stagehost: watching %s and the plugin search path for changes (^C to stop)\n",
+                cli->args[0]);
+    }
+    sh_buf what;
+    sh_buf_init(&what);
+    while (rc < 0) {
+        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = sh_reload_fd(r), .events = POLLIN}};
+        int pr = poll(pfd, 2, sh_reload_wait_ms(r));
+        if (pr < 0 && errno != EINTR) {
+            rc = sh_cli_error(2, "run --watch: poll: %s", strerror(errno));
+        } else if (pr > 0 && (pfd[0].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                sh_log(SH_LOG_INFO, "received %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            rc = 0;
+        } else if (pr > 0 && (pfd[1].revents & POLLIN) && sh_reload_read(r, &err) != SH_S_OK) {
+            rc = sh_cli_error(2, "run --watch: %s", err.message);
+        } else if (sh_reload_wait_ms(r) == 0) {
+            sh_reload_result res;
+            sh_buf_reset(&what);
+            if (sh_reload_apply(r, false, &res, &what, &err) != SH_S_OK) {
+                rc = sh_cli_error(2, "run --watch: %s", err.message);
+            } else if (res.pipeline_changed || res.plugin_changes) {
+                fprintf(stderr, "stagehost: change detected (%.*s): running %s again\n", (int)what.len,
+                        (const char *)what.data, cli->args[0]);
+                sh_cli_run_pipeline(rt, cli->args[0], cli->metrics_path, true);
+            }
+        }
+    }
+    sh_buf_free(&what);
+    sh_reload_free(r);
+    if (sfd >= 0)
+        close(sfd);
+    /* SIGINT and SIGTERM stay blocked: a second ^C must not cut short the reaping of workers that follows, and
+     * the process exits right after it. */
+    return rc;
+}
+
 int sh_cmd_run(int argc, char **argv)
 {
     sh_cli cli = {.command = "run", .usage = usage};
@@ -86,7 +151,7 @@ int sh_cmd_run(int argc, char **argv)
     sh_runtime rt;
     rc = sh_cli_runtime(&cli, &rt, true, true);
     if (rc < 0) {
-        rc = sh_cli_run_pipeline(&rt, cli.args[0], cli.metrics_path, true);
+        rc = cli.watch ? run_watching(&rt, &cli) : sh_cli_run_pipeline(&rt, cli.args[0], cli.metrics_path, true);
         sh_runtime_stop(&rt);
     }
 out:

@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "log.h"
+#include "reload.h"
 #include "serve.h"
 
 #include <limits.h>
@@ -20,6 +21,8 @@ static const char serve_usage[] =
     "  --grant PLUGIN:PERM allow a plugin network, exec, read=PATH, write=PATH or env=NAME (repeatable)\n"
     "  --allow-unconfined  run isolated plugins even where seccomp or Landlock is missing\n"
     "  --config FILE       host configuration (workers.ttl_s and workers.max control the cache)\n"
+    "  --dev               development mode: watch descriptors and libraries; between requests, check each\n"
+    "                      changed plugin in a throwaway worker and swap it in, or keep the old one if refused\n"
     "  -v, --verbose       log loads, evictions and requests (-vv: debug)\n"
     "  -h, --help          show this help\n";
 
@@ -49,7 +52,12 @@ int sh_cmd_serve(int argc, char **argv)
     rc = sh_cli_runtime(&cli, &rt, true, true);
     if (rc < 0) {
         sh_error err;
-        rc = sh_serve(&rt, cli.socket_path, &err) == SH_S_OK ? 0 : sh_cli_error(2, "%s", err.message);
+        sh_reload *reload = NULL;
+        if (cli.dev && sh_reload_new(&rt, NULL, &reload, &err) != SH_S_OK)
+            rc = sh_cli_error(2, "serve --dev: %s", err.message);
+        else
+            rc = sh_serve_dev(&rt, cli.socket_path, reload, &err) == SH_S_OK ? 0 : sh_cli_error(2, "%s", err.message);
+        sh_reload_free(reload);
         sh_runtime_stop(&rt);
     }
 out:

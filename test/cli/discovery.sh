@@ -46,7 +46,7 @@ run "$SH" plugins list --plugins-dir "$T/mixed"
 expect_rc 0 "plugins list with broken descriptors"
 expect_in out "$T/mixed/a_broken.plugin:3: version '1.x' is not a semantic version" "invalid version, file:line"
 expect_in out "$T/mixed/c_syntax.plugin:3: syntax error" "syntax error, file:line"
-expect_in out "invalid" "broken descriptor status"
+expect_in out "unavailable" "broken descriptor status"
 run "$SH" run "$T/p.cfg" --plugins-dir "$T/mixed" "${GRANTS[@]}"
 expect_rc 0 "run next to broken descriptors"
 expect_in err "warning: ignoring plugin: $T/mixed/a_broken.plugin:3" "run warns about the broken descriptor"
@@ -71,7 +71,7 @@ expect_in out "test/alpha 1.0.0" "the earlier directory wins"
 
 run "$SH" plugins list --json --plugins-dir "$T/mixed"
 expect_rc 0 "plugins list --json"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [p["status"] for p in d] == ["invalid","available","invalid"], d' "$T/out" \
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [p["status"] for p in d] == ["unavailable","available","unavailable"], d' "$T/out" \
     || fail "plugins list --json is not the expected JSON"
 
 finish

@@ -3,6 +3,9 @@
 . "$(dirname "$0")/lib.sh"
 
 plugin_dir faults libfaults.so "$(faults_descriptor)"
+# These crashes are on purpose and in a row: keep the quarantine (test/cli/quarantine.sh) out of the way.
+printf 'workers = { quarantine_after = 1000; };\n' >"$T/host.cfg"
+export STAGEHOST_CONFIG="$T/host.cfg"
 plugin_dir slow libfaults.so "$(faults_descriptor 'limits = { timeout_ms = 300; };')"
 
 run_fault() { # TYPE DIR: a pipeline echo -> TYPE -> write

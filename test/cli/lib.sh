@@ -12,6 +12,8 @@ failures=0
 T=$(mktemp -d /tmp/sh-cli-XXXXXX)
 # Workers of a host running as root run as an unprivileged user, which must be able to read the plugins here.
 chmod 755 "$T"
+# Crash history and the registry cache belong to each test, not to the machine.
+export STAGEHOST_STATE_DIR="$T/.state" STAGEHOST_CACHE_DIR="$T/.cache"
 trap 'rm -rf "$T"' EXIT
 
 fail() {

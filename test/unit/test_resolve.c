@@ -437,7 +437,8 @@ static void test_shadowing(void **state)
     expect_contains(err.message, "'two' not found");
 }
 
-static void test_shadowing_within_one_dir_follows_byte_order(void **state)
+/* The same name twice in one directory is a mistake, not shadowing: the second (in byte order) is refused. */
+static void test_same_name_in_one_dir_is_an_error(void **state)
 {
     fixture *fx = *state;
     char dir[PATH_MAX];
@@ -450,7 +451,9 @@ static void test_shadowing_within_one_dir_follows_byte_order(void **state)
     assert_true(ends_with(fx->reg.entries[0].path, "/a.plugin"));
     assert_int_equal(fx->reg.entries[0].status, SH_PLUGIN_AVAILABLE);
     assert_true(ends_with(fx->reg.entries[1].path, "/b.plugin"));
-    assert_int_equal(fx->reg.entries[1].status, SH_PLUGIN_SHADOWED);
+    assert_int_equal(fx->reg.entries[1].status, SH_PLUGIN_UNAVAILABLE);
+    expect_contains(fx->reg.entries[1].reason, "plugin 'acme/same' is already defined by");
+    expect_contains(fx->reg.entries[1].reason, "/a.plugin in the same directory");
     sh_target t;
     sh_error err;
     assert_int_equal(sh_resolve(&fx->reg, "acme/same.t", &t, &err), SH_S_OK);
@@ -475,15 +478,15 @@ static void test_invalid_descriptor_does_not_block_others(void **state)
 
     const sh_registry_entry *e = fx->reg.entries;
     assert_int_equal(e[0].status, SH_PLUGIN_AVAILABLE);
-    assert_int_equal(e[1].status, SH_PLUGIN_INVALID);
+    assert_int_equal(e[1].status, SH_PLUGIN_UNAVAILABLE);
     assert_null(e[1].desc);
     assert_string_equal(e[1].path, bad);
     assert_non_null(e[1].reason);
     char want[PATH_MAX + 64];
     snprintf(want, sizeof want, "%s:1: descriptor format 2 is not supported", bad);
     expect_contains(e[1].reason, want);
-    assert_string_equal(sh_plugin_status_name(e[1].status), "invalid");
-    assert_int_equal(e[2].status, SH_PLUGIN_INVALID);
+    assert_string_equal(sh_plugin_status_name(e[1].status), "unavailable");
+    assert_int_equal(e[2].status, SH_PLUGIN_UNAVAILABLE);
     snprintf(want, sizeof want, "%s:3: syntax error", syntax);
     expect_contains(e[2].reason, want);
     assert_int_equal(e[3].status, SH_PLUGIN_AVAILABLE);
@@ -509,13 +512,13 @@ static void test_qualified_type_naming_invalid_plugin_says_why(void **state)
                     "abi = \"1.0\";\nstages = ( { type = \"fix\"; } );\n");
     discover(fx, dir);
     assert_int_equal(fx->reg.len, 1);
-    assert_int_equal(fx->reg.entries[0].status, SH_PLUGIN_INVALID);
+    assert_int_equal(fx->reg.entries[0].status, SH_PLUGIN_UNAVAILABLE);
     expect_contains(fx->reg.entries[0].reason, "version '1.x'");
 
     sh_error err;
     expect_unresolved(fx, "acme/broken.fix", &err);
     expect_contains(err.message, "acme/broken");
-    expect_contains(err.message, "invalid");
+    expect_contains(err.message, "unavailable");
     expect_contains(err.message, "version '1.x'");
 }
 
@@ -550,7 +553,7 @@ static void test_discovery_order_is_bytewise(void **state)
         snprintf(want, sizeof want, "%s/%s", dir, sorted[i]);
         assert_string_equal(fx->reg.entries[i].path, want);
         assert_string_equal(fx->reg.entries[i].desc->version, sorted_versions[i]);
-        assert_int_equal(fx->reg.entries[i].status, i == 0 ? SH_PLUGIN_AVAILABLE : SH_PLUGIN_SHADOWED);
+        assert_int_equal(fx->reg.entries[i].status, i == 0 ? SH_PLUGIN_AVAILABLE : SH_PLUGIN_UNAVAILABLE);
         if (i > 0)
             expect_contains(fx->reg.entries[i].reason, first);
     }
@@ -653,7 +656,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_higher_priority_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tie_only_among_the_best, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadowing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shadowing_within_one_dir_follows_byte_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_name_in_one_dir_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_descriptor_does_not_block_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qualified_type_naming_invalid_plugin_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_order_is_bytewise, setup, teardown),
