@@ -421,8 +421,12 @@ sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char *
     sh_descriptor *d = calloc(1, sizeof *d);
     if (!d || !(d->path = strdup(path)))
         goto nomem;
+    /* An absolute directory, so the library path stays valid in a worker, whose working directory differs. */
     const char *slash = strrchr(path, '/');
-    d->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    char resolved[PATH_MAX];
+    d->dir = dir && realpath(dir, resolved) ? strdup(resolved) : dir ? strdup(dir) : NULL;
+    free(dir);
     if (!d->dir)
         goto nomem;
 

@@ -1,4 +1,5 @@
 #include "discovery.h"
+#include "regcache.h"
 #include "sh_config.h"
 
 #include <dirent.h>
@@ -21,12 +22,14 @@ static int is_descriptor(const struct dirent *e)
 /* Byte order, not the locale's collation: the same tree must give the same order on every machine. */
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 
-sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
+/* One directory, answered from the registry cache where its descriptors are unchanged (cache may be NULL). */
+static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *cache, sh_error *err)
 {
     struct dirent **names;
     int n = scandir(dir, &names, is_descriptor, by_name);
     if (n < 0)
         return sh_error_set(err, SH_S_CONFIG, "cannot read plugins directory %s: %s", dir, strerror(errno));
+    sh_regcache_begin_dir(cache, dir);
     sh_status rc = SH_S_OK;
     for (int i = 0; i < n; i++) {
         if (rc == SH_S_OK) {
@@ -40,7 +43,7 @@ sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
                 char *name = NULL;
                 sh_error derr;
                 sh_error_clear(&derr);
-                sh_status drc = sh_descriptor_load_named(path, &d, &name, &derr);
+                sh_status drc = sh_regcache_load(cache, path, names[i]->d_name, &d, &name, &derr);
                 if (drc == SH_S_NOMEM)
                     rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
                 else
@@ -52,6 +55,17 @@ sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
         free(names[i]);
     }
     free(names);
+    /* A scan cut short would record a partial directory. */
+    if (rc == SH_S_OK)
+        sh_regcache_end_dir(cache);
+    return rc;
+}
+
+sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
+{
+    sh_regcache *cache = sh_regcache_open();
+    sh_status rc = discover_dir(reg, dir, cache, err);
+    sh_regcache_close(cache);
     return rc;
 }
 
@@ -113,16 +127,17 @@ sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_
     if (add_path_list(reg, system ? system : SH_DEFAULT_PLUGIN_DIR, err) != SH_S_OK)
         return SH_S_NOMEM;
 
-    for (size_t i = 0; i < reg->dir_count; i++) {
+    /* One cache for the whole search path: read once, written once. */
+    sh_regcache *cache = sh_regcache_open();
+    sh_status rc = SH_S_OK;
+    for (size_t i = 0; i < reg->dir_count && rc == SH_S_OK; i++) {
         /* The same directory twice on the path would only shadow itself. */
         bool seen = false;
         for (size_t k = 0; k < i && !seen; k++)
             seen = strcmp(reg->dirs[k], reg->dirs[i]) == 0;
-        if (seen)
-            continue;
-        sh_status rc = sh_discover_dir(reg, reg->dirs[i], err);
-        if (rc != SH_S_OK)
-            return rc;
+        if (!seen)
+            rc = discover_dir(reg, reg->dirs[i], cache, err);
     }
-    return SH_S_OK;
+    sh_regcache_close(cache);
+    return rc;
 }

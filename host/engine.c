@@ -25,7 +25,8 @@ static void append_line(char *buf, size_t size, const char *line)
 }
 
 /* Resolves all stages into `targets` (p->count entries), collecting every error. */
-static sh_status resolve_all(const sh_pipeline *p, const sh_registry *reg, sh_target *targets, sh_error *err)
+static sh_status resolve_all(const sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_target *targets,
+                             sh_error *err)
 {
     char all[SH_ERROR_MESSAGE_MAX] = "";
     sh_status worst = SH_S_OK;
@@ -33,7 +34,7 @@ static sh_status resolve_all(const sh_pipeline *p, const sh_registry *reg, sh_ta
         const sh_pipeline_stage *st = &p->stages[i];
         sh_error e;
         char line[SH_ERROR_MESSAGE_MAX];
-        if (sh_resolve(reg, st->type, &targets[i], &e) != SH_S_OK) {
+        if (sh_resolve_pinned(reg, pins, st->type, &targets[i], &e) != SH_S_OK) {
             snprintf(line, sizeof line, "%s:%d: stage '%s': %s", p->path, st->line, st->name, e.message);
             append_line(all, sizeof all, line);
             worst = SH_S_RESOLVE;
@@ -64,12 +65,12 @@ static sh_status resolve_all(const sh_pipeline *p, const sh_registry *reg, sh_ta
     return SH_S_OK;
 }
 
-sh_status sh_engine_validate(const sh_pipeline *p, const sh_registry *reg, sh_error *err)
+sh_status sh_engine_validate(const sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_error *err)
 {
     sh_target *targets = calloc(p->count, sizeof *targets);
     if (!targets)
         return sh_error_set(err, SH_S_NOMEM, "out of memory validating %s", p->path);
-    sh_status rc = resolve_all(p, reg, targets, err);
+    sh_status rc = resolve_all(p, reg, pins, targets, err);
     free(targets);
     return rc;
 }
@@ -165,7 +166,7 @@ sh_status sh_engine_run(const sh_pipeline *p, sh_runtime *rt, sh_run_summary *su
     sh_target *targets = calloc(p->count, sizeof *targets);
     if (!targets)
         return sh_error_set(err, SH_S_NOMEM, "out of memory running %s", p->path);
-    sh_status rc = resolve_all(p, &rt->registry, targets, err);
+    sh_status rc = resolve_all(p, &rt->registry, rt->config ? rt->config->pins : NULL, targets, err);
     if (rc != SH_S_OK) {
         free(targets);
         return rc;

@@ -15,7 +15,7 @@ typedef struct sh_run_summary {
 
 /* Resolves every stage and checks contracts between neighbours; reports every problem at once (SH_S_RESOLVE or
  * SH_S_CONFIG, one "PIPELINE:LINE: stage 'NAME': ..." line each). */
-sh_status sh_engine_validate(const sh_pipeline *p, const sh_registry *reg, sh_error *err);
+sh_status sh_engine_validate(const sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_error *err);
 
 /* Validates, then runs. A failing stage stops the run with SH_S_STAGE/CRASH/TIMEOUT/PROTOCOL and a message
  * naming the stage, its plugin, the attempt and the cause, and the stages that did not run. */

@@ -91,7 +91,7 @@ static sh_status parse_plugin(sh_cfg *c, const config_setting_t *g, sh_plugin_se
 
 static sh_status parse(sh_cfg *c, const config_setting_t *root, sh_hostconfig *h)
 {
-    static const char *const known[] = {"plugin_path", "workers", "limits", "plugins", "sandbox"};
+    static const char *const known[] = {"plugin_path", "workers", "limits", "plugins", "sandbox", "pins"};
     sh_status rc = sh_cfg_check_keys(c, root, "the host configuration", known, sizeof known / sizeof known[0]);
     if (rc == SH_S_OK)
         rc = sh_cfg_strlist(c, root, "plugin_path", &h->plugin_path);
@@ -106,6 +106,21 @@ static sh_status parse(sh_cfg *c, const config_setting_t *root, sh_hostconfig *h
         if (rc == SH_S_OK)
             rc = sh_cfg_string(c, sb, "user", "the user workers run as when the host runs as root", false,
                                &h->sandbox_user);
+    }
+    config_setting_t *pins = config_setting_get_member(root, "pins");
+    if (rc == SH_S_OK && pins) {
+        if (config_setting_type(pins) != CONFIG_TYPE_GROUP)
+            rc = sh_cfg_fail(c, pins, "'pins' must be a group { chunk = \"core/text\"; }, got %s",
+                             sh_cfg_type_word(pins));
+        for (int i = 0; rc == SH_S_OK && i < config_setting_length(pins); i++) {
+            config_setting_t *pin = config_setting_get_elem(pins, (unsigned)i);
+            const char *v = config_setting_type(pin) == CONFIG_TYPE_STRING ? config_setting_get_string(pin) : NULL;
+            if (!v || !sh_valid_plugin_name(v))
+                rc = sh_cfg_fail(c, pin, "pin '%s' must name a plugin, as in %s = \"core/text\";",
+                                 config_setting_name(pin), config_setting_name(pin));
+        }
+        if (rc == SH_S_OK)
+            rc = sh_cfg_value(c, pins, "pins", &h->pins);
     }
     config_setting_t *l = config_setting_get_member(root, "limits");
     if (rc == SH_S_OK && l)
@@ -171,6 +186,7 @@ void sh_hostconfig_free(sh_hostconfig *h)
     free(h->plugin_path.items);
     free(h->path);
     free(h->sandbox_user);
+    sh_value_free(h->pins);
     free(h);
 }
 

@@ -27,6 +27,7 @@ typedef struct sh_hostconfig {
     int64_t health_interval_ms; /* how often serve checks loaded plugins' health; 0: the default */
     sh_plugin_settings *plugins;
     size_t plugin_count;
+    sh_value *pins; /* stage type -> the plugin that provides it, when several could; a map, or NULL */
 } sh_hostconfig;
 
 /* Errors name PATH:LINE (SH_S_CONFIG). */

@@ -88,6 +88,7 @@ sh_status sh_inproc_open_static(const sh_plugin *plugin, sh_inproc **out, sh_err
 }
 
 const sh_plugin *sh_inproc_plugin(const sh_inproc *ip) { return ip->loaded.plugin; }
+uint32_t sh_inproc_abi(const sh_inproc *ip) { return ip->loaded.abi; }
 
 sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const char *type,
                                  const sh_value *config, uint32_t *id, sh_error *err)

@@ -14,6 +14,8 @@ sh_status sh_inproc_open(const sh_descriptor *d, const sh_value *config, sh_inpr
 sh_status sh_inproc_open_static(const sh_plugin *plugin, sh_inproc **out, sh_error *err);
 
 const sh_plugin *sh_inproc_plugin(const sh_inproc *ip);
+/* The ABI version negotiated with the plugin. */
+uint32_t sh_inproc_abi(const sh_inproc *ip);
 
 /* Builds a stage of `type`; its id identifies it in later calls. `config` is copied. */
 sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const char *type,

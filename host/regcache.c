@@ -519,15 +519,11 @@ void sh_regcache_end_dir(sh_regcache *c)
     c->active = false;
     if (c->old_left)
         c->cur_dirty = true; /* entries for files that are gone */
-    if (!c->cur_dirty)
-        return; /* the old section is still exact */
     size_t *order = realloc(c->order, (c->norder + 1) * sizeof *order);
-    if (!order || c->fresh.failed) {
-        if (order)
-            c->order = order;
-        return; /* out of memory: leave the old section, which the next run checks entry by entry anyway */
-    }
-    c->order = order;
+    if (order)
+        c->order = order;
+    if (!order || c->fresh.failed)
+        return; /* out of memory: keep the old section, which the next run checks entry by entry anyway */
     c->order[c->norder++] = c->cur;
     cdir *d = &c->dirs[c->cur];
     d->dev = c->cur_dev;
@@ -538,7 +534,7 @@ void sh_regcache_end_dir(sh_regcache *c)
     d->fresh_count = c->fresh_count;
     d->scanned = true;
     sh_buf_init(&c->fresh);
-    c->dirty = true;
+    c->dirty = c->dirty || c->cur_dirty;
 }
 
 typedef struct entry {
@@ -672,7 +668,7 @@ static bool self_contained(const char *path)
         return false;
     struct stat st;
     char *text = NULL;
-    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < MAX_DESCRIPTOR_BYTES &&
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)MAX_DESCRIPTOR_BYTES &&
               (text = malloc((size_t)st.st_size + 1)) != NULL;
     ssize_t n = ok ? read(fd, text, (size_t)st.st_size) : -1;
     close(fd);
@@ -776,7 +772,11 @@ sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, s
         c->cur_dirty = true; /* the entry is stale: replaced below, or dropped */
     }
     stats.misses++;
-    sh_status rc = sh_descriptor_load_named(path, out, name, err);
-    store(c, path, file, &st, rc, *out, name ? *name : NULL, err);
+    /* Whether a refusal named the plugin decides whether it may be cached, so ask even if the caller does not. */
+    char *local = NULL;
+    char **np = name ? name : &local;
+    sh_status rc = sh_descriptor_load_named(path, out, np, err);
+    store(c, path, file, &st, rc, *out, *np, err);
+    free(local);
     return rc;
 }

@@ -172,8 +172,7 @@ static sh_status want(sh_reload *r, watch **list, size_t *len, const char *dir, 
     return SH_S_OK;
 }
 
-/* Watches the file at `path` by its directory. */
-static sh_status want_file(sh_reload *r, watch **list, size_t *len, const char *path, sh_error *err)
+static sh_status want_name(sh_reload *r, watch **list, size_t *len, const char *path, sh_error *err)
 {
     const char *base;
     char *dir = split_path(path, &base);
@@ -181,6 +180,22 @@ static sh_status want_file(sh_reload *r, watch **list, size_t *len, const char *
         return sh_error_set(err, SH_S_NOMEM, "out of memory watching %s", path);
     sh_status rc = want(r, list, len, dir, false, base, err);
     free(dir);
+    return rc;
+}
+
+/* Watches the file at `path` by its directory, and, when it is a symbolic link (a library linked from its build
+ * directory, say), the file it resolves to as well: writing there changes what is loaded but makes no event
+ * beside the link. */
+static sh_status want_file(sh_reload *r, watch **list, size_t *len, const char *path, sh_error *err)
+{
+    sh_status rc = want_name(r, list, len, path, err);
+    struct stat st;
+    if (rc != SH_S_OK || lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
+        return rc;
+    char *target = realpath(path, NULL);
+    if (target)
+        rc = want_name(r, list, len, target, err);
+    free(target);
     return rc;
 }
 
@@ -194,9 +209,11 @@ static sh_status sync_watches(sh_reload *r, sh_error *err)
     sh_status rc = SH_S_OK;
     for (size_t i = 0; rc == SH_S_OK && i < reg->dir_count; i++)
         rc = want(r, &list, &len, reg->dirs[i], true, NULL, err);
-    for (size_t i = 0; rc == SH_S_OK && i < r->known_len; i++)
-        if (r->known[i].library)
+    for (size_t i = 0; rc == SH_S_OK && i < r->known_len; i++) {
+        rc = want_file(r, &list, &len, r->known[i].path, err);
+        if (rc == SH_S_OK && r->known[i].library)
             rc = want_file(r, &list, &len, r->known[i].library, err);
+    }
     /* A refused version leaves the working one in the registry, whose library may be elsewhere. */
     for (size_t i = 0; rc == SH_S_OK && i < reg->len; i++)
         if (reg->entries[i].desc)
@@ -460,6 +477,8 @@ static sh_status check_binary(sh_runtime *rt, const sh_descriptor *d, sh_error *
         return rc;
     sh_limits limits;
     sh_runtime_limits(rt, d, &limits);
+    sh_log(SH_LOG_INFO, "reload: checking plugin '%s' %s (%s) in a throwaway worker", d->name, d->version,
+           d->library_path);
     sh_instance *in = NULL;
     rc = sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, sh_runtime_plugin_config(rt, d->name), &policy,
                           rt->zygote, &in, err);
@@ -514,16 +533,16 @@ static void describe_change(sh_buf *what, const sh_registry_entry *old, const kn
             note(what, "plugin '%s' added (%s)", fresh->desc->name, fresh->path);
         else
             note(what, "invalid descriptor %s added: %s", fresh->path, fresh->reason);
-        return;
-    }
-    const char *why = !k || !same_stamp(&k->desc, &now->desc) ? "descriptor changed"
-                      : !same_str(k->library, now->library)  ? "it names another library"
-                                                             : "library changed";
-    if (fresh->desc)
-        note(what, "plugin '%s' reloaded (%s: %s)", fresh->desc->name, why,
-             strcmp(why, "library changed") == 0 ? now->library : fresh->path);
-    else
+    } else if (!fresh->desc) {
         note(what, "plugin '%s' is now invalid: %s", label(old), fresh->reason);
+    } else if (!k || !same_stamp(&k->desc, &now->desc)) {
+        note(what, "plugin '%s' updated: descriptor %s changed", fresh->desc->name, fresh->path);
+    } else if (!same_str(k->library, now->library)) {
+        note(what, "plugin '%s' updated: it now names library %s", fresh->desc->name, now->library);
+    } else {
+        note(what, "plugin '%s' updated: library %s %s", fresh->desc->name, now->library,
+             now->lib.exists ? "changed" : "is gone");
+    }
 }
 
 /* Undoes a failed rebuild: descriptors taken from the old registry go back to it. `lost` is the old entry whose

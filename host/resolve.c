@@ -127,9 +127,26 @@ static sh_status not_found(const sh_registry *reg, const char *type, sh_error *e
 
 sh_status sh_resolve(const sh_registry *reg, const char *type, sh_target *out, sh_error *err)
 {
+    return sh_resolve_pinned(reg, NULL, type, out, err);
+}
+
+sh_status sh_resolve_pinned(const sh_registry *reg, const sh_value *pins, const char *type, sh_target *out,
+                            sh_error *err)
+{
     memset(out, 0, sizeof *out);
     if (strchr(type, '/'))
         return resolve_qualified(reg, type, out, err);
+    const char *pinned = sh_value_get_string(sh_value_map_get(pins, type), NULL);
+    if (pinned) {
+        char qualified[512];
+        snprintf(qualified, sizeof qualified, "%s.%s", pinned, type);
+        sh_status rc = resolve_qualified(reg, qualified, out, err);
+        if (rc != SH_S_OK)
+            return sh_error_prefix(err, "the host configuration pins '%s' to '%s'", type, pinned);
+        snprintf(out->how, sizeof out->how, "bare type pinned by the host configuration: plugin %s %s (%s)",
+                 out->plugin->desc->name, out->plugin->desc->version, out->plugin->path);
+        return SH_S_OK;
+    }
 
     const sh_registry_entry *best = NULL, *tie = NULL, *unusable = NULL;
     const sh_stage_decl *best_decl = NULL;
@@ -156,9 +173,10 @@ sh_status sh_resolve(const sh_registry *reg, const char *type, sh_target *out, s
     if (tie)
         return sh_error_set(err, SH_S_RESOLVE,
                             "Stage type '%s' is provided by two plugins of priority %lld: '%s' (%s) and '%s' (%s). "
-                            "Name one explicitly, as '%s.%s', or give one a higher 'priority' in its descriptor",
+                            "Name one explicitly, as '%s.%s', give one a higher 'priority' in its descriptor, or pin "
+                            "one in the host configuration: pins = { %s = \"%s\"; };",
                             type, (long long)best->desc->priority, best->desc->name, best->path, tie->desc->name,
-                            tie->path, best->desc->name, type);
+                            tie->path, best->desc->name, type, type, best->desc->name);
     if (best) {
         out->plugin = best;
         out->action = best_decl->type;

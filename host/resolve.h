@@ -4,6 +4,7 @@
 #define SH_RESOLVE_H
 
 #include "registry.h"
+#include "value.h"
 
 typedef struct sh_target {
     const sh_registry_entry *plugin; /* NULL for a built-in */
@@ -19,5 +20,10 @@ typedef struct sh_target {
  *   for a bare type nothing provides: the type, that no plugin and no built-in provides it, the closest types;
  *   for a bare type two plugins of equal priority provide: both names and how to choose. */
 sh_status sh_resolve(const sh_registry *reg, const char *type, sh_target *out, sh_error *err);
+
+/* The same, with the host configuration's pins (a map from bare type to plugin name; may be NULL): a pinned type
+ * resolves to its pinned plugin, whatever the priorities. */
+sh_status sh_resolve_pinned(const sh_registry *reg, const sh_value *pins, const char *type, sh_target *out,
+                            sh_error *err);
 
 #endif

@@ -27,6 +27,7 @@ struct sh_worker {
     sh_exit_info exit;     /* how it ended, once reaped */
     sh_call_usage usage;   /* of the last call */
     char *tmp_root;        /* the worker's private directory; removed once it is reaped */
+    uint32_t abi;          /* negotiated with the plugin, as the worker reported it */
     sh_buf out;
     sh_buf in;
 };
@@ -436,7 +437,9 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     w->fd = sv[0];
     sh_log(SH_LOG_DEBUG, "started worker %d for plugin '%s'%s", (int)pid, d->name, zygote ? " (from the zygote)" : "");
     sh_invocation inv = {.plugin = d->name, .stage = "(load)", .attempt = 1};
-    st = await_done(w, &inv, "loading", NULL, NULL, false, err);
+    int64_t abi = 0;
+    st = await_done(w, &inv, "loading", NULL, &abi, false, err);
+    w->abi = (uint32_t)abi;
     if (st != SH_S_OK) {
         sh_worker_stop(w);
         return st;
@@ -534,6 +537,7 @@ void sh_worker_set_timeout(sh_worker *w, int64_t timeout_ms)
 
 bool sh_worker_alive(const sh_worker *w) { return w && w->pid > 0 && w->fd >= 0; }
 int sh_worker_pid(const sh_worker *w) { return w ? (int)w->pid : 0; }
+uint32_t sh_worker_abi(const sh_worker *w) { return w->abi; }
 const sh_call_usage *sh_worker_last_usage(const sh_worker *w) { return &w->usage; }
 
 void sh_worker_stop(sh_worker *w)

@@ -48,6 +48,8 @@ void sh_worker_set_timeout(sh_worker *w, int64_t timeout_ms);
 
 bool sh_worker_alive(const sh_worker *w);
 int sh_worker_pid(const sh_worker *w);
+/* The ABI version the plugin negotiated, as its worker reported when ready. */
+uint32_t sh_worker_abi(const sh_worker *w);
 const sh_call_usage *sh_worker_last_usage(const sh_worker *w);
 
 /* Asks the worker to run fini() and exit, waits a short grace period, then kills it; always reaps. */

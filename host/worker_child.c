@@ -279,7 +279,8 @@ _Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_val
         _exit(1);
     if (st == SH_S_OK)
         st = sh_inproc_open(d, config, &ip, &err);
-    sh_protocol_put_done(&c.out, SH_MSG_READY, st, 0, st == SH_S_OK ? "" : err.message);
+    sh_protocol_put_done(&c.out, SH_MSG_READY, st, st == SH_S_OK ? (int64_t)sh_inproc_abi(ip) : 0,
+                         st == SH_S_OK ? "" : err.message);
     flush(&c);
     if (st != SH_S_OK)
         _exit(0);

@@ -31,7 +31,7 @@ int sh_cmd_resolve(int argc, char **argv)
         const sh_registry *reg = &rt.registry;
         sh_target t;
         sh_error err;
-        if (sh_resolve(reg, cli.args[0], &t, &err) != SH_S_OK) {
+        if (sh_resolve_pinned(reg, rt.config ? rt.config->pins : NULL, cli.args[0], &t, &err) != SH_S_OK) {
             rc = sh_cli_error(2, "%s", err.message);
         } else {
             if (t.plugin)

@@ -1,0 +1,721 @@
+/* Unit tests for the registry cache: a cached discovery must give exactly what a parse gives, and any change to a
+ * descriptor, its directory, its library or the cache file itself must be noticed. Hits and parses are told apart
+ * by the cache's counters. Descriptor files get explicit past mtimes: the cache refuses files modified in the last
+ * seconds, whose next change could keep the same timestamp. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "descriptor_value.h"
+#include "discovery.h"
+#include "regcache.h"
+#include "registry.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    char root[PATH_MAX];
+    char plugins[PATH_MAX + 16];
+    char cache_dir[PATH_MAX + 16];
+    char cache_file[PATH_MAX + 64];
+} fixture;
+
+static time_t stamp = 1600000000; /* every backdated file gets its own second */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Gives `path` an mtime in the past, with nanoseconds, distinct from any earlier one. */
+static void backdate(const char *path)
+{
+    struct timespec ts[2] = {{.tv_sec = ++stamp, .tv_nsec = 123456789}, {.tv_sec = stamp, .tv_nsec = 123456789}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void write_old(const char *dir, const char *file, const char *text)
+{
+    char path[PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    write_file(path, text);
+    backdate(path);
+}
+
+/* A valid descriptor of plugin `name`, with `extra` lines. */
+static void write_plugin(const char *dir, const char *file, const char *name, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "format = 1;\n"
+             "name = \"%s\";\n"
+             "version = \"1.2.3\";\n"
+             "library = \"libdummy.so\";\n"
+             "abi = \"1.0\";\n"
+             "isolation = \"call\";\n"
+             "%s\n"
+             "limits = { timeout_ms = 5000; memory_mb = 64; };\n"
+             "permissions = { network = true; read = [ \"/etc\" ]; env = [ \"LANG\" ]; };\n"
+             "stages = (\n"
+             "  { type = \"chunk\"; input = \"document\"; output = \"chunk\"; description = \"splits\"; },\n"
+             "  { type = \"upper\"; }\n"
+             ");\n",
+             name, extra);
+    write_old(dir, file, text);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return -1;
+    snprintf(fx->root, sizeof fx->root, "%s/sh-regcache-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(fx->root)) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->plugins, sizeof fx->plugins, "%s/plugins", fx->root);
+    snprintf(fx->cache_dir, sizeof fx->cache_dir, "%s/cache", fx->root);
+    snprintf(fx->cache_file, sizeof fx->cache_file, "%s/registry-v1.cache", fx->cache_dir);
+    if (mkdir(fx->plugins, 0755) != 0)
+        return -1;
+    char lib[PATH_MAX + 64];
+    snprintf(lib, sizeof lib, "%s/libdummy.so", fx->plugins);
+    write_file(lib, "not a library: discovery never loads it\n");
+    setenv("STAGEHOST_CACHE_DIR", fx->cache_dir, 1);
+    unsetenv("STAGEHOST_NO_CACHE");
+    sh_regcache_reset_stats();
+    *state = fx;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    int rc = nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unsetenv("STAGEHOST_CACHE_DIR");
+    unsetenv("STAGEHOST_NO_CACHE");
+    free(fx);
+    return rc;
+}
+
+static sh_regcache_stats discover(sh_registry *reg, const char *dir)
+{
+    sh_regcache_reset_stats();
+    sh_registry_init(reg);
+    sh_error err;
+    sh_error_clear(&err);
+    sh_status rc = sh_discover_dir(reg, dir, &err);
+    if (rc != SH_S_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, SH_S_OK);
+    sh_regcache_stats s;
+    sh_regcache_get_stats(&s);
+    return s;
+}
+
+static void discover_uncached(sh_registry *reg, const char *dir)
+{
+    setenv("STAGEHOST_NO_CACHE", "1", 1);
+    sh_regcache_stats s = discover(reg, dir);
+    unsetenv("STAGEHOST_NO_CACHE");
+    assert_int_equal(s.hits + s.misses + s.loads + s.writes, 0);
+}
+
+static void same_str(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+static void same_list(const sh_strlist *a, const sh_strlist *b)
+{
+    assert_int_equal(a->len, b->len);
+    for (size_t i = 0; i < a->len; i++)
+        assert_string_equal(a->items[i], b->items[i]);
+}
+
+/* Every entry alike: path, name, status, reason, and the descriptor both as a value and in the fields the value
+ * form does not carry (yet). */
+static void assert_same_registry(const sh_registry *a, const sh_registry *b)
+{
+    assert_int_equal(a->len, b->len);
+    for (size_t i = 0; i < a->len; i++) {
+        const sh_registry_entry *x = &a->entries[i], *y = &b->entries[i];
+        assert_string_equal(x->path, y->path);
+        same_str(x->name, y->name);
+        assert_int_equal(x->status, y->status);
+        same_str(x->reason, y->reason);
+        assert_true((x->desc == NULL) == (y->desc == NULL));
+        if (!x->desc)
+            continue;
+        sh_value *vx = sh_descriptor_to_value(x->desc), *vy = sh_descriptor_to_value(y->desc);
+        assert_non_null(vx);
+        assert_non_null(vy);
+        assert_true(sh_value_equal(vx, vy));
+        sh_value_free(vx);
+        sh_value_free(vy);
+        assert_int_equal(x->desc->format, y->desc->format);
+        same_str(x->desc->description, y->desc->description);
+        assert_int_equal(x->desc->priority, y->desc->priority);
+        same_list(&x->desc->requires, &y->desc->requires);
+    }
+}
+
+/* Discovers `dir` with the cache and without it; they must agree. Returns the cached run's counters. */
+static sh_regcache_stats check_dir(const char *dir)
+{
+    sh_registry cached, plain;
+    sh_regcache_stats s = discover(&cached, dir);
+    discover_uncached(&plain, dir);
+    assert_same_registry(&cached, &plain);
+    sh_registry_free(&cached);
+    sh_registry_free(&plain);
+    return s;
+}
+
+static void five_plugins(fixture *fx)
+{
+    write_plugin(fx->plugins, "a.plugin", "acme/a", "");
+    write_plugin(fx->plugins, "b.plugin", "acme/b", "entry = \"acme_b_entry\";");
+    write_plugin(fx->plugins, "c.plugin", "acme/c", "");
+    write_plugin(fx->plugins, "d.plugin", "acme/a", ""); /* shadowed by a.plugin */
+    write_plugin(fx->plugins, "e.plugin", "acme/e", "");
+}
+
+static void test_cold_writes_warm_hits(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    struct stat st;
+    assert_int_not_equal(stat(fx->cache_file, &st), 0);
+
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.loads, 0);
+    assert_int_equal(s.hits, 0);
+    assert_int_equal(s.misses, 5);
+    assert_int_equal(s.writes, 1);
+    assert_int_equal(stat(fx->cache_file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* Warm: every descriptor from the cache, and nothing to write back. */
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.loads, 1);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses, 0);
+    assert_int_equal(s.writes, 0);
+
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_int_equal(reg.len, 5);
+    assert_int_equal(reg.entries[3].status, SH_PLUGIN_SHADOWED);
+    assert_string_equal(reg.entries[1].desc->entry, "acme_b_entry");
+    assert_int_equal(reg.entries[0].desc->stage_count, 2);
+    assert_string_equal(reg.entries[0].desc->stages[0].description, "splits");
+    assert_null(reg.entries[0].desc->stages[1].description);
+    sh_registry_free(&reg);
+}
+
+/* description, priority and requires: whatever the value form carries, a cached discovery returns them. */
+static void test_every_field_survives(void **state)
+{
+    fixture *fx = *state;
+    write_plugin(fx->plugins, "full.plugin", "acme/full",
+                 "description = \"all of it\"; priority = 7; requires = [ \"core/io >= 1.0\" ];");
+    write_plugin(fx->plugins, "plain.plugin", "acme/plain", "");
+    check_dir(fx->plugins);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.hits + s.misses, 2);
+    assert_true(s.hits >= 1);
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_string_equal(reg.entries[0].desc->description, "all of it");
+    assert_int_equal(reg.entries[0].desc->priority, 7);
+    assert_int_equal(reg.entries[0].desc->requires.len, 1);
+    sh_registry_free(&reg);
+}
+
+static void test_changed_file_is_reparsed(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    check_dir(fx->plugins);
+
+    /* A new mtime alone, same size and content. */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/b.plugin", fx->plugins);
+    backdate(path);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 4);
+    assert_int_equal(s.misses, 1);
+    assert_int_equal(s.writes, 1);
+
+    /* Only the nanoseconds differ. */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    struct timespec ts[2] = {st.st_mtim, st.st_mtim};
+    ts[0].tv_nsec = ts[1].tv_nsec = 987654321;
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.misses, 1);
+
+    /* Another size, with the old mtime put back: the size alone tells. */
+    snprintf(path, sizeof path, "%s/c.plugin", fx->plugins);
+    assert_int_equal(stat(path, &st), 0);
+    write_plugin(fx->plugins, "c.plugin", "acme/c", "entry = \"other\";");
+    ts[0] = ts[1] = st.st_mtim;
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 4);
+    assert_int_equal(s.misses, 1);
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_string_equal(reg.entries[2].desc->entry, "other");
+    sh_registry_free(&reg);
+
+    /* And settled again. */
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses + s.writes, 0);
+}
+
+static void test_new_and_deleted_files(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    check_dir(fx->plugins);
+
+    write_plugin(fx->plugins, "bb.plugin", "acme/bb", "");
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses, 1);
+    assert_int_equal(s.writes, 1);
+
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/a.plugin", fx->plugins);
+    assert_int_equal(unlink(path), 0);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses, 0);
+    assert_int_equal(s.writes, 1);
+
+    /* d.plugin was shadowed by a.plugin; without it, d is the available acme/a. */
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_int_equal(reg.len, 5);
+    assert_string_equal(reg.entries[3].desc->name, "acme/a");
+    assert_int_equal(reg.entries[3].status, SH_PLUGIN_AVAILABLE);
+    sh_registry_free(&reg);
+
+    /* Settled. */
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.writes, 0);
+}
+
+static void corrupt_and_check(fixture *fx, void (*damage)(const char *path))
+{
+    check_dir(fx->plugins);
+    damage(fx->cache_file);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.loads, 0);
+    assert_int_equal(s.hits, 0);
+    assert_int_equal(s.misses, 5);
+    assert_int_equal(s.writes, 1);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.loads, 1);
+    assert_int_equal(s.hits, 5);
+}
+
+static void flip_middle(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size > 100);
+    assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+    fputc(c ^ 0x40, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void flip_header(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, 17), 1);
+    c ^= 1;
+    assert_int_equal(pwrite(fd, &c, 1, 17), 1);
+    close(fd);
+}
+
+static void flip_last(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, st.st_size - 1), 1);
+    c ^= 0x80;
+    assert_int_equal(pwrite(fd, &c, 1, st.st_size - 1), 1);
+    close(fd);
+}
+
+static void truncate_half(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size / 2), 0);
+}
+
+static void truncate_tiny(const char *path) { assert_int_equal(truncate(path, 10), 0); }
+static void truncate_empty(const char *path) { assert_int_equal(truncate(path, 0), 0); }
+static void garbage(const char *path) { write_file(path, "SHREGCAC but nothing a cache would hold\n"); }
+
+/* Writable by others: not trusted, whatever it holds. */
+static void group_writable(const char *path) { assert_int_equal(chmod(path, 0660), 0); }
+
+static void test_corrupt_cache_is_rebuilt(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    void (*damages[])(const char *) = {flip_middle,   flip_header,    flip_last, truncate_half,
+                                       truncate_tiny, truncate_empty, garbage,   group_writable};
+    for (size_t i = 0; i < sizeof damages / sizeof damages[0]; i++)
+        corrupt_and_check(fx, damages[i]);
+}
+
+static void test_unwritable_cache_dir(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    /* Under a regular file: not creatable, even by root. */
+    char blocker[PATH_MAX + 32], dir[PATH_MAX + 64];
+    snprintf(blocker, sizeof blocker, "%s/blocker", fx->root);
+    write_file(blocker, "a file, not a directory\n");
+    snprintf(dir, sizeof dir, "%s/cache", blocker);
+    setenv("STAGEHOST_CACHE_DIR", dir, 1);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.writes + s.loads + s.hits, 0);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.writes + s.loads + s.hits, 0);
+
+    /* The cache directory is a file itself. */
+    setenv("STAGEHOST_CACHE_DIR", blocker, 1);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.writes + s.loads + s.hits, 0);
+
+    /* Defaults: no XDG_CACHE_HOME and a HOME that cannot hold .cache. */
+    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    char *xdg = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
+    unsetenv("STAGEHOST_CACHE_DIR");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", blocker, 1);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.writes + s.loads + s.hits, 0);
+    /* A relative XDG_CACHE_HOME is ignored, as the XDG specification says; HOME is used instead. */
+    setenv("XDG_CACHE_HOME", "relative/cache", 1);
+    setenv("HOME", fx->root, 1);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.writes, 1);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/.cache/stagehost/registry-v1.cache", fx->root);
+    struct stat st;
+    assert_int_equal(stat(want, &st), 0);
+    /* An absolute one wins. */
+    char xdg_dir[PATH_MAX + 16];
+    snprintf(xdg_dir, sizeof xdg_dir, "%s/xdg", fx->root);
+    setenv("XDG_CACHE_HOME", xdg_dir, 1);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.writes, 1);
+    snprintf(want, sizeof want, "%s/xdg/stagehost/registry-v1.cache", fx->root);
+    assert_int_equal(stat(want, &st), 0);
+
+    if (home)
+        setenv("HOME", home, 1);
+    else
+        unsetenv("HOME");
+    if (xdg)
+        setenv("XDG_CACHE_HOME", xdg, 1);
+    else
+        unsetenv("XDG_CACHE_HOME");
+    free(home);
+    free(xdg);
+}
+
+static void test_no_cache_bypasses(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    setenv("STAGEHOST_NO_CACHE", "1", 1);
+    sh_registry reg;
+    sh_regcache_stats s = discover(&reg, fx->plugins);
+    assert_int_equal(reg.len, 5);
+    sh_registry_free(&reg);
+    assert_int_equal(s.hits + s.misses + s.loads + s.writes, 0);
+    struct stat st;
+    assert_int_not_equal(stat(fx->cache_dir, &st), 0);
+
+    /* With a cache in place, it is not even read. */
+    unsetenv("STAGEHOST_NO_CACHE");
+    check_dir(fx->plugins);
+    setenv("STAGEHOST_NO_CACHE", "1", 1);
+    s = discover(&reg, fx->plugins);
+    sh_registry_free(&reg);
+    assert_int_equal(s.hits + s.misses + s.loads + s.writes, 0);
+    /* "0" and "" mean no. */
+    setenv("STAGEHOST_NO_CACHE", "0", 1);
+    s = discover(&reg, fx->plugins);
+    sh_registry_free(&reg);
+    assert_int_equal(s.hits, 5);
+    setenv("STAGEHOST_NO_CACHE", "", 1);
+    s = discover(&reg, fx->plugins);
+    sh_registry_free(&reg);
+    assert_int_equal(s.hits, 5);
+}
+
+static void test_invalid_descriptors(void **state)
+{
+    fixture *fx = *state;
+    write_plugin(fx->plugins, "a.plugin", "acme/a", "");
+    write_old(fx->plugins, "b.plugin", "format = 1;\nname = \"acme/b\"\nversion = ;\n");       /* syntax */
+    write_old(fx->plugins, "c.plugin", "format = 2;\nname = \"acme/c\";\n");                   /* format */
+    write_old(fx->plugins, "d.plugin", "format = 1;\nname = \"Bad Name\";\n");                 /* name */
+    write_old(fx->plugins, "e.plugin", "format = 1;\nnmae = \"acme/e\";\n");                   /* unknown key */
+    write_old(fx->plugins, "f.plugin", "format = 1;\nname = \"acme/f\";\nversion = \"x\";\n"); /* named */
+    write_old(fx->plugins, "h.plugin",
+              "format = 1;\nname = \"acme/h\";\nversion = \"1.0.0\";\nlibrary = \"libmissing.so\";\nabi = \"1.0\";\n"
+              "stages = ( { type = \"t\"; } );\n");
+    check_dir(fx->plugins);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    /* Refusals that happen before the name is known depend on the file alone, and are cached with their message;
+     * later ones (f, h) may be about the library, which can appear anywhere: parsed again. */
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses, 2);
+    assert_int_equal(s.writes, 0);
+
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_int_equal(reg.len, 7);
+    for (size_t i = 1; i < 7; i++)
+        assert_int_equal(reg.entries[i].status, SH_PLUGIN_INVALID);
+    assert_non_null(strstr(reg.entries[1].reason, "syntax error"));
+    assert_non_null(strstr(reg.entries[2].reason, "format 2"));
+    assert_null(reg.entries[3].name);
+    assert_string_equal(reg.entries[5].name, "acme/f");
+    assert_non_null(strstr(reg.entries[6].reason, "libmissing.so"));
+    assert_string_equal(reg.entries[6].name, "acme/h");
+    sh_registry_free(&reg);
+
+    /* The missing library appears: h becomes valid at once. */
+    char lib[PATH_MAX + 64];
+    snprintf(lib, sizeof lib, "%s/libmissing.so", fx->plugins);
+    write_file(lib, "x\n");
+    check_dir(fx->plugins);
+    discover(&reg, fx->plugins);
+    assert_int_equal(reg.entries[6].status, SH_PLUGIN_AVAILABLE);
+    sh_registry_free(&reg);
+}
+
+/* A cached descriptor whose library disappears is invalid exactly as without the cache; back when it returns. */
+static void test_library_removed(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    check_dir(fx->plugins);
+    char lib[PATH_MAX + 64], moved[PATH_MAX + 64];
+    snprintf(lib, sizeof lib, "%s/libdummy.so", fx->plugins);
+    snprintf(moved, sizeof moved, "%s/libdummy.so.away", fx->root);
+    assert_int_equal(rename(lib, moved), 0);
+    check_dir(fx->plugins);
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    for (size_t i = 0; i < reg.len; i++) {
+        assert_int_equal(reg.entries[i].status, SH_PLUGIN_INVALID);
+        assert_non_null(strstr(reg.entries[i].reason, "not found"));
+    }
+    sh_registry_free(&reg);
+
+    /* A directory where the library was: not a regular file. */
+    assert_int_equal(mkdir(lib, 0755), 0);
+    check_dir(fx->plugins);
+    assert_int_equal(rmdir(lib), 0);
+
+    assert_int_equal(rename(moved, lib), 0);
+    check_dir(fx->plugins);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 5);
+}
+
+/* A file modified just now could change again within the same timestamp tick: it is parsed until it ages. */
+static void test_fresh_file_not_cached(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/z.plugin", fx->plugins);
+    write_file(path, "format = 1;\nname = \"acme/z\";\nversion = \"1.0.0\";\nlibrary = \"libdummy.so\";\n"
+                     "abi = \"1.0\";\nstages = ( { type = \"t\"; } );\n");
+    check_dir(fx->plugins);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses, 1);
+    assert_int_equal(s.writes, 0);
+    backdate(path);
+    check_dir(fx->plugins);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 6);
+}
+
+/* Descriptors that @include other files depend on files the cache does not watch. */
+static void test_include_not_cached(void **state)
+{
+    fixture *fx = *state;
+    char inc[PATH_MAX + 64], text[PATH_MAX + 512];
+    snprintf(inc, sizeof inc, "%s/common.inc", fx->root);
+    write_file(inc, "version = \"1.0.0\";\n");
+    snprintf(text, sizeof text,
+             "format = 1;\nname = \"acme/inc\";\n@include \"%s\"\nlibrary = \"libdummy.so\";\nabi = \"1.0\";\n"
+             "stages = ( { type = \"t\"; } );\n",
+             inc);
+    write_old(fx->plugins, "inc.plugin", text);
+    check_dir(fx->plugins);
+    write_file(inc, "version = \"2.0.0\";\n");
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 0);
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_string_equal(reg.entries[0].desc->version, "2.0.0");
+    sh_registry_free(&reg);
+}
+
+/* One cache file for the whole search path, read once and written once; directories on it keep their sections
+ * when another run scans other directories. */
+static void test_search_path(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    char other[PATH_MAX + 16];
+    snprintf(other, sizeof other, "%s/other", fx->root);
+    assert_int_equal(mkdir(other, 0755), 0);
+    char lib[PATH_MAX + 64];
+    snprintf(lib, sizeof lib, "%s/libdummy.so", other);
+    write_file(lib, "x\n");
+    write_plugin(other, "a.plugin", "acme/a", ""); /* shadowed by the first directory's */
+    write_plugin(other, "x.plugin", "acme/x", "");
+    setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", other, 1);
+    const char *cli[] = {fx->plugins};
+    sh_registry cached, plain;
+    sh_error err;
+    for (int round = 0; round < 2; round++) {
+        sh_regcache_reset_stats();
+        sh_registry_init(&cached);
+        assert_int_equal(sh_discover(&cached, cli, 1, NULL, &err), SH_S_OK);
+        sh_regcache_stats s;
+        sh_regcache_get_stats(&s);
+        assert_int_equal(s.loads, (unsigned long)round);
+        assert_int_equal(s.hits, round ? 7u : 0u);
+        assert_int_equal(s.writes, round ? 0u : 1u);
+        setenv("STAGEHOST_NO_CACHE", "1", 1);
+        sh_registry_init(&plain);
+        assert_int_equal(sh_discover(&plain, cli, 1, NULL, &err), SH_S_OK);
+        unsetenv("STAGEHOST_NO_CACHE");
+        assert_same_registry(&cached, &plain);
+        assert_int_equal(cached.len, 7);
+        assert_int_equal(cached.entries[5].status, SH_PLUGIN_SHADOWED);
+        sh_registry_free(&cached);
+        sh_registry_free(&plain);
+    }
+    setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", "", 1);
+
+    /* A run over the first directory alone, which rewrites the cache, keeps the other's section. */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/a.plugin", fx->plugins);
+    backdate(path);
+    assert_int_equal(check_dir(fx->plugins).writes, 1);
+    sh_regcache_stats s = check_dir(other);
+    assert_int_equal(s.hits, 2);
+}
+
+/* The same relative path names different directories from different working directories. */
+static void test_relative_dir_identity(void **state)
+{
+    fixture *fx = *state;
+    char a[PATH_MAX + 16], b[PATH_MAX + 16], sub[PATH_MAX + 32], lib[PATH_MAX + 64], cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(a, sizeof a, "%s/wa", fx->root);
+    snprintf(b, sizeof b, "%s/wb", fx->root);
+    const char *dirs[] = {a, b};
+    const char *names[] = {"acme/a", "acme/b"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mkdir(dirs[i], 0755), 0);
+        snprintf(sub, sizeof sub, "%s/plugins", dirs[i]);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        snprintf(lib, sizeof lib, "%s/libdummy.so", sub);
+        write_file(lib, "x\n");
+        write_plugin(sub, "p.plugin", names[i], "");
+        /* The same mtime too: only the directory's (and file's) identity tells them apart. */
+        snprintf(lib, sizeof lib, "%s/p.plugin", sub);
+        struct timespec ts[2] = {{.tv_sec = 1500000000}, {.tv_sec = 1500000000}};
+        assert_int_equal(utimensat(AT_FDCWD, lib, ts, 0), 0);
+    }
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(chdir(dirs[i]), 0);
+            sh_registry reg;
+            discover(&reg, "plugins");
+            assert_int_equal(reg.len, 1);
+            assert_string_equal(reg.entries[0].desc->name, names[i]);
+            assert_string_equal(reg.entries[0].path, "plugins/p.plugin");
+            sh_registry_free(&reg);
+        }
+    assert_int_equal(chdir(cwd), 0);
+}
+
+int main(void)
+{
+    setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", "", 1);
+    unsetenv("STAGEHOST_PLUGIN_PATH");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cold_writes_warm_hits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_field_survives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_file_is_reparsed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_and_deleted_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_cache_is_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwritable_cache_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_cache_bypasses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_descriptors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_library_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_file_not_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_include_not_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relative_dir_identity, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
