@@ -622,44 +622,6 @@ static sh_descriptor *use_valid(const entry *e, const char *path)
     return d;
 }
 
-static bool str_eq(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
-
-static bool list_eq(const sh_strlist *a, const sh_strlist *b)
-{
-    if (a->len != b->len)
-        return false;
-    for (size_t i = 0; i < a->len; i++)
-        if (!str_eq(a->items[i], b->items[i]))
-            return false;
-    return true;
-}
-
-/* Whether the value form carried every field: a descriptor that would come back from the cache different from
- * the parse is not cached, so the cache can never change what discovery finds. (The value form currently omits
- * some fields; see descriptor_value.c. Fields added to the struct later are not compared here: the value form is
- * trusted for those.) */
-static bool same_descriptor(const sh_descriptor *a, const sh_descriptor *b)
-{
-    if (!str_eq(a->path, b->path) || !str_eq(a->dir, b->dir) || a->format != b->format || !str_eq(a->name, b->name) ||
-        !str_eq(a->version, b->version) || !str_eq(a->library, b->library) ||
-        !str_eq(a->library_path, b->library_path) || !str_eq(a->entry, b->entry) ||
-        !str_eq(a->description, b->description) || a->abi_major != b->abi_major || a->abi_minor != b->abi_minor ||
-        a->stage_count != b->stage_count || !list_eq(&a->requires, &b->requires) || a->priority != b->priority ||
-        a->isolation != b->isolation || memcmp(&a->limits, &b->limits, sizeof a->limits) != 0 ||
-        a->permissions.network != b->permissions.network || a->permissions.exec != b->permissions.exec ||
-        !list_eq(&a->permissions.read, &b->permissions.read) || !list_eq(&a->permissions.write, &b->permissions.write) ||
-        !list_eq(&a->permissions.env, &b->permissions.env) || a->name_line != b->name_line ||
-        a->version_line != b->version_line || a->stages_line != b->stages_line)
-        return false;
-    for (size_t i = 0; i < a->stage_count; i++) {
-        const sh_stage_decl *x = &a->stages[i], *y = &b->stages[i];
-        if (!str_eq(x->type, y->type) || !str_eq(x->input, y->input) || !str_eq(x->output, y->output) ||
-            !str_eq(x->description, y->description) || x->line != y->line)
-            return false;
-    }
-    return true;
-}
-
 /* libconfig follows @include directives: such a descriptor depends on files the cache does not watch. */
 static bool self_contained(const char *path)
 {
@@ -688,18 +650,10 @@ static void store(sh_regcache *c, const char *path, const char *file, const stru
      * later: such refusals are parsed again each time (they are rare). */
     if (rc != SH_S_OK && (name || !err))
         return;
+    /* Always through the value form, so that fields added to it are cached without a change here. */
     sh_value *v = NULL;
-    if (rc == SH_S_OK) {
-        sh_descriptor *back = NULL;
-        sh_error derr;
-        v = sh_descriptor_to_value(d);
-        bool ok = v && sh_descriptor_from_value(v, &back, &derr) == SH_S_OK && same_descriptor(d, back);
-        sh_descriptor_free(back);
-        if (!ok) {
-            sh_value_free(v);
-            return;
-        }
-    }
+    if (rc == SH_S_OK && !(v = sh_descriptor_to_value(d)))
+        return; /* out of memory, or a string the value form cannot hold */
     if (!self_contained(path)) {
         sh_value_free(v);
         return;

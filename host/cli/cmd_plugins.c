@@ -124,7 +124,7 @@ static void print_check(const sh_inspect_report *r)
             printf("  %-16s FAILED: %s\n", sh_inspect_step_name(s), r->message);
             return;
         }
-        if (s == SH_STEP_NEGOTIATION && s < r->reached)
+        if (s == SH_STEP_NEGOTIATION && s < r->reached && r->abi)
             printf("  %-16s the plugin uses ABI %u.%u (this host offers %d.%d)\n", "", SH_ABI_VERSION_MAJOR(r->abi),
                    SH_ABI_VERSION_MINOR(r->abi), SH_ABI_MAJOR, SH_ABI_MINOR);
     }

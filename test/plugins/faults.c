@@ -191,4 +191,15 @@ static const sh_sdk_stage stages[] = {
     {.type = "cpuspin", .process = cpuspin},
 };
 
-SH_SDK_PLUGIN(.name = "test/faults", .version = "1.0.0", .stages = stages, .stage_count = SH_SDK_COUNT(stages));
+/* Unhealthy while the file named by SH_FAULTS_UNHEALTHY exists, so a test can make it fail and recover. */
+static int health(void *state, sh_call *call)
+{
+    (void)state;
+    const char *flag = getenv("SH_FAULTS_UNHEALTHY");
+    if (flag && access(flag, F_OK) == 0)
+        return sh_failf(call, "the flag file %s says so", flag);
+    return SH_OK;
+}
+
+SH_SDK_PLUGIN(.name = "test/faults", .version = "1.0.0", .stages = stages, .stage_count = SH_SDK_COUNT(stages),
+              .health = health);
