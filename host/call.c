@@ -33,7 +33,9 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 void sh_call_finish(sh_call *call)
 {
     if (call->tmp_dir) {
-        nftw(call->tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        /* Most calls leave the directory empty: one rmdir then, the walk only when something is in it. */
+        if (rmdir(call->tmp_dir) != 0)
+            nftw(call->tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(call->tmp_dir);
         call->tmp_dir = NULL;
     }

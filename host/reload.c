@@ -2,6 +2,7 @@
 #include "discovery.h"
 #include "instance.h"
 #include "log.h"
+#include "requires.h"
 #include "wire.h"
 
 #include <dirent.h>
@@ -463,7 +464,7 @@ static void remove_entry(sh_registry *reg, size_t i)
 
 /* Loads the plugin in a throwaway worker, as a run would (policy, limits, host configuration), and closes it.
  * No stage is called: this checks what loading checks, the binary against its descriptor and init(). */
-static sh_status check_binary(sh_runtime *rt, const sh_descriptor *d, sh_error *err)
+static sh_status check_binary(sh_runtime *rt, sh_descriptor *d, sh_error *err)
 {
     /* Always in a worker, never in the host: the new binary is untrusted until it passes. A plugin trusted to
      * run in the host would get no confinement there, so its check does with what this kernel offers. */
@@ -479,8 +480,19 @@ static sh_status check_binary(sh_runtime *rt, const sh_descriptor *d, sh_error *
     sh_runtime_limits(rt, d, &limits);
     sh_log(SH_LOG_INFO, "reload: checking plugin '%s' %s (%s) in a throwaway worker", d->name, d->version,
            d->library_path);
+    /* Its dependencies load before it, as in a run: the versions the registry holds now. */
+    const sh_registry_entry *deps[64];
+    sh_registry_entry probe = {.path = d->path, .name = d->name, .desc = d};
+    size_t n = d->requires.len ? sh_registry_dependencies(&rt->registry, &probe, deps, 64) : 0;
+    sh_descriptor *dep_descs[64];
+    for (size_t i = 0; i < n; i++)
+        dep_descs[i] = deps[i]->desc;
+    sh_descriptor with = *d;
+    with.deps = n ? dep_descs : NULL;
+    with.dep_count = n;
+    with.owns_deps = false;
     sh_instance *in = NULL;
-    rc = sh_instance_open(d, SH_ISOLATION_PROCESS, &limits, sh_runtime_plugin_config(rt, d->name), &policy,
+    rc = sh_instance_open(&with, SH_ISOLATION_PROCESS, &limits, sh_runtime_plugin_config(rt, d->name), &policy,
                           rt->zygote, &in, err);
     sh_instance_close(in);
     return rc;
@@ -558,6 +570,56 @@ static void give_back(sh_registry *old, sh_registry *next, sh_registry_entry **o
         remove_entry(old, (size_t)(lost - old->entries));
 }
 
+/* Forgets every plugin's list of dependencies: they point at other entries' descriptors, some of which a reload
+ * frees. sh_registry_check_dependencies attaches them again. */
+static void detach_dependencies(sh_registry *reg)
+{
+    for (size_t i = 0; i < reg->len; i++) {
+        sh_descriptor *d = reg->entries[i].desc;
+        if (d && d->deps && !d->owns_deps) {
+            free(d->deps);
+            d->deps = NULL;
+            d->dep_count = 0;
+        }
+    }
+}
+
+static bool requires_one_of(const sh_descriptor *d, const namelist *names)
+{
+    for (size_t r = 0; d && r < d->requires.len; r++)
+        for (size_t i = 0; i < names->len; i++)
+            if (strcmp(d->requirements[r].name, names->items[i]) == 0)
+                return true;
+    return false;
+}
+
+/* What discovery at start decides beyond the descriptors themselves, decided again for the new registry: an
+ * unchanged plugin keeps its health and quarantine; a changed one is quarantined only if its library, as it is
+ * now, still is; then every dependency is checked again. */
+static void settle(sh_runtime *rt, sh_registry *next, sh_registry_entry *const *origin)
+{
+    for (size_t j = 0; j < next->len; j++) {
+        sh_registry_entry *e = &next->entries[j];
+        if (e->status != SH_PLUGIN_AVAILABLE)
+            continue;
+        const sh_registry_entry *o = origin[j];
+        const char *last = NULL;
+        if (o) {
+            e->health_failures = o->health_failures;
+            if (o->status == SH_PLUGIN_QUARANTINED || o->status == SH_PLUGIN_DEGRADED)
+                sh_registry_set_status(e, o->status, o->reason);
+        } else if (rt->quarantine && sh_quarantine_is_quarantined(rt->quarantine, e->desc->library_path, &last)) {
+            char why[2048];
+            snprintf(why, sizeof why,
+                     "quarantined: its worker crashed %d times in a row (last: %s); this clears when the library "
+                     "changes, or run 'stagehost plugins reset %s'",
+                     sh_quarantine_threshold(rt->quarantine), last && *last ? last : "unknown", e->desc->name);
+            sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
+        }
+    }
+    sh_registry_check_dependencies(next);
+}
+
 sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_reload_result *result, sh_buf *what, sh_error *err)
 {
     memset(result, 0, sizeof *result);
@@ -581,6 +643,7 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_reload_result *resul
     known *nk = calloc(s.fresh.len + 1, sizeof *nk);
     size_t nk_len = 0;
     namelist gone = {0};
+    size_t direct = SIZE_MAX; /* gone.items from here on are there for a plugin they require */
     sh_registry_entry *lost = NULL;
     if (rc == SH_S_OK && (!origin || !nk))
         rc = sh_error_set(err, SH_S_NOMEM, "out of memory reloading plugins");
@@ -655,6 +718,19 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_reload_result *resul
         rc = retire(&gone, e->name, err);
     }
     if (rc == SH_S_OK) {
+        detach_dependencies(&next);
+        settle(rt, &next, origin);
+        /* A plugin's worker loads the plugins it requires too: when one of them goes, so does it. */
+        direct = gone.len;
+        for (bool more = gone.len > 0; more && rc == SH_S_OK;) {
+            size_t before = gone.len;
+            for (size_t j = 0; rc == SH_S_OK && j < next.len; j++)
+                if (requires_one_of(next.entries[j].desc, &gone))
+                    rc = retire(&gone, next.entries[j].name, err);
+            more = gone.len > before;
+        }
+    }
+    if (rc == SH_S_OK) {
         /* The search path stays; only what is on it changed. */
         next.dirs = cur->dirs;
         next.dir_count = cur->dir_count;
@@ -671,6 +747,11 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_reload_result *resul
         if (origin)
             give_back(cur, &next, origin, lost);
         sh_registry_free(&next);
+        if (lost) {
+            /* Others may have pointed at the descriptor that went with it. */
+            detach_dependencies(cur);
+            sh_registry_check_dependencies(cur);
+        }
         /* Whatever was lost goes with its workers; the next event tries again. */
         for (size_t i = 0; i < s.fresh.len; i++)
             retire(&gone, s.fresh.entries[i].name, NULL);
@@ -678,7 +759,8 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_reload_result *resul
     /* No request is in flight between requests, so every worker of these plugins is idle and goes now; the
      * next call starts one with the new code. */
     for (size_t i = 0; i < gone.len; i++) {
-        sh_pool_unload(rt->pool, gone.items[i]);
+        if (sh_pool_unload(rt->pool, gone.items[i]) && i >= direct)
+            note(what, "plugin '%s' restarts too: it requires a changed plugin", gone.items[i]);
         free(gone.items[i]);
     }
     free(gone.items);

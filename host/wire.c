@@ -313,6 +313,13 @@ sh_status sh_wire_send(int fd, const sh_buf *b, sh_error *err)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EAGAIN) {
+                /* A non-blocking channel that is full: wait until the reader makes room. */
+                struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+                if (poll(&pfd, 1, 60000) == 0)
+                    return sh_error_set(err, SH_S_TIMEOUT, "the worker has not read its channel for 60 s");
+                continue;
+            }
             return sh_error_set(err, SH_S_IO, "writing to the worker channel failed: %s", strerror(errno));
         }
         off += (size_t)n;

@@ -29,7 +29,8 @@ struct sh_worker {
     char *tmp_root;        /* the worker's private directory; removed once it is reaped */
     uint32_t abi;          /* negotiated with the plugin, as the worker reported it */
     sh_buf out;
-    sh_buf in;
+    sh_buf in;       /* bytes read from the worker; frames are parsed from in_start on */
+    size_t in_start;
 };
 
 static int64_t deadline(const sh_worker *w)
@@ -229,6 +230,65 @@ static sh_status wait_readable(sh_worker *w, int64_t until, int64_t *over_kb, sh
     }
 }
 
+/* The next frame from the worker, read in as large pieces as the worker wrote them: one read usually brings a
+ * call's emitted items, logs and its DONE together. `payload` points into w->in and stays valid until the next
+ * call. A memory-limit breach found while waiting is reported in *over_kb. */
+static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *type, const uint8_t **payload,
+                            size_t *len, int64_t *over_kb, sh_error *err)
+{
+    for (;;) {
+        size_t avail = w->in.len - w->in_start;
+        const uint8_t *p = w->in.data + w->in_start;
+        if (avail >= 5) {
+            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+            if (flen == 0)
+                return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
+            if (flen > max)
+                return sh_error_set(err, SH_S_PROTOCOL, "frame of %u bytes exceeds the limit of %zu bytes", flen,
+                                    max);
+            if (avail >= 4 + (size_t)flen) {
+                *type = p[4];
+                *payload = p + 5;
+                *len = flen - 1;
+                w->in_start += 4 + (size_t)flen;
+                return SH_S_OK;
+            }
+        }
+        /* Need more: move what is left to the front, make room for the rest of the frame, and read. */
+        if (w->in_start) {
+            memmove(w->in.data, w->in.data + w->in_start, avail);
+            w->in.len = avail;
+            w->in_start = 0;
+        }
+        size_t want = 64 * 1024;
+        if (avail >= 5) {
+            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+            if (4 + (size_t)flen - avail > want)
+                want = 4 + (size_t)flen - avail;
+        }
+        if (sh_buf_reserve(&w->in, want) != 0)
+            return sh_error_set(err, SH_S_NOMEM, "out of memory reading from the worker");
+        ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+        if (n > 0) {
+            w->in.len += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            if (avail == 0)
+                return sh_error_set(err, SH_S_IO, "end of stream");
+            return sh_error_set(err, SH_S_PROTOCOL, "truncated frame: the worker closed its channel %zu bytes into one",
+                                avail);
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return sh_error_set(err, SH_S_IO, "reading the worker channel failed: %s", strerror(errno));
+        sh_status st = wait_readable(w, until, over_kb, err);
+        if (st != SH_S_OK || *over_kb)
+            return st;
+    }
+}
+
 static sh_status read_usage(sh_wire_reader *r, sh_call_usage *usage, sh_error *err)
 {
     memset(usage, 0, sizeof *usage);
@@ -256,21 +316,20 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
     sh_status result = SH_S_OK;
     for (;;) {
         int64_t over_kb = 0;
-        sh_status st = wait_readable(w, until, &over_kb, err);
+        uint8_t type = 0;
+        const uint8_t *payload = NULL;
+        size_t plen = 0;
+        sh_status st = next_frame(w, until, received < cap ? cap - received : 0, &type, &payload, &plen, &over_kb, err);
         if (st == SH_S_OK && over_kb)
             return fail_memory(w, over_kb, during, err);
-        uint8_t type;
-        bool eof;
-        if (st == SH_S_OK)
-            st = sh_wire_recv(w->fd, &w->in, &type, received < cap ? cap - received : 0, until, &eof, err);
         if (st == SH_S_PROTOCOL && strstr(err->message, "exceeds the limit"))
             sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
                                              "(limits.output_mb)", cap / (1024 * 1024));
         if (st != SH_S_OK)
             return fail_worker(w, st == SH_S_NOMEM ? SH_S_PROTOCOL : st, during, err);
-        received += w->in.len + 5;
+        received += plen + 5;
         sh_wire_reader r;
-        sh_wire_reader_init(&r, w->in.data, w->in.len);
+        sh_wire_reader_init(&r, payload, plen);
         if (type == SH_MSG_EMIT && out && !done) {
             sh_value *item;
             st = sh_wire_get_value(&r, &item, err);
@@ -435,6 +494,8 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     }
     w->pid = pid;
     w->fd = sv[0];
+    /* Non-blocking, so the reader can take whatever has arrived in one go and wait only when nothing has. */
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
     sh_log(SH_LOG_DEBUG, "started worker %d for plugin '%s'%s", (int)pid, d->name, zygote ? " (from the zygote)" : "");
     sh_invocation inv = {.plugin = d->name, .stage = "(load)", .attempt = 1};
     int64_t abi = 0;

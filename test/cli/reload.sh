@@ -19,6 +19,8 @@ seen() { [ "$(count "$1" "$2")" -ge "$3" ]; }
 counter() { python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print(d["calls"], d["pid"])' "$1"; }
 # gone PID: the process has exited (and, as a child of ours, been reaped, or is not ours to reap).
 gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]; }
+# expect_in_file FILE TEXT DESCRIPTION: like expect_in, for any file.
+expect_in_file() { grep -qF -- "$2" "$1" || fail "$3: $(basename "$1") lacks '$2'"; }
 # no_process TEXT: no process has TEXT in its command line (the zygote and workers keep the host's).
 no_process() { ! pgrep -f -- "$1" >/dev/null; }
 
@@ -115,7 +117,12 @@ chmod 755 "$T/d"
 cp "$TEST_PLUGINS/libfaults.so" "$T/d/libfaults.so"
 faults_descriptor | sed 's|@LIB@|libfaults.so|' >"$T/d/faults.plugin"
 S="$T/s.sock"
-"$SH" serve --socket "$S" --plugins-dir "$T/d" --dev -v 2>"$T/serve.err" &
+# test/marker requires test/faults: its worker loads test/faults too.
+plugin_dir marker libmarker.so '
+format = 1; name = "test/marker"; version = "0.1.0"; library = "@LIB@"; abi = "1.0";
+stages = ( { type = "mark"; output = "document"; } ); requires = ( "test/faults >= 1.0" );'
+pipeline "$T/mark.cfg" '{ name = "m"; type = "test/marker.mark"; }'
+"$SH" serve --socket "$S" --plugins-dir "$T/d" --plugins-dir "$T/marker" --dev -v 2>"$T/serve.err" &
 server=$!
 wait_until test -S "$S" || fail "serve --dev did not create its socket"
 ctl() { run "$SH" ctl --socket "$S" "$@"; }
@@ -128,10 +135,19 @@ ctl run "$T/counter.cfg"
 read -r c2 p2 <<<"$(counter "$T/c.jsonl")"
 [ "$c1 $c2" = "1 2" ] && [ "$p1" = "$p2" ] || fail "serve --dev: workers are not warm: $c1/$p1 then $c2/$p2"
 
-# A valid change: the entry is replaced and the old worker retired; the next run starts a new one.
+ctl run "$T/mark.cfg"
+expect_rc 0 "serve --dev: a plugin that requires test/faults"
+ctl plugins
+expect_in out "test/marker" "serve --dev: the marker's worker is warm"
+
+# A valid change: the entry is replaced and the old worker retired; the next run starts a new one. The worker of
+# a plugin that requires it goes too.
 faults_descriptor 'description = "second version";' | sed 's|@LIB@|libfaults.so|' >"$T/d/faults.plugin"
 wait_until seen "$T/serve.err" "reload: plugin 'test/faults' updated: descriptor" 1 ||
     fail "serve --dev: the valid change was not applied"
+expect_in_file "$T/serve.err" "plugin 'test/marker' restarts too" "serve --dev: the dependent plugin is named"
+ctl plugins
+expect_not_in out "test/marker" "serve --dev: the worker of a plugin requiring the changed one was retired"
 wait_until gone "$p1" || fail "serve --dev: the old worker $p1 was not retired"
 ctl run "$T/counter.cfg"
 expect_rc 0 "serve --dev: the run after a valid change"
@@ -142,7 +158,6 @@ read -r c3 p3 <<<"$(counter "$T/c.jsonl")"
 faults_descriptor | sed 's|@LIB@|libfaults.so|; s|version = "1.0.0"|version = "1.x"|' >"$T/d/faults.plugin"
 wait_until seen "$T/serve.err" "refused the new version of plugin 'test/faults'" 1 ||
     fail "serve --dev: the invalid descriptor was not refused"
-expect_in_file() { grep -qF -- "$2" "$1" || fail "$3: $(basename "$1") lacks '$2'"; }
 expect_in_file "$T/serve.err" "version '1.x' is not a semantic version" "serve --dev: the refusal says why"
 expect_in_file "$T/serve.err" "keeping the loaded version 1.0.0" "serve --dev: the refusal says what stays"
 ctl run "$T/counter.cfg"

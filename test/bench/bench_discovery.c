@@ -1,0 +1,258 @@
+/*
+ * bench_discovery: how long discovery takes with thousands of plugins, against a floor measured by this program
+ * in the same run on the same machine.
+ *
+ *   floor   the same scandir (same filter, byte order), then config_init + config_read_file + config_destroy of
+ *           libconfig for every file: parsing alone, no validation, no registry.
+ *   cold    sh_discover_dir with STAGEHOST_NO_CACHE=1: every descriptor parsed and validated, the registry built.
+ *   first   sh_discover_dir with an empty cache directory: cold, plus encoding and writing the cache (shown for
+ *           information; no goal).
+ *   warm    sh_discover_dir with the cache written by a previous run: every descriptor from the cache.
+ *
+ * For 1,000 and 10,000 descriptors of 15 lines each (three stages, limits, a description) next to one dummy
+ * library, with mtimes in the past as installed plugins have (the cache refuses files modified in the last
+ * seconds). Page caches cannot be dropped, so every variant runs once unmeasured first, and the variants then
+ * alternate round by round; figures are medians, in milliseconds.
+ *
+ * Goals: cold <= 1.2x the floor; warm <= 15 ms for 10,000. Missed goals are reported, not failed: the exit
+ * status is non-zero only when something that should work does not (discovery failing, a plugin missing, a warm
+ * run that parses).
+ */
+#include "discovery.h"
+#include "regcache.h"
+#include "registry.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROUNDS_SMALL 9
+#define ROUNDS_LARGE 5
+#define COLD_GOAL_RATIO 1.2
+#define WARM_GOAL_MS 15.0
+
+static int failures;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static bool write_text(const char *path, const char *text, time_t mtime)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    bool ok = fputs(text, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    struct timespec ts[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+    return ok && utimensat(AT_FDCWD, path, ts, 0) == 0;
+}
+
+static bool make_plugins(const char *dir, int n)
+{
+    if (mkdir(dir, 0755) != 0)
+        return false;
+    char path[PATH_MAX + 64], text[2048];
+    time_t when = time(NULL) - 86400;
+    snprintf(path, sizeof path, "%s/libdummy.so", dir);
+    if (!write_text(path, "not a library: discovery never loads it\n", when))
+        return false;
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/p%05d.plugin", dir, i);
+        snprintf(text, sizeof text,
+                 "format = 1;\n"
+                 "name = \"bench/p%05d\";\n"
+                 "version = \"1.%d.%d\";\n"
+                 "library = \"libdummy.so\";\n"
+                 "abi = \"1.0\";\n"
+                 "description = \"Benchmark plugin %d: splits, normalises and counts text\";\n"
+                 "isolation = \"%s\";\n"
+                 "limits = { timeout_ms = %d; memory_mb = 256; };\n"
+                 "permissions = { env = [ \"LANG\" ]; };\n"
+                 "stages = (\n"
+                 "  { type = \"chunk%d\"; input = \"document\"; output = \"chunk\"; },\n"
+                 "  { type = \"normalize%d\"; input = \"chunk\"; output = \"chunk\"; },\n"
+                 "  { type = \"count%d\"; input = \"chunk\"; output = \"any\"; description = \"counts words\"; }\n"
+                 ");\n"
+                 "priority = %d;\n",
+                 i, i % 10, i % 7, i, i % 3 ? "process" : "call", 1000 + i, i, i, i, i % 5);
+        if (!write_text(path, text, when))
+            return false;
+    }
+    return true;
+}
+
+static int is_descriptor(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return e->d_name[0] != '.' && n > 7 && strcmp(e->d_name + n - 7, ".plugin") == 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+
+static double run_floor(const char *dir, int want)
+{
+    double t0 = now_ms();
+    struct dirent **names;
+    int n = scandir(dir, &names, is_descriptor, by_name);
+    char path[PATH_MAX + 300];
+    int parsed = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        config_t cfg;
+        config_init(&cfg);
+        parsed += config_read_file(&cfg, path) == CONFIG_TRUE;
+        config_destroy(&cfg);
+        free(names[i]);
+    }
+    if (n >= 0)
+        free(names);
+    double t = now_ms() - t0;
+    if (parsed != want) {
+        fprintf(stderr, "floor: %d of %d descriptors parsed in %s\n", parsed, want, dir);
+        failures++;
+    }
+    return t;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+typedef enum variant { COLD, FIRST, WARM } variant;
+
+static const char *const variant_names[] = {"cold (no cache)", "first run (writes cache)", "warm cache"};
+
+static double run_stagehost(const char *dir, const char *cache_dir, variant v, int want)
+{
+    if (v == COLD) {
+        setenv("STAGEHOST_NO_CACHE", "1", 1);
+    } else {
+        unsetenv("STAGEHOST_NO_CACHE");
+        if (v == FIRST)
+            nftw(cache_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    sh_registry reg;
+    sh_registry_init(&reg);
+    sh_error err;
+    sh_regcache_reset_stats();
+    double t0 = now_ms();
+    sh_status rc = sh_discover_dir(&reg, dir, &err);
+    double t = now_ms() - t0;
+    sh_regcache_stats s;
+    sh_regcache_get_stats(&s);
+    size_t available = 0;
+    for (size_t i = 0; i < reg.len; i++)
+        available += reg.entries[i].status == SH_PLUGIN_AVAILABLE;
+    if (rc != SH_S_OK || available != (size_t)want) {
+        fprintf(stderr, "%s: %zu of %d plugins available in %s%s%s\n", variant_names[v], available, want, dir,
+                rc == SH_S_OK ? "" : ": ", rc == SH_S_OK ? "" : err.message);
+        for (size_t i = 0; i < reg.len && i < 3; i++)
+            if (reg.entries[i].reason)
+                fprintf(stderr, "  %s: %s\n", reg.entries[i].path, reg.entries[i].reason);
+        failures++;
+    }
+    if ((v == WARM && (s.hits != (unsigned long)want || s.misses)) || (v == FIRST && s.writes != 1)) {
+        fprintf(stderr, "%s: %lu hits, %lu misses, %lu writes for %d descriptors\n", variant_names[v], s.hits,
+                s.misses, s.writes, want);
+        failures++;
+    }
+    sh_registry_free(&reg);
+    return t;
+}
+
+typedef struct row {
+    const char *measure;
+    int plugins;
+    double stagehost, floor;
+    const char *goal;
+    int pass; /* 1 pass, 0 fail, -1 no goal */
+} row;
+
+static void bench(const char *root, int n, int rounds, row *rows)
+{
+    char dir[PATH_MAX], cache[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/plugins-%d", root, n);
+    snprintf(cache, sizeof cache, "%s/cache-%d", root, n);
+    if (!make_plugins(dir, n)) {
+        fprintf(stderr, "cannot create %d descriptors in %s\n", n, dir);
+        failures++;
+        return;
+    }
+    setenv("STAGEHOST_CACHE_DIR", cache, 1);
+    /* Warm-up: every variant once, unmeasured; the last leaves a valid cache behind for WARM. */
+    run_floor(dir, n);
+    run_stagehost(dir, cache, COLD, n);
+    run_stagehost(dir, cache, FIRST, n);
+    run_stagehost(dir, cache, WARM, n);
+    double floor_t[16], t[3][16];
+    for (int r = 0; r < rounds; r++) {
+        floor_t[r] = run_floor(dir, n);
+        t[COLD][r] = run_stagehost(dir, cache, COLD, n);
+        t[FIRST][r] = run_stagehost(dir, cache, FIRST, n);
+        t[WARM][r] = run_stagehost(dir, cache, WARM, n);
+    }
+    double f = median(floor_t, rounds);
+    double cold = median(t[COLD], rounds), first = median(t[FIRST], rounds), warm = median(t[WARM], rounds);
+    rows[0] = (row){"cold (no cache)", n, cold, f, "<= 1.2x floor", cold <= COLD_GOAL_RATIO * f};
+    rows[1] = (row){"first run (writes cache)", n, first, f, "-", -1};
+    rows[2] = n >= 10000 ? (row){"warm cache", n, warm, f, "<= 15 ms", warm <= WARM_GOAL_MS}
+                         : (row){"warm cache", n, warm, f, "-", -1};
+    nftw(dir, rm_entry, 64, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+    char root[PATH_MAX];
+    snprintf(root, sizeof root, "%s/sh-bench-discovery-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    row rows[6] = {{0}};
+    bench(root, 1000, ROUNDS_SMALL, rows);
+    bench(root, 10000, ROUNDS_LARGE, rows + 3);
+    nftw(root, rm_entry, 64, FTW_DEPTH | FTW_PHYS);
+
+    printf("\ndiscovery: medians of %d (1,000) and %d (10,000) rounds, milliseconds\n\n", ROUNDS_SMALL, ROUNDS_LARGE);
+    printf("%-26s %8s %13s %10s %7s  %-14s %s\n", "measure", "plugins", "stagehost ms", "floor ms", "ratio", "goal",
+           "result");
+    for (int i = 0; i < 6; i++) {
+        if (!rows[i].measure)
+            continue;
+        printf("%-26s %8d %13.2f %10.2f %6.2fx  %-14s %s\n", rows[i].measure, rows[i].plugins, rows[i].stagehost,
+               rows[i].floor, rows[i].stagehost / rows[i].floor, rows[i].goal,
+               rows[i].pass < 0 ? "-" : rows[i].pass ? "pass" : "FAIL (goal missed)");
+    }
+    printf("\nfloor: scandir + libconfig config_read_file/config_destroy per file, nothing else\n");
+    if (failures)
+        fprintf(stderr, "%d unexpected failure(s)\n", failures);
+    return failures ? 1 : 0;
+}
