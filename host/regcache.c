@@ -3,13 +3,16 @@
  *
  *   header  8-byte magic "SHREGCAC" | u32 SH_REGCACHE_FORMAT | u32 0 | u64 body length | u64 checksum of the body
  *   body    wire values: BYTES key | INT directory count | per directory:
- *             BYTES path | INT st_dev | INT st_ino | INT mtime_ns | INT entry count | BYTES entries
+ *             BYTES path | BYTES real path | INT st_dev | INT st_ino | INT mtime_ns | INT entry count |
+ *             BYTES entries
  *   entry   BYTES file name | INT size | INT mtime_ns | INT ctime_ns | INT st_ino | INT status |
  *             BYTES payload (status OK: the wire encoding of sh_descriptor_to_value; else the error message) |
  *             BYTES plugin name, or NULL
  *
- * The key names the host version, SH_REGCACHE_SCHEMA and the descriptor format: a file written by another build
- * is ignored. Entries of a directory are in byte order of file names, the order discovery lists them in, so a
+ * The key names the host version, SH_REGCACHE_SCHEMA, the descriptor format and the size of sh_descriptor: a
+ * file written by another build is ignored. A directory's section applies only while its path still leads to the
+ * same inode with the same real path; its mtime is recorded, but every entry is still checked against its file,
+ * since editing a file in place leaves the directory's mtime alone. Entries of a directory are in byte order of file names, the order discovery lists them in, so a
  * scan walks them in step with the directory listing and copies unchanged entries without decoding them.
  */
 #include "regcache.h"
@@ -50,13 +53,13 @@ void sh_regcache_reset_stats(void) { memset(&stats, 0, sizeof stats); }
 
 typedef struct cdir {
     char *path;
+    char *real; /* realpath(path): descriptors record their directory's, and the same inode can have several */
     int64_t dev, ino, mtime;
-    const uint8_t *old; /* entries read from the file (points into sh_regcache.data); NULL when none */
-    size_t old_len;
-    uint64_t old_count;
-    sh_buf fresh; /* entries of this run's scan, which replace old */
-    uint64_t fresh_count;
-    bool scanned;
+    const uint8_t *ent; /* its entries: in the loaded file, or in fresh once a scan changed them */
+    size_t ent_len;
+    uint64_t ent_count;
+    sh_buf fresh;
+    bool scanned; /* in this run */
 } cdir;
 
 struct sh_regcache {
@@ -73,9 +76,14 @@ struct sh_regcache {
     /* The directory being scanned. */
     bool active;
     size_t cur;
+    char *cur_real;
     int64_t cur_dev, cur_ino, cur_mtime;
     sh_wire_reader old; /* its old entries not yet walked past */
     uint64_t old_left;
+    /* Its new entries. While every file is a hit, in order, they are the old ones: `mirror` says so and
+     * mirror_end is where they end, and nothing is copied (a warm start copies nothing). */
+    bool mirror;
+    const uint8_t *old_base, *mirror_end;
     sh_buf fresh;
     uint64_t fresh_count;
     bool cur_dirty;
@@ -248,6 +256,7 @@ static void drop_dirs(sh_regcache *c)
 {
     for (size_t i = 0; i < c->ndirs; i++) {
         free(c->dirs[i].path);
+        free(c->dirs[i].real);
         sh_buf_free(&c->dirs[i].fresh);
     }
     free(c->dirs);
@@ -287,21 +296,22 @@ static bool parse_body(sh_regcache *c, const uint8_t *body, size_t len)
         !rd_int(&r, &count) || count < 0 || (uint64_t)count > len)
         return false;
     for (int64_t i = 0; i < count; i++) {
-        const uint8_t *path, *entries;
-        size_t plen, elen;
+        const uint8_t *path, *real, *entries;
+        size_t plen, rlen, elen;
         int64_t dev, ino, mtime, n;
-        if (!rd_cstr(&r, &path, &plen, false) || !rd_int(&r, &dev) || !rd_int(&r, &ino) || !rd_int(&r, &mtime) ||
-            !rd_int(&r, &n) || !rd_bytes(&r, &entries, &elen, false) || n < 0 || (uint64_t)n > elen)
+        if (!rd_cstr(&r, &path, &plen, false) || !rd_cstr(&r, &real, &rlen, false) || !rd_int(&r, &dev) ||
+            !rd_int(&r, &ino) || !rd_int(&r, &mtime) || !rd_int(&r, &n) || !rd_bytes(&r, &entries, &elen, false) ||
+            n < 0 || (uint64_t)n > elen)
             return false;
         cdir *d = add_cdir(c, path, plen);
-        if (!d)
+        if (!d || !(d->real = strndup((const char *)real, rlen)))
             return false;
         d->dev = dev;
         d->ino = ino;
         d->mtime = mtime;
-        d->old = entries;
-        d->old_len = elen;
-        d->old_count = (uint64_t)n;
+        d->ent = entries;
+        d->ent_len = elen;
+        d->ent_count = (uint64_t)n;
     }
     return sh_wire_reader_done(&r);
 }
@@ -377,16 +387,12 @@ sh_regcache *sh_regcache_open(void)
 static void put_section(sh_buf *b, const cdir *d)
 {
     put_bytes(b, d->path, strlen(d->path));
+    put_bytes(b, d->real, strlen(d->real));
     sh_wire_put_int(b, d->dev);
     sh_wire_put_int(b, d->ino);
     sh_wire_put_int(b, d->mtime);
-    if (d->scanned) {
-        sh_wire_put_int(b, (int64_t)d->fresh_count);
-        put_bytes(b, d->fresh.data, d->fresh.len);
-    } else {
-        sh_wire_put_int(b, (int64_t)d->old_count);
-        put_bytes(b, d->old, d->old_len);
-    }
+    sh_wire_put_int(b, (int64_t)d->ent_count);
+    put_bytes(b, d->ent, d->ent_len);
 }
 
 /* A directory not scanned this run is worth keeping while it is still the directory it was. */
@@ -426,7 +432,7 @@ static void save(sh_regcache *c)
     for (size_t i = 0; i < c->norder; i++, written++)
         put_section(&b, &c->dirs[c->order[i]]);
     for (size_t i = 0; i < c->ndirs && written < MAX_DIRS; i++)
-        if (!c->dirs[i].scanned && c->dirs[i].old && still_there(&c->dirs[i])) {
+        if (!c->dirs[i].scanned && c->dirs[i].real && still_there(&c->dirs[i])) {
             put_section(&b, &c->dirs[i]);
             written++;
         }
@@ -465,6 +471,7 @@ void sh_regcache_close(sh_regcache *c)
         save(c);
     drop_dirs(c);
     sh_buf_free(&c->fresh);
+    free(c->cur_real);
     free(c->order);
     free(c->data);
     free(c->dir);
@@ -483,9 +490,13 @@ void sh_regcache_begin_dir(sh_regcache *c, const char *dir)
     c->fresh.failed = 0;
     c->fresh_count = 0;
     c->old_left = 0;
+    c->mirror = true;
+    c->old_base = c->mirror_end = NULL;
     c->cur_dirty = false;
+    free(c->cur_real);
+    c->cur_real = NULL;
     struct stat st;
-    if (stat(dir, &st) != 0)
+    if (stat(dir, &st) != 0 || !(c->cur_real = realpath(dir, NULL)))
         return;
     size_t i = 0;
     while (i < c->ndirs && strcmp(c->dirs[i].path, dir) != 0)
@@ -502,14 +513,23 @@ void sh_regcache_begin_dir(sh_regcache *c, const char *dir)
     c->cur_dev = (int64_t)st.st_dev;
     c->cur_ino = (int64_t)st.st_ino;
     c->cur_mtime = ns(st.st_mtim);
-    if (d->old && d->dev == c->cur_dev && d->ino == c->cur_ino) {
-        sh_wire_reader_init(&c->old, d->old, d->old_len);
-        c->old_left = d->old_count;
-    } else if (d->old) {
+    if (d->ent && d->dev == c->cur_dev && d->ino == c->cur_ino && d->real && strcmp(d->real, c->cur_real) == 0) {
+        sh_wire_reader_init(&c->old, d->ent, d->ent_len);
+        c->old_left = d->ent_count;
+        c->old_base = c->mirror_end = d->ent;
+    } else if (d->ent) {
         c->cur_dirty = true; /* a different directory now goes by this path: nothing of it applies */
     }
     c->cur_dirty = c->cur_dirty || d->mtime != c->cur_mtime;
     c->active = true;
+}
+
+/* The new entries stop being the old ones: copy those mirrored so far. */
+static void unmirror(sh_regcache *c)
+{
+    if (c->mirror && c->mirror_end > c->old_base)
+        sh_buf_append(&c->fresh, c->old_base, (size_t)(c->mirror_end - c->old_base));
+    c->mirror = false;
 }
 
 void sh_regcache_end_dir(sh_regcache *c)
@@ -519,6 +539,8 @@ void sh_regcache_end_dir(sh_regcache *c)
     c->active = false;
     if (c->old_left)
         c->cur_dirty = true; /* entries for files that are gone */
+    if (c->cur_dirty)
+        unmirror(c);
     size_t *order = realloc(c->order, (c->norder + 1) * sizeof *order);
     if (order)
         c->order = order;
@@ -526,14 +548,21 @@ void sh_regcache_end_dir(sh_regcache *c)
         return; /* out of memory: keep the old section, which the next run checks entry by entry anyway */
     c->order[c->norder++] = c->cur;
     cdir *d = &c->dirs[c->cur];
+    if (c->cur_dirty) {
+        sh_buf_free(&d->fresh);
+        d->fresh = c->fresh;
+        d->ent = d->fresh.data;
+        d->ent_len = d->fresh.len;
+        d->ent_count = c->fresh_count;
+        sh_buf_init(&c->fresh);
+    }
+    free(d->real);
+    d->real = c->cur_real;
+    c->cur_real = NULL;
     d->dev = c->cur_dev;
     d->ino = c->cur_ino;
     d->mtime = c->cur_mtime;
-    sh_buf_free(&d->fresh);
-    d->fresh = c->fresh;
-    d->fresh_count = c->fresh_count;
     d->scanned = true;
-    sh_buf_init(&c->fresh);
     c->dirty = c->dirty || c->cur_dirty;
 }
 
@@ -658,6 +687,7 @@ static void store(sh_regcache *c, const char *path, const char *file, const stru
         sh_value_free(v);
         return;
     }
+    unmirror(c);
     sh_buf *b = &c->fresh;
     put_bytes(b, file, strlen(file));
     sh_wire_put_int(b, (int64_t)st->st_size);
@@ -686,6 +716,18 @@ static void store(sh_regcache *c, const char *path, const char *file, const stru
     c->cur_dirty = true;
 }
 
+/* An unchanged entry goes to the new section as it is. */
+static void keep(sh_regcache *c, const entry *e)
+{
+    if (c->mirror && e->start == c->mirror_end) {
+        c->mirror_end += e->len;
+    } else {
+        unmirror(c);
+        sh_buf_append(&c->fresh, e->start, e->len);
+    }
+    c->fresh_count++;
+}
+
 sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, sh_descriptor **out, char **name,
                            sh_error *err)
 {
@@ -701,8 +743,7 @@ sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, s
                     *out = d;
                     if (name)
                         *name = NULL;
-                    sh_buf_append(&c->fresh, e.start, e.len);
-                    c->fresh_count++;
+                    keep(c, &e);
                     stats.hits++;
                     return SH_S_OK;
                 }
@@ -715,8 +756,7 @@ sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, s
                         *name = pname;
                     else
                         free(pname);
-                    sh_buf_append(&c->fresh, e.start, e.len);
-                    c->fresh_count++;
+                    keep(c, &e);
                     stats.hits++;
                     return sh_error_set(err, (sh_status)e.status, "%.*s", (int)e.payload_len,
                                         (const char *)e.payload);

@@ -36,6 +36,7 @@ void sh_registry_free(sh_registry *reg)
     for (size_t i = 0; i < reg->dir_count; i++)
         free(reg->dirs[i]);
     free(reg->dirs);
+    free(reg->index);
     sh_registry_init(reg);
 }
 
@@ -58,6 +59,103 @@ const sh_registry_entry *sh_registry_find_any(const sh_registry *reg, const char
     return found;
 }
 
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static const char *indexed_name(const sh_registry_entry *e)
+{
+    return e->desc && e->status != SH_PLUGIN_SHADOWED ? e->desc->name : NULL;
+}
+
+/* Slot of `name` (holding its entry, or empty where it would go). Sets *stale when a slot on the way refers to
+ * an entry that no longer fits: the entries were edited behind the index's back. */
+static size_t slot_of(const sh_registry *reg, const char *name, bool *found, bool *stale)
+{
+    size_t mask = reg->index_cap - 1;
+    *stale = false;
+    for (size_t i = hash(name) & mask;; i = (i + 1) & mask) {
+        size_t v = reg->index[i];
+        if (!v) {
+            *found = false;
+            return i;
+        }
+        const char *n = v <= reg->len ? indexed_name(&reg->entries[v - 1]) : NULL;
+        if (!n) {
+            *stale = true;
+            *found = false;
+            return i;
+        }
+        if (strcmp(n, name) == 0) {
+            *found = true;
+            return i;
+        }
+    }
+}
+
+static bool index_put(sh_registry *reg, size_t entry)
+{
+    const char *name = indexed_name(&reg->entries[entry]);
+    if (!name)
+        return true;
+    if ((reg->indexed + 1) * 2 > reg->index_cap) {
+        size_t cap = reg->index_cap ? reg->index_cap * 2 : 64;
+        size_t *fresh = calloc(cap, sizeof *fresh);
+        if (!fresh)
+            return false;
+        free(reg->index);
+        reg->index = fresh;
+        reg->index_cap = cap;
+        size_t upto = reg->indexed;
+        reg->indexed = 0;
+        for (size_t i = 0; i < upto; i++)
+            if (!index_put(reg, i))
+                return false;
+        reg->indexed = upto;
+    }
+    bool found, stale;
+    size_t s = slot_of(reg, name, &found, &stale);
+    if (!found && !stale)
+        reg->index[s] = entry + 1;
+    return !stale;
+}
+
+/* Rebuilds the index over every entry. */
+static bool index_rebuild(sh_registry *reg)
+{
+    if (reg->index)
+        memset(reg->index, 0, reg->index_cap * sizeof *reg->index);
+    reg->indexed = 0;
+    for (size_t i = 0; i < reg->len; i++) {
+        if (!index_put(reg, i))
+            return false;
+        reg->indexed = i + 1;
+    }
+    return true;
+}
+
+/* The first not-shadowed entry named `name`, through the index when it can be had. */
+static const sh_registry_entry *first_named(sh_registry *reg, const char *name)
+{
+    bool ready = reg->indexed == reg->len || index_rebuild(reg);
+    for (int attempt = 0; ready && reg->index_cap && attempt < 2; attempt++) {
+        bool found, stale;
+        size_t s = slot_of(reg, name, &found, &stale);
+        if (!stale)
+            return found ? &reg->entries[reg->index[s] - 1] : NULL;
+        ready = index_rebuild(reg);
+    }
+    for (size_t i = 0; i < reg->len; i++)
+        if (reg->entries[i].desc && reg->entries[i].status != SH_PLUGIN_SHADOWED &&
+            strcmp(reg->entries[i].desc->name, name) == 0)
+            return &reg->entries[i];
+    return NULL;
+}
+
 sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *desc, const char *name,
                           const char *reason, sh_error *err)
 {
@@ -77,11 +175,7 @@ sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *des
         e.status = SH_PLUGIN_UNAVAILABLE;
         e.reason = strdup(reason ? reason : "invalid descriptor");
     } else {
-        const sh_registry_entry *first = NULL;
-        for (size_t i = 0; i < reg->len && !first; i++)
-            if (reg->entries[i].desc && reg->entries[i].status != SH_PLUGIN_SHADOWED &&
-                strcmp(reg->entries[i].desc->name, desc->name) == 0)
-                first = &reg->entries[i];
+        const sh_registry_entry *first = first_named(reg, desc->name);
         if (first && strcmp(first->desc->dir, desc->dir) == 0) {
             /* Within one directory there is no search order to decide: it is a mistake to fix. */
             char why[4096];
@@ -106,6 +200,9 @@ sh_status sh_registry_add(sh_registry *reg, const char *path, sh_descriptor *des
         return sh_error_set(err, SH_S_NOMEM, "out of memory adding %s to the registry", path);
     }
     reg->entries[reg->len++] = e;
+    /* An index that cannot grow is rebuilt (or bypassed) on the next lookup. */
+    if (reg->indexed == reg->len - 1 && index_put(reg, reg->len - 1))
+        reg->indexed = reg->len;
     return SH_S_OK;
 }
 

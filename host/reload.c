@@ -747,11 +747,9 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_reload_result *resul
         if (origin)
             give_back(cur, &next, origin, lost);
         sh_registry_free(&next);
-        if (lost) {
-            /* Others may have pointed at the descriptor that went with it. */
-            detach_dependencies(cur);
-            sh_registry_check_dependencies(cur);
-        }
+        /* Dependency lists may point at descriptors that went with `next` (or with the lost entry). */
+        detach_dependencies(cur);
+        sh_registry_check_dependencies(cur);
         /* Whatever was lost goes with its workers; the next event tries again. */
         for (size_t i = 0; i < s.fresh.len; i++)
             retire(&gone, s.fresh.entries[i].name, NULL);

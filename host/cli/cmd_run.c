@@ -148,6 +148,10 @@ int sh_cmd_run(int argc, char **argv)
         rc = sh_cli_error(2, "run: expected one PIPELINE file, got %d arguments\n%s", cli.arg_count, usage);
         goto out;
     }
+    if (cli.dev) {
+        rc = sh_cli_error(2, "run: --dev is an option of serve; to run again on every change, use --watch");
+        goto out;
+    }
     sh_runtime rt;
     rc = sh_cli_runtime(&cli, &rt, true, true);
     if (rc < 0) {

@@ -48,6 +48,10 @@ int sh_cmd_serve(int argc, char **argv)
         rc = sh_cli_error(2, "serve: needs --socket PATH and no arguments\n%s", serve_usage);
         goto out;
     }
+    if (cli.watch) {
+        rc = sh_cli_error(2, "serve: --watch is an option of run; to reload plugins while serving, use --dev");
+        goto out;
+    }
     sh_runtime rt;
     rc = sh_cli_runtime(&cli, &rt, true, true);
     if (rc < 0) {

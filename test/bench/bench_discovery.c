@@ -8,6 +8,8 @@
  *   first   sh_discover_dir with an empty cache directory: cold, plus encoding and writing the cache (shown for
  *           information; no goal).
  *   warm    sh_discover_dir with the cache written by a previous run: every descriptor from the cache.
+ *   ... without the registry: the same scandir and descriptor loads (sh_regcache_load, as discovery calls it),
+ *           descriptors freed instead of added to a registry, to show what sh_registry_add costs (information).
  *
  * For 1,000 and 10,000 descriptors of 15 lines each (three stages, limits, a description) next to one dummy
  * library, with mtimes in the past as installed plugins have (the cache refuses files modified in the last
@@ -146,13 +148,40 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-typedef enum variant { COLD, FIRST, WARM } variant;
+typedef enum variant { COLD, FIRST, WARM, COLD_BARE, WARM_BARE } variant;
 
-static const char *const variant_names[] = {"cold (no cache)", "first run (writes cache)", "warm cache"};
+static const char *const variant_names[] = {"cold (no cache)", "first run (writes cache)", "warm cache",
+                                            "  cold, without registry", "  warm, without registry"};
+
+/* Discovery's loop without the registry. Returns the number of valid descriptors. */
+static size_t load_bare(const char *dir)
+{
+    sh_regcache *c = sh_regcache_open();
+    struct dirent **names;
+    int n = scandir(dir, &names, is_descriptor, by_name);
+    sh_regcache_begin_dir(c, dir);
+    char path[PATH_MAX + 300];
+    size_t valid = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        sh_descriptor *d = NULL;
+        char *name = NULL;
+        sh_error err;
+        valid += sh_regcache_load(c, path, names[i]->d_name, &d, &name, &err) == SH_S_OK;
+        sh_descriptor_free(d);
+        free(name);
+        free(names[i]);
+    }
+    if (n >= 0)
+        free(names);
+    sh_regcache_end_dir(c);
+    sh_regcache_close(c);
+    return valid;
+}
 
 static double run_stagehost(const char *dir, const char *cache_dir, variant v, int want)
 {
-    if (v == COLD) {
+    if (v == COLD || v == COLD_BARE) {
         setenv("STAGEHOST_NO_CACHE", "1", 1);
     } else {
         unsetenv("STAGEHOST_NO_CACHE");
@@ -163,12 +192,16 @@ static double run_stagehost(const char *dir, const char *cache_dir, variant v, i
     sh_registry_init(&reg);
     sh_error err;
     sh_regcache_reset_stats();
+    sh_status rc = SH_S_OK;
+    size_t available = 0;
     double t0 = now_ms();
-    sh_status rc = sh_discover_dir(&reg, dir, &err);
+    if (v == COLD_BARE || v == WARM_BARE)
+        available = load_bare(dir);
+    else
+        rc = sh_discover_dir(&reg, dir, &err);
     double t = now_ms() - t0;
     sh_regcache_stats s;
     sh_regcache_get_stats(&s);
-    size_t available = 0;
     for (size_t i = 0; i < reg.len; i++)
         available += reg.entries[i].status == SH_PLUGIN_AVAILABLE;
     if (rc != SH_S_OK || available != (size_t)want) {
@@ -179,7 +212,8 @@ static double run_stagehost(const char *dir, const char *cache_dir, variant v, i
                 fprintf(stderr, "  %s: %s\n", reg.entries[i].path, reg.entries[i].reason);
         failures++;
     }
-    if ((v == WARM && (s.hits != (unsigned long)want || s.misses)) || (v == FIRST && s.writes != 1)) {
+    if (((v == WARM || v == WARM_BARE) && (s.hits != (unsigned long)want || s.misses)) ||
+        (v == FIRST && s.writes != 1)) {
         fprintf(stderr, "%s: %lu hits, %lu misses, %lu writes for %d descriptors\n", variant_names[v], s.hits,
                 s.misses, s.writes, want);
         failures++;
@@ -212,19 +246,23 @@ static void bench(const char *root, int n, int rounds, row *rows)
     run_stagehost(dir, cache, COLD, n);
     run_stagehost(dir, cache, FIRST, n);
     run_stagehost(dir, cache, WARM, n);
-    double floor_t[16], t[3][16];
+    run_stagehost(dir, cache, COLD_BARE, n);
+    run_stagehost(dir, cache, WARM_BARE, n);
+    double floor_t[16], t[5][16];
     for (int r = 0; r < rounds; r++) {
         floor_t[r] = run_floor(dir, n);
-        t[COLD][r] = run_stagehost(dir, cache, COLD, n);
-        t[FIRST][r] = run_stagehost(dir, cache, FIRST, n);
-        t[WARM][r] = run_stagehost(dir, cache, WARM, n);
+        for (int v = COLD; v <= WARM_BARE; v++)
+            t[v][r] = run_stagehost(dir, cache, (variant)v, n);
     }
-    double f = median(floor_t, rounds);
-    double cold = median(t[COLD], rounds), first = median(t[FIRST], rounds), warm = median(t[WARM], rounds);
-    rows[0] = (row){"cold (no cache)", n, cold, f, "<= 1.2x floor", cold <= COLD_GOAL_RATIO * f};
-    rows[1] = (row){"first run (writes cache)", n, first, f, "-", -1};
-    rows[2] = n >= 10000 ? (row){"warm cache", n, warm, f, "<= 15 ms", warm <= WARM_GOAL_MS}
-                         : (row){"warm cache", n, warm, f, "-", -1};
+    double f = median(floor_t, rounds), m[5];
+    for (int v = COLD; v <= WARM_BARE; v++)
+        m[v] = median(t[v], rounds);
+    rows[0] = (row){variant_names[COLD], n, m[COLD], f, "<= 1.2x floor", m[COLD] <= COLD_GOAL_RATIO * f};
+    rows[1] = (row){variant_names[FIRST], n, m[FIRST], f, "-", -1};
+    rows[2] = n >= 10000 ? (row){variant_names[WARM], n, m[WARM], f, "<= 15 ms", m[WARM] <= WARM_GOAL_MS}
+                         : (row){variant_names[WARM], n, m[WARM], f, "-", -1};
+    rows[3] = (row){variant_names[COLD_BARE], n, m[COLD_BARE], f, "-", -1};
+    rows[4] = (row){variant_names[WARM_BARE], n, m[WARM_BARE], f, "-", -1};
     nftw(dir, rm_entry, 64, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -236,22 +274,23 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    row rows[6] = {{0}};
+    row rows[10] = {{0}};
     bench(root, 1000, ROUNDS_SMALL, rows);
-    bench(root, 10000, ROUNDS_LARGE, rows + 3);
+    bench(root, 10000, ROUNDS_LARGE, rows + 5);
     nftw(root, rm_entry, 64, FTW_DEPTH | FTW_PHYS);
 
     printf("\ndiscovery: medians of %d (1,000) and %d (10,000) rounds, milliseconds\n\n", ROUNDS_SMALL, ROUNDS_LARGE);
     printf("%-26s %8s %13s %10s %7s  %-14s %s\n", "measure", "plugins", "stagehost ms", "floor ms", "ratio", "goal",
            "result");
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 10; i++) {
         if (!rows[i].measure)
             continue;
         printf("%-26s %8d %13.2f %10.2f %6.2fx  %-14s %s\n", rows[i].measure, rows[i].plugins, rows[i].stagehost,
                rows[i].floor, rows[i].stagehost / rows[i].floor, rows[i].goal,
                rows[i].pass < 0 ? "-" : rows[i].pass ? "pass" : "FAIL (goal missed)");
     }
-    printf("\nfloor: scandir + libconfig config_read_file/config_destroy per file, nothing else\n");
+    printf("\nfloor: scandir + libconfig config_read_file/config_destroy per file, nothing else\n"
+           "without registry: the same loads, descriptors freed instead of passed to sh_registry_add\n");
     if (failures)
         fprintf(stderr, "%d unexpected failure(s)\n", failures);
     return failures ? 1 : 0;

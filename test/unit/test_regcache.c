@@ -274,7 +274,7 @@ static void test_changed_file_is_reparsed(void **state)
     assert_int_equal(s.misses, 1);
     assert_int_equal(s.writes, 1);
 
-    /* Only the nanoseconds differ. */
+    /* Only the nanoseconds of the mtime differ. */
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     struct timespec ts[2] = {st.st_mtim, st.st_mtim};
@@ -283,7 +283,7 @@ static void test_changed_file_is_reparsed(void **state)
     s = check_dir(fx->plugins);
     assert_int_equal(s.misses, 1);
 
-    /* Another size, with the old mtime put back: the size alone tells. */
+    /* Another size, with the old mtime put back (the ctime moves too: no user can keep it). */
     snprintf(path, sizeof path, "%s/c.plugin", fx->plugins);
     assert_int_equal(stat(path, &st), 0);
     write_plugin(fx->plugins, "c.plugin", "acme/c", "entry = \"other\";");
@@ -590,6 +590,9 @@ static void test_fresh_file_not_cached(void **state)
     snprintf(path, sizeof path, "%s/z.plugin", fx->plugins);
     write_file(path, "format = 1;\nname = \"acme/z\";\nversion = \"1.0.0\";\nlibrary = \"libdummy.so\";\n"
                      "abi = \"1.0\";\nstages = ( { type = \"t\"; } );\n");
+    /* "Just now", however slow this machine is: a minute ahead (a clock ahead of ours counts as recent too). */
+    struct timespec ts[2] = {{.tv_sec = time(NULL) + 60}, {.tv_sec = time(NULL) + 60}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
     check_dir(fx->plugins);
     sh_regcache_stats s = check_dir(fx->plugins);
     assert_int_equal(s.hits, 5);
@@ -706,6 +709,73 @@ static void test_relative_dir_identity(void **state)
     assert_int_equal(chdir(cwd), 0);
 }
 
+/* The directory reached through a symbolic link: what the link points to now counts, even when the directory is
+ * the same inode under another real path (descriptors record their directory's real path). */
+static void test_symlinked_dir(void **state)
+{
+    fixture *fx = *state;
+    char x[PATH_MAX + 16], y[PATH_MAX + 16], link[PATH_MAX + 16], dir[PATH_MAX + 32], sub[PATH_MAX + 32],
+        lib[PATH_MAX + 64];
+    snprintf(x, sizeof x, "%s/x", fx->root);
+    snprintf(y, sizeof y, "%s/y", fx->root);
+    snprintf(link, sizeof link, "%s/link", fx->root);
+    snprintf(dir, sizeof dir, "%s/plugins", link);
+    assert_int_equal(mkdir(x, 0755), 0);
+    snprintf(sub, sizeof sub, "%s/plugins", x);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(lib, sizeof lib, "%s/libdummy.so", sub);
+    write_file(lib, "x\n");
+    write_plugin(sub, "p.plugin", "acme/p", "");
+    assert_int_equal(symlink(x, link), 0);
+    check_dir(dir);
+    assert_int_equal(check_dir(dir).hits, 1);
+
+    /* x becomes y (the same inodes), link follows it, and a new x holds a library where the old one was. */
+    assert_int_equal(rename(x, y), 0);
+    assert_int_equal(mkdir(x, 0755), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    write_file(lib, "x\n");
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(symlink(y, link), 0);
+    sh_regcache_stats s = check_dir(dir);
+    assert_int_equal(s.hits, 0);
+    sh_registry reg;
+    discover(&reg, dir);
+    assert_non_null(strstr(reg.entries[0].desc->library_path, "/y/plugins/"));
+    sh_registry_free(&reg);
+}
+
+/* A scan that discovery abandons (an error) leaves the cache as it was. */
+static void test_unfinished_scan(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    char other[PATH_MAX + 16], path[PATH_MAX + 64];
+    snprintf(other, sizeof other, "%s/other", fx->root);
+    assert_int_equal(mkdir(other, 0755), 0);
+    write_plugin(other, "a.plugin", "acme/a", "");
+    snprintf(path, sizeof path, "%s/a.plugin", other);
+    check_dir(fx->plugins);
+    for (int damaged = 0; damaged < 2; damaged++) {
+        if (damaged)
+            truncate_half(fx->cache_file); /* so that closing writes */
+        sh_regcache *c = sh_regcache_open();
+        assert_non_null(c);
+        sh_regcache_begin_dir(c, other);
+        sh_descriptor *d = NULL;
+        char *name = NULL;
+        sh_error err;
+        assert_int_equal(sh_regcache_load(c, path, "a.plugin", &d, &name, &err), SH_S_CONFIG);
+        sh_descriptor_free(d);
+        free(name);
+        sh_regcache_close(c);
+        if (damaged)
+            check_dir(fx->plugins);
+        sh_regcache_stats s = check_dir(fx->plugins);
+        assert_int_equal(s.hits, 5);
+    }
+}
+
 int main(void)
 {
     setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", "", 1);
@@ -724,6 +794,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_include_not_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relative_dir_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinked_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unfinished_scan, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
