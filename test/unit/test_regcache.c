@@ -43,7 +43,8 @@ static void write_file(const char *path, const char *text)
 /* Gives `path` an mtime in the past, with nanoseconds, distinct from any earlier one. */
 static void backdate(const char *path)
 {
-    struct timespec ts[2] = {{.tv_sec = ++stamp, .tv_nsec = 123456789}, {.tv_sec = stamp, .tv_nsec = 123456789}};
+    ++stamp;
+    struct timespec ts[2] = {{.tv_sec = stamp, .tv_nsec = 123456789}, {.tv_sec = stamp, .tv_nsec = 123456789}};
     assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
