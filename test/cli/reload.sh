@@ -6,9 +6,9 @@
 host= server=
 trap 'kill -KILL $host $server 2>/dev/null; rm -rf "$T"' EXIT
 
-# wait_until CMD...: polls CMD for up to 10 s; fails when it never succeeds.
+# wait_until CMD...: polls CMD for up to 6 s; fails when it never succeeds.
 wait_until() {
-    for _ in $(seq 200); do
+    for _ in $(seq 120); do
         "$@" && return 0
         sleep 0.05
     done
@@ -41,7 +41,7 @@ expect_in out "--dev" "serve --help documents --dev"
 run "$SH" run "$T/none.cfg" --dev
 expect_rc 2 "run --dev"
 expect_in err "use --watch" "run --dev points at --watch"
-run "$SH" serve --socket "$T/none.sock" --watch
+run timeout 10 "$SH" serve --socket "$T/none.sock" --watch
 expect_rc 2 "serve --watch"
 expect_in err "use --dev" "serve --watch points at --dev"
 
@@ -100,7 +100,7 @@ read -r c6 p6 <<<"$(counter "$T/out2.jsonl")"
 
 # A burst of writes is one change: one re-run.
 runs=$(count "$T/watch.err" "change detected")
-for _ in 1 2 3 4 5; do touch "$T/w/faults.plugin"; sleep 0.02; done
+for i in 1 2 3 4 5; do echo "# save $i" >>"$T/w/faults.plugin"; done # builtins: no gap a busy machine could widen
 wait_until seen "$T/watch.err" "change detected" $((runs + 1)) || fail "run --watch: the burst caused no run"
 sleep 0.6
 [ "$(count "$T/watch.err" "change detected")" = $((runs + 1)) ] || fail "run --watch: a burst of writes ran more than once"
@@ -128,9 +128,7 @@ chmod 755 "$T/d"
 cp "$TEST_PLUGINS/libfaults.so" "$T/d/libfaults.so"
 faults_descriptor | sed 's|@LIB@|libfaults.so|' >"$T/d/faults.plugin"
 S="$T/s.sock"
-# test/marker requires test/faults: its worker loads test/faults too. Both libraries export the entry symbol,
-# which AddressSanitizer takes for an ODR violation; dlopen keeps them apart, so it is not one.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
+# test/marker requires test/faults: its worker loads test/faults too.
 plugin_dir marker libmarker.so '
 format = 1; name = "test/marker"; version = "0.1.0"; library = "@LIB@"; abi = "1.0";
 stages = ( { type = "mark"; output = "document"; } ); requires = ( "test/faults >= 1.0" );'
