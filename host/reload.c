@@ -610,10 +610,7 @@ static void settle(sh_runtime *rt, sh_registry *next, sh_registry_entry *const *
                 sh_registry_set_status(e, o->status, o->reason);
         } else if (rt->quarantine && sh_quarantine_is_quarantined(rt->quarantine, e->desc->library_path, &last)) {
             char why[2048];
-            snprintf(why, sizeof why,
-                     "quarantined: its worker crashed %d times in a row (last: %s); this clears when the library "
-                     "changes, or run 'stagehost plugins reset %s'",
-                     sh_quarantine_threshold(rt->quarantine), last && *last ? last : "unknown", e->desc->name);
+            sh_runtime_quarantine_reason(rt, e, last, why, sizeof why);
             sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
         }
     }

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void quarantine_reason(const sh_runtime *rt, const sh_registry_entry *e, const char *last, char *out,
-                              size_t len)
+void sh_runtime_quarantine_reason(const sh_runtime *rt, const sh_registry_entry *e, const char *last, char *out,
+                                  size_t len)
 {
     snprintf(out, len,
              "quarantined: its worker crashed %d times in a row (last: %s); this clears when the library changes, or "
@@ -26,7 +26,7 @@ static void mark_quarantined(sh_runtime *rt)
                                                                                 &last))
             continue;
         char why[2048];
-        quarantine_reason(rt, e, last, why, sizeof why);
+        sh_runtime_quarantine_reason(rt, e, last, why, sizeof why);
         sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
     }
 }
@@ -223,7 +223,7 @@ void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *ce, sh_stat
         bool now = sh_quarantine_record(rt->quarantine, e->desc->library_path, outcome == SH_S_CRASH, message);
         if (now) {
             char why[2048];
-            quarantine_reason(rt, e, message, why, sizeof why);
+            sh_runtime_quarantine_reason(rt, e, message, why, sizeof why);
             sh_log(SH_LOG_WARN, "plugin '%s' is %s", e->desc->name, why);
             sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
             sh_pool_unload(rt->pool, e->desc->name);

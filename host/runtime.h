@@ -31,6 +31,10 @@ typedef struct sh_runtime {
 sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
                            size_t plugin_dir_count, sh_error *err);
 
+/* Why `e` is quarantined, with how to clear it; `last` is the last crash's message. */
+void sh_runtime_quarantine_reason(const sh_runtime *rt, const sh_registry_entry *e, const char *last, char *out,
+                                  size_t len);
+
 /* Records how a call of plugin `e` ended, for the quarantine (consecutive crashes, across runs) and the
  * degraded status (error rate). Logs, and marks the registry entry, when the plugin changes status. */
 void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *e, sh_status outcome, const char *message);

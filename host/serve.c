@@ -109,6 +109,19 @@ static void list_one(void *ctx, const char *plugin, sh_isolation iso, int pid, i
                       (long long)idle_ms);
 }
 
+typedef struct loaded_query {
+    const char *name;
+    bool *found;
+} loaded_query;
+
+static void is_loaded(void *ctx, const char *plugin, sh_isolation iso, int pid, int64_t idle_ms)
+{
+    (void)iso, (void)pid, (void)idle_ms;
+    loaded_query *q = ctx;
+    if (strcmp(plugin, q->name) == 0)
+        *q->found = true;
+}
+
 /* Handles one request; returns false when the server should stop afterwards. */
 static bool handle(sh_runtime *rt, const sh_value *args, int *exit_code, sh_buf *out)
 {
@@ -125,6 +138,18 @@ static bool handle(sh_runtime *rt, const sh_value *args, int *exit_code, sh_buf 
         sh_pool_each(rt->pool, list_one, out);
         if (!out->len)
             sh_buf_puts(out, "(no plugin loaded)\n");
+        /* Then every plugin with its status, "loaded" for those warm now. */
+        sh_buf_puts(out, "\n");
+        for (size_t i = 0; i < rt->registry.len; i++) {
+            const sh_registry_entry *e = &rt->registry.entries[i];
+            if (!e->desc)
+                continue;
+            bool loaded = false;
+            sh_pool_each(rt->pool, is_loaded, &(loaded_query){.name = e->desc->name, .found = &loaded});
+            sh_buf_printf(out, "%-24s %-10s %s%s%s\n", e->desc->name, e->desc->version,
+                          loaded && e->status == SH_PLUGIN_AVAILABLE ? "loaded" : sh_plugin_status_name(e->status),
+                          e->reason ? ": " : "", e->reason ? e->reason : "");
+        }
     } else if (strcmp(cmd, "unload") == 0 && arg && n == 2) {
         size_t k = sh_pool_unload(rt->pool, arg);
         if (k)
@@ -218,6 +243,9 @@ sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reloa
     if (rc == SH_S_OK)
         sh_log(SH_LOG_INFO, "serving on %s (process %d)", socket_path, (int)getpid());
     bool running = rc == SH_S_OK;
+    int64_t health_every = rt->config && rt->config->health_interval_ms ? rt->config->health_interval_ms
+                                                                        : SH_DEFAULT_HEALTH_INTERVAL_MS;
+    int64_t last_health = sh_monotonic_ns();
     while (running) {
         struct pollfd pfd[3] = {{.fd = lfd, .events = POLLIN},
                                 {.fd = sfd, .events = POLLIN},
@@ -229,6 +257,12 @@ sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reloa
             timeout = due;
         int pr = poll(pfd, 3, timeout);
         sh_pool_expire(rt->pool);
+        /* Loaded plugins are asked for their health now and then: a failing one is degraded, then unloaded. */
+        int64_t now = sh_monotonic_ns();
+        if (now - last_health >= health_every * 1000000) {
+            sh_runtime_check_health(rt);
+            last_health = now;
+        }
         if (pr < 0 && errno != EINTR) {
             rc = sh_error_set(err, SH_S_IO, "poll: %s", strerror(errno));
             break;

@@ -8,6 +8,8 @@
 
 enum { SH_CTL_REQUEST = 1, SH_CTL_RESPONSE = 2 };
 
+#define SH_DEFAULT_HEALTH_INTERVAL_MS 30000
+
 /* Serves on `socket_path` (created owner-only; a stale socket is replaced, a live one refused) until a
  * `shutdown` request, SIGTERM or SIGINT. Idle workers expire by the runtime's TTL meanwhile. On the way out,
  * every plugin is unloaded (fini runs, workers are reaped) and the socket is removed. */

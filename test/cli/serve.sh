@@ -104,4 +104,40 @@ run "$SH" ctl --socket "$S" stats
 expect_rc 2 "ctl without a server"
 expect_in err "is 'stagehost serve --socket $S' running?" "ctl says what to do"
 
+# Health in serve mode: checked every second here; one failure degrades, recovery restores, three in a row make
+# the plugin unavailable and unload it.
+mkdir -p "$T/flags"
+chmod 755 "$T/flags"
+export SH_FAULTS_UNHEALTHY="$T/flags/unhealthy"
+plugin_dir sick libfaults.so "$(faults_descriptor "permissions = { env = ( \"SH_FAULTS_UNHEALTHY\" ); read = ( \"$T/flags\" ); };")"
+cat >"$T/sick.cfg" <<CFG
+workers = { health_interval_s = 1; };
+plugins = ( { name = "test/faults"; grants = { env = ( "SH_FAULTS_UNHEALTHY" ); read = ( "$T/flags" ); }; } );
+CFG
+"$SH" serve --socket "$S" --plugins-dir "$T/sick" --config "$T/sick.cfg" 2>>"$T/serve.err" &
+server=$!
+for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
+ctl run "$T/counter.cfg"
+expect_rc 0 "a run before the health checks"
+status_of() { "$SH" ctl --socket "$S" plugins | sed -n 's|^test/faults  *1.0.0  *\([a-z]*\).*|\1|p'; }
+wait_status() { # STATUS: waits up to 5 s for test/faults to reach it
+    for _ in $(seq 50); do [ "$(status_of)" = "$1" ] && return 0; sleep 0.1; done
+    fail "test/faults did not become $1 (it is $(status_of))"
+}
+wait_status loaded
+touch "$SH_FAULTS_UNHEALTHY"
+wait_status degraded
+rm -f "$SH_FAULTS_UNHEALTHY"
+wait_status loaded
+touch "$SH_FAULTS_UNHEALTHY"
+wait_status unavailable
+ctl plugins
+expect_in out "its health check failed 3 times in a row" "unavailable says why"
+expect_not_in out " worker " "an unavailable plugin is unloaded"
+ctl run "$T/counter.cfg"
+expect_rc 2 "a run on an unavailable plugin"
+expect_in err "Plugin 'test/faults' is unavailable: its health check failed 3 times in a row" "the run says why"
+kill -TERM "$server"
+wait "$server"
+
 finish
