@@ -49,6 +49,8 @@ int sh_sandbox_apply(const sh_sandbox_policy *policy, const sh_descriptor *d, ch
 /* The two kernel mechanisms, one file each. */
 int sh_landlock_apply(const sh_descriptor *d, const char *tmp_root, char *why, size_t len);
 int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len);
+/* Compiles the filters ahead of time (the zygote does, so each worker only loads one). */
+void sh_seccomp_prepare(void);
 int sh_landlock_abi(void);
 bool sh_seccomp_available(void);
 

@@ -9,9 +9,16 @@
 #include <string.h>
 
 #if SH_HAVE_SECCOMP
+#include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static const char *const always_denied[] = {
     "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "move_mount",
@@ -36,14 +43,15 @@ static int deny(scmp_filter_ctx ctx, uint32_t action, int nr, const char *name, 
     return rc < 0 ? -1 : 0;
 }
 
-int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len)
+/* Builds the filter for a worker with or without the network and exec grants; NULL (and `why`) on failure. */
+static scmp_filter_ctx build(bool network, bool exec, char *why, size_t len)
 {
     /* Only the native architecture is allowed: a 32-bit system call from a 64-bit worker kills it
      * (libseccomp's default for a foreign architecture), so the rules below cannot be sidestepped. */
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx) {
         snprintf(why, len, "seccomp: cannot create a filter");
-        return -1;
+        return NULL;
     }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof always_denied / sizeof always_denied[0]; i++) {
@@ -64,28 +72,86 @@ int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len)
     /* io_uring performs system calls the filter never sees. */
     if (rc == 0)
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), "io_uring_setup", 0, NULL, why, len);
-    if (rc == 0 && !d->permissions.network) {
+    if (rc == 0 && !network) {
         /* Local sockets stay (socketpair, AF_UNIX); anything that can reach a network does not. */
         struct scmp_arg_cmp not_unix = {.arg = 0, .op = SCMP_CMP_NE, .datum_a = AF_UNIX, .datum_b = 0};
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), "socket", 1, &not_unix, why, len);
     }
-    if (rc == 0 && !d->permissions.exec) {
+    if (rc == 0 && !exec) {
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execve), "execve", 0, NULL, why, len);
         if (rc == 0)
             rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execveat), "execveat", 0, NULL, why, len);
     }
-    if (rc == 0) {
-        int lrc = seccomp_load(ctx);
-        if (lrc < 0) {
-            snprintf(why, len, "seccomp: cannot load the filter: %s", strerror(-lrc));
-            rc = -1;
+    if (rc != 0) {
+        seccomp_release(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* The four filters (network and exec granted or not), compiled to BPF once, by the zygote while the host is
+ * busy discovering plugins, so that each worker only loads a ready program. */
+static struct {
+    struct sock_filter *insns;
+    unsigned short count;
+} programs[4];
+
+static int variant(bool network, bool exec) { return (network ? 2 : 0) + (exec ? 1 : 0); }
+
+void sh_seccomp_prepare(void)
+{
+    for (int v = 0; v < 4; v++) {
+        if (programs[v].insns)
+            continue;
+        char why[256];
+        scmp_filter_ctx ctx = build(v & 2, v & 1, why, sizeof why);
+        int fd = ctx ? memfd_create("stagehost-seccomp", MFD_CLOEXEC) : -1;
+        if (fd >= 0 && seccomp_export_bpf(ctx, fd) == 0) {
+            off_t size = lseek(fd, 0, SEEK_END);
+            struct sock_filter *insns = size > 0 ? malloc((size_t)size) : NULL;
+            if (insns && pread(fd, insns, (size_t)size, 0) == size &&
+                (size_t)size / sizeof *insns <= USHRT_MAX) {
+                programs[v].insns = insns;
+                programs[v].count = (unsigned short)((size_t)size / sizeof *insns);
+            } else {
+                free(insns);
+            }
         }
+        if (fd >= 0)
+            close(fd);
+        if (ctx)
+            seccomp_release(ctx);
+    }
+}
+
+int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len)
+{
+    int v = variant(d->permissions.network, d->permissions.exec);
+    if (programs[v].insns) {
+        struct sock_fprog prog = {.len = programs[v].count, .filter = programs[v].insns};
+        /* no_new_privs is already set (sandbox.c), as loading a filter unprivileged requires. */
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+            snprintf(why, len, "seccomp: cannot load the filter: %s", strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    scmp_filter_ctx ctx = build(d->permissions.network, d->permissions.exec, why, len);
+    if (!ctx)
+        return -1;
+    int rc = 0;
+    int lrc = seccomp_load(ctx);
+    if (lrc < 0) {
+        snprintf(why, len, "seccomp: cannot load the filter: %s", strerror(-lrc));
+        rc = -1;
     }
     seccomp_release(ctx);
     return rc;
 }
 #else
 bool sh_seccomp_available(void) { return false; }
+
+void sh_seccomp_prepare(void) {}
 
 int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len)
 {

@@ -166,6 +166,8 @@ _Noreturn static void zygote_main(int control, pid_t host)
     uint8_t *msg = malloc(Z_MAX_MESSAGE);
     if (sigfd < 0 || !msg)
         _exit(1);
+    /* While the host discovers plugins, compile the seccomp filters every worker will load. */
+    sh_seccomp_prepare();
     for (;;) {
         struct pollfd pfd[2] = {{.fd = control, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
         if (poll(pfd, 2, -1) < 0) {
