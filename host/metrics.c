@@ -357,6 +357,16 @@ static bool summary_of(const key_table *t, const char *name, sh_metrics_summary 
     return true;
 }
 
+bool sh_metrics_plugin_counts(const sh_metrics *m, const char *plugin, uint64_t *calls, uint64_t *failures)
+{
+    const key_stats *k = m ? find(&m->plugins, plugin) : NULL;
+    if (!k)
+        return false;
+    *calls = k->calls;
+    *failures = k->failures;
+    return true;
+}
+
 bool sh_metrics_plugin_summary(const sh_metrics *m, const char *plugin, sh_metrics_summary *out)
 {
     return summary_of(m ? &m->plugins : NULL, plugin, out);

@@ -54,6 +54,9 @@ typedef struct sh_metrics_summary {
     int64_t peak_rss_kb;                                           /* max */
 } sh_metrics_summary;
 
+/* Calls and failures of a plugin so far, without computing percentiles: cheap enough for every call. */
+bool sh_metrics_plugin_counts(const sh_metrics *m, const char *plugin, uint64_t *calls, uint64_t *failures);
+
 /* false when no invocation of that plugin / stage was recorded. */
 bool sh_metrics_plugin_summary(const sh_metrics *m, const char *plugin, sh_metrics_summary *out);
 bool sh_metrics_stage_summary(const sh_metrics *m, const char *stage, sh_metrics_summary *out);

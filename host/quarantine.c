@@ -190,10 +190,13 @@ bool sh_quarantine_record(sh_quarantine *q, const char *library_path, bool crash
 {
     if (!q)
         return false;
+    record *r = find(q, library_path);
+    /* The common case, a success with no history, costs no system call. */
+    if (!crashed && (!r || !r->crashes))
+        return false;
     long long size, mtime;
     if (!identity(library_path, &size, &mtime))
         return false;
-    record *r = find(q, library_path);
     if (!crashed) {
         if (r && r->crashes) {
             r->crashes = 0;

@@ -230,12 +230,12 @@ void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *ce, sh_stat
             return;
         }
     }
-    sh_metrics_summary sum;
-    if (e->status == SH_PLUGIN_AVAILABLE && sh_metrics_plugin_summary(rt->metrics, e->desc->name, &sum) &&
-        sum.calls >= DEGRADED_MIN_CALLS && sum.error_rate > 0.5) {
+    uint64_t calls = 0, failures = 0;
+    if (e->status == SH_PLUGIN_AVAILABLE && sh_metrics_plugin_counts(rt->metrics, e->desc->name, &calls, &failures) &&
+        calls >= DEGRADED_MIN_CALLS && failures * 2 > calls) {
         char why[256];
-        snprintf(why, sizeof why, "%.0f%% of its %llu calls failed", sum.error_rate * 100,
-                 (unsigned long long)sum.calls);
+        snprintf(why, sizeof why, "%llu of its %llu calls failed", (unsigned long long)failures,
+                 (unsigned long long)calls);
         sh_log(SH_LOG_WARN, "plugin '%s' is degraded: %s", e->desc->name, why);
         sh_registry_set_status(e, SH_PLUGIN_DEGRADED, why);
     }

@@ -140,4 +140,14 @@ expect_in err "Plugin 'test/faults' is unavailable: its health check failed 3 ti
 kill -TERM "$server"
 wait "$server"
 
+# An error rate over half of at least 10 calls degrades a plugin.
+start_server ''
+pipeline "$T/fail.cfg" '{ name = "f"; type = "test/faults.fail"; }'
+for _ in $(seq 10); do ctl run "$T/fail.cfg"; done
+expect_rc 1 "a failing stage in serve mode"
+ctl plugins
+expect_in out "degraded: 10 of its 10 calls failed" "the error rate degrades the plugin"
+kill -TERM "$server"
+wait "$server"
+
 finish
