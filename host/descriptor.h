@@ -72,6 +72,9 @@ typedef struct sh_descriptor {
     struct sh_descriptor **deps;
     size_t dep_count;
     bool owns_deps;
+    /* In a worker only: the library opened before dropping privileges, plus one (0: none); dlopen goes through
+     * /proc/self/fd then. */
+    int library_fd;
     int64_t priority;
     sh_isolation isolation;
     sh_limits limits;

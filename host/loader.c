@@ -167,7 +167,15 @@ sh_status sh_loader_open_global(const sh_descriptor *d, uint32_t offer, sh_loade
 static sh_status open_with(const sh_descriptor *d, uint32_t offer, int scope, sh_loaded *out, sh_error *err)
 {
     memset(out, 0, sizeof *out);
-    void *dl = dlopen(d->library_path, RTLD_NOW | scope);
+    /* Through the descriptor opened before the worker dropped privileges, when there is one: the path may not be
+     * reachable by the unprivileged user. */
+    char fd_path[64];
+    const char *open_path = d->library_path;
+    if (d->library_fd > 0) {
+        snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", d->library_fd - 1);
+        open_path = fd_path;
+    }
+    void *dl = dlopen(open_path, RTLD_NOW | scope);
     if (!dl)
         return sh_error_set(err, SH_S_LOAD, "cannot load %s (plugin '%s'): %s", d->library_path, d->name,
                             dlerror());

@@ -1,6 +1,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -82,8 +83,33 @@ static int clean_environment(const sh_descriptor *d, const char *tmp_root, char 
     return 0;
 }
 
-int sh_sandbox_apply(const sh_sandbox_policy *policy, const sh_descriptor *d, char *why, size_t len)
+/* Opens the libraries to load (the plugin's and its dependencies') while the worker can still reach them: a host
+ * running as root may keep plugins where the unprivileged worker user cannot look, as under /root. */
+static int open_libraries(sh_descriptor *d, char *why, size_t len)
 {
+    for (size_t i = 0; i < d->dep_count; i++)
+        if (open_libraries(d->deps[i], why, len) != 0)
+            return -1;
+    if (!d->library_path || d->library_fd)
+        return 0;
+    int fd = open(d->library_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, len, "cannot open %s: %s", d->library_path, strerror(errno));
+        return -1;
+    }
+    d->library_fd = fd + 1;
+    return 0;
+}
+
+int sh_sandbox_apply(const sh_sandbox_policy *policy, sh_descriptor *d, char *why, size_t len)
+{
+    int ruleset = -1;
+    if (policy->uid) {
+        if (open_libraries(d, why, len) != 0)
+            return -1;
+        if (policy->landlock && (ruleset = sh_landlock_prepare(d, policy->tmp_root, why, len)) < 0)
+            return -1;
+    }
     if (policy->uid) {
         /* Groups first: after setuid we could no longer drop them. */
         if (setgroups(0, NULL) != 0 || setgid(policy->gid) != 0 || setuid(policy->uid) != 0) {
@@ -101,7 +127,8 @@ int sh_sandbox_apply(const sh_sandbox_policy *policy, const sh_descriptor *d, ch
         snprintf(why, len, "cannot enter the private directory %s: %s", policy->tmp_root, strerror(errno));
         return -1;
     }
-    if (policy->landlock && sh_landlock_apply(d, policy->tmp_root, why, len) != 0)
+    if (policy->landlock && (ruleset >= 0 ? sh_landlock_restrict(ruleset, why, len)
+                                          : sh_landlock_apply(d, policy->tmp_root, why, len)) != 0)
         return -1;
     return policy->seccomp ? sh_seccomp_apply(d, why, len) : 0;
 }

@@ -44,10 +44,14 @@ typedef struct sh_sandbox_support {
 void sh_sandbox_probe(const char *user, sh_sandbox_support *out);
 
 /* Applies the sandbox in a worker. Returns 0, or -1 with the reason in `why`. Worker child only. */
-int sh_sandbox_apply(const sh_sandbox_policy *policy, const sh_descriptor *d, char *why, size_t len);
+int sh_sandbox_apply(const sh_sandbox_policy *policy, sh_descriptor *d, char *why, size_t len);
 
 /* The two kernel mechanisms, one file each. */
 int sh_landlock_apply(const sh_descriptor *d, const char *tmp_root, char *why, size_t len);
+/* The two halves of sh_landlock_apply: the rules are gathered while the worker still has the host's rights to
+ * open the paths (a ruleset file descriptor, or -1), and enforced once it has dropped them. */
+int sh_landlock_prepare(const sh_descriptor *d, const char *tmp_root, char *why, size_t len);
+int sh_landlock_restrict(int ruleset, char *why, size_t len);
 int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len);
 /* Compiles the filters ahead of time (the zygote does, so each worker only loads one). */
 void sh_seccomp_prepare(void);

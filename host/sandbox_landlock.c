@@ -114,6 +114,23 @@ static const char *const system_read[] = {
 
 int sh_landlock_apply(const sh_descriptor *d, const char *tmp_root, char *why, size_t len)
 {
+    int rs = sh_landlock_prepare(d, tmp_root, why, len);
+    return rs < 0 ? -1 : sh_landlock_restrict(rs, why, len);
+}
+
+int sh_landlock_restrict(int rs, char *why, size_t len)
+{
+    int rc = 0;
+    if (syscall(__NR_landlock_restrict_self, rs, 0) != 0) {
+        snprintf(why, len, "landlock: cannot restrict the worker: %s", strerror(errno));
+        rc = -1;
+    }
+    close(rs);
+    return rc;
+}
+
+int sh_landlock_prepare(const sh_descriptor *d, const char *tmp_root, char *why, size_t len)
+{
     int abi = sh_landlock_abi();
     if (abi <= 0) {
         snprintf(why, len, "landlock is not available on this kernel");
@@ -165,10 +182,9 @@ int sh_landlock_apply(const sh_descriptor *d, const char *tmp_root, char *why, s
         rc = allow(rs, d->permissions.write.items[i], fs, why, len);
     if (rc == 0 && tmp_root)
         rc = allow(rs, tmp_root, fs, why, len);
-    if (rc == 0 && syscall(__NR_landlock_restrict_self, rs, 0) != 0) {
-        snprintf(why, len, "landlock: cannot restrict the worker: %s", strerror(errno));
-        rc = -1;
+    if (rc != 0) {
+        close(rs);
+        return -1;
     }
-    close(rs);
-    return rc;
+    return rs;
 }

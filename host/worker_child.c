@@ -235,7 +235,7 @@ static void serve_process(child *c, sh_inproc *ip, sh_wire_reader *r)
     sh_value_free(invv);
 }
 
-_Noreturn void sh_worker_child_main(int fd, const sh_descriptor *d, const sh_value *config,
+_Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *config,
                                     const sh_sandbox_policy *policy)
 {
     /* Die with the host, even when it is killed with SIGKILL; and catch the race where it already died. */

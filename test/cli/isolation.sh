@@ -89,6 +89,18 @@ run "$SH" run "$T/p.cfg" --plugins-dir "$T/faults" --config "$T/host.cfg"
 expect_rc 2 "bad host configuration"
 expect_in err "$T/host.cfg:1: unknown key 'ttl' in 'workers' (did you mean 'ttl_s'?)" "host configuration error"
 
+# A host running as root runs workers as an unprivileged user, yet plugins may live where only root can look
+# (a clone under /root): the worker opens what it loads before it drops privileges.
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$T/private/deep"
+    chmod 700 "$T/private"
+    cp "$TEST_PLUGINS/libfaults.so" "$T/private/deep/"
+    faults_descriptor | sed 's|@LIB@|libfaults.so|' >"$T/private/deep/faults.plugin"
+    pipeline "$T/p.cfg" '{ name = "src"; type = "test/faults.echo"; }'
+    run "$SH" run "$T/p.cfg" --plugins-dir "$T/private/deep"
+    expect_rc 0 "a plugin in a directory only root can reach"
+fi
+
 # Killing the host with SIGKILL leaves no zygote and no worker behind.
 pipeline "$T/p.cfg" '{ name = "h"; type = "test/faults.hang"; }'
 "$SH" run "$T/p.cfg" --plugins-dir "$T/faults" -v 2>"$T/kill.err" &
