@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "pool.h"
+#include "testutil.h"
 #include "zygote.h"
 
 #include <dirent.h>
@@ -86,18 +87,16 @@ static sh_descriptor *faults_descriptor(char *dir)
     const char *plugins = getenv("SH_TEST_PLUGIN_DIR");
     char path[512];
     snprintf(path, sizeof path, "%s/faults.plugin", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
     char link[600], target[600];
     snprintf(link, sizeof link, "%s/libfaults.so", dir);
     snprintf(target, sizeof target, "%s/libfaults.so", plugins ? plugins : "build/test/plugins");
     assert_int_equal(symlink(target, link), 0);
-    fprintf(f, "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"libfaults.so\";\n"
-               "abi = \"1.0\"; stages = ( { type = \"echo\"; }, { type = \"segv\"; }, { type = \"abort\"; },\n"
-               "{ type = \"exit\"; }, { type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; },\n"
-               "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, { type = \"truncate\"; },\n"
-               "{ type = \"flood\"; }, { type = \"membomb\"; }, { type = \"cpuspin\"; } );\n");
-    fclose(f);
+    tu_write_file(path, "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"libfaults.so\";\n"
+                        "abi = \"1.0\"; stages = ( { type = \"echo\"; }, { type = \"segv\"; }, { type = \"abort\"; },\n"
+                        "{ type = \"exit\"; }, { type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; },\n"
+                        "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, "
+                        "{ type = \"truncate\"; },\n"
+                        "{ type = \"flood\"; }, { type = \"membomb\"; }, { type = \"cpuspin\"; } );\n");
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_descriptor_load(path, &d, &err) != SH_S_OK)
@@ -138,8 +137,8 @@ static void crash_and_respawn_leaks_nothing(void **state)
     sh_zygote *z = NULL;
     sh_error err;
     assert_int_equal(sh_zygote_start(&z, &err), SH_S_OK);
-    char dir[] = "/tmp/sh-stress-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[256];
+    assert_non_null(tu_mkdtemp(dir, sizeof dir, "sh-stress"));
     sh_descriptor *d = faults_descriptor(dir);
     sh_pool_config cfg = {0};
     sh_pool *pool = sh_pool_new(&cfg, z, NULL);
@@ -177,10 +176,7 @@ static void crash_and_respawn_leaks_nothing(void **state)
     sh_zygote_stop(z);
     assert_int_equal(count_children(getpid(), &zombie), 0);
     sh_descriptor_free(d);
-    char link[600];
-    snprintf(link, sizeof link, "%s/libfaults.so", dir);
-    unlink(link);
-    rmdir(dir);
+    tu_remove_tree(dir);
 }
 
 int main(void)

@@ -8,11 +8,11 @@
 #include <cmocka.h>
 
 #include "descriptor.h"
+#include "testutil.h"
 
 #include <stagehost/abi.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,48 +28,27 @@ typedef struct fixture {
     char path[PATH_MAX]; /* the descriptor file */
 } fixture;
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-}
-
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "%s/sh-desc-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(fx->dir)) {
+    if (!tu_mkdtemp(fx->dir, sizeof fx->dir, "sh-desc")) {
         free(fx);
         return -1;
     }
     snprintf(fx->path, sizeof fx->path, "%s/demo.plugin", fx->dir);
     char lib[PATH_MAX];
     snprintf(lib, sizeof lib, "%s/libdemo.so", fx->dir);
-    FILE *f = fopen(lib, "w");
-    if (!f)
-        return -1;
-    fputs("not really an ELF file\n", f);
-    fclose(f);
+    tu_write_file(lib, "not really an ELF file\n");
     *state = fx;
     return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    int rc = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tu_remove_tree(fx->dir);
     free(fx);
     return rc;
 }
@@ -77,7 +56,7 @@ static int teardown(void **state)
 /* Writes `text` as the descriptor and loads it. */
 static sh_status load(fixture *fx, const char *text, sh_descriptor **out, sh_error *err)
 {
-    write_file(fx->path, text);
+    tu_write_file(fx->path, text);
     sh_error_clear(err);
     return sh_descriptor_load(fx->path, out, err);
 }
@@ -95,19 +74,9 @@ static void expect_refused_at(fixture *fx, const char *text, int line, ...)
     assert_null(d);
     assert_int_equal(err.status, SH_S_CONFIG);
 
-    char prefix[PATH_MAX + 32];
-    snprintf(prefix, sizeof prefix, "%s:%d: ", fx->path, line);
-    if (strncmp(err.message, prefix, strlen(prefix)) != 0)
-        print_error("expected prefix '%s' in message: %s\n", prefix, err.message);
-    assert_int_equal(strncmp(err.message, prefix, strlen(prefix)), 0);
-
     va_list ap;
     va_start(ap, line);
-    for (const char *want = va_arg(ap, const char *); want; want = va_arg(ap, const char *)) {
-        if (!strstr(err.message, want))
-            print_error("expected '%s' in message: %s\n", want, err.message);
-        assert_non_null(strstr(err.message, want));
-    }
+    tu_vexpect_at(err.message, fx->path, line, ap);
     va_end(ap);
 }
 
@@ -292,7 +261,7 @@ static void test_library_in_subdir_and_absolute(void **state)
     snprintf(sub, sizeof sub, "%s/lib", fx->dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     snprintf(lib, sizeof lib, "%s/libsub.so", sub);
-    write_file(lib, "x");
+    tu_write_file(lib, "x");
 
     sh_descriptor *d = NULL;
     sh_error err;
@@ -327,14 +296,13 @@ static void test_all_errors_at_once(void **state)
     const char *expect[] = {":2: plugin name 'Bad/Name'", ":3: version '1.x'", "stage type 'a.b' is invalid",
                             "key 'timeout_ms' must be at least 1", "unknown key 'frobnicate'"};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
-        if (!strstr(err.message, expect[i]))
-            fail_msg("'%s' missing from: %s", expect[i], err.message);
+        tu_expect_contains(err.message, expect[i]);
 }
 
 static void test_relative_descriptor_path(void **state)
 {
     fixture *fx = *state;
-    write_file(fx->path, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES);
+    tu_write_file(fx->path, L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI L_STAGES);
     char cwd[PATH_MAX];
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir(fx->dir), 0);

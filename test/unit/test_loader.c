@@ -8,11 +8,11 @@
 
 #include "inproc.h"
 #include "loader.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -38,10 +38,7 @@ static sh_descriptor *descriptor(const char *lib, const char *name, const char *
              "format = 1; name = \"%s\"; version = \"%s\"; library = \"%s\"; abi = \"1.0\"; entry = \"%s\";\n"
              "stages = ( { type = \"echo\"; } %s );\n",
              name, version, lib, entry, extra_stage);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(body, f);
-    fclose(f);
+    tu_write_file(path, body);
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_descriptor_load(path, &d, &err) != SH_S_OK)
@@ -55,8 +52,7 @@ static void expect_refused(const char *lib, const char *needle)
     sh_loaded l;
     sh_error err;
     assert_int_equal(sh_loader_open(d, SH_ABI_CURRENT, &l, &err), SH_S_LOAD);
-    if (!strstr(err.message, needle))
-        fail_msg("expected '%s' in: %s", needle, err.message);
+    tu_expect_contains(err.message, needle);
     sh_descriptor_free(d);
 }
 
@@ -224,25 +220,14 @@ static void inproc_runs_a_real_plugin(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sh-test-loader-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tu_mkdtemp(tmpdir, sizeof tmpdir, "sh-test-loader") ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    /* The descriptor and the library links. */
-    DIR *d = opendir(tmpdir);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    return rmdir(tmpdir);
+    /* The descriptor and the library links (the links themselves: the tree walk does not follow them). */
+    return tu_remove_tree(tmpdir);
 }
 
 int main(void)

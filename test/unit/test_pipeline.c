@@ -6,14 +6,13 @@
 #include <cmocka.h>
 
 #include "pipeline.h"
+#include "testutil.h"
 #include "value.h"
 
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct fixture {
@@ -21,21 +20,12 @@ typedef struct fixture {
     char path[PATH_MAX]; /* the pipeline file */
 } fixture;
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-}
-
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "%s/sh-pipe-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(fx->dir)) {
+    if (!tu_mkdtemp(fx->dir, sizeof fx->dir, "sh-pipe")) {
         free(fx);
         return -1;
     }
@@ -44,25 +34,17 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    int rc = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tu_remove_tree(fx->dir);
     free(fx);
     return rc;
 }
 
 static sh_status load(fixture *fx, const char *text, sh_pipeline **out, sh_error *err)
 {
-    write_file(fx->path, text);
+    tu_write_file(fx->path, text);
     sh_error_clear(err);
     return sh_pipeline_load(fx->path, out, err);
 }
@@ -80,19 +62,9 @@ static void expect_refused_at(fixture *fx, const char *text, int line, ...)
     assert_null(p);
     assert_int_equal(err.status, SH_S_CONFIG);
 
-    char prefix[PATH_MAX + 32];
-    snprintf(prefix, sizeof prefix, "%s:%d: ", fx->path, line);
-    if (strncmp(err.message, prefix, strlen(prefix)) != 0)
-        print_error("expected prefix '%s' in message: %s\n", prefix, err.message);
-    assert_int_equal(strncmp(err.message, prefix, strlen(prefix)), 0);
-
     va_list ap;
     va_start(ap, line);
-    for (const char *want = va_arg(ap, const char *); want; want = va_arg(ap, const char *)) {
-        if (!strstr(err.message, want))
-            print_error("expected '%s' in message: %s\n", want, err.message);
-        assert_non_null(strstr(err.message, want));
-    }
+    tu_vexpect_at(err.message, fx->path, line, ap);
     va_end(ap);
 }
 
@@ -249,7 +221,7 @@ static void test_valid_pipeline(void **state)
 static void test_relative_path_gives_absolute_dir(void **state)
 {
     fixture *fx = *state;
-    write_file(fx->path, valid_pipeline);
+    tu_write_file(fx->path, valid_pipeline);
     char cwd[PATH_MAX], real[PATH_MAX];
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_non_null(realpath(fx->dir, real));

@@ -12,9 +12,9 @@
 #include "discovery.h"
 #include "regcache.h"
 #include "registry.h"
+#include "testutil.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +32,6 @@ typedef struct fixture {
 
 static time_t stamp = 1600000000; /* every backdated file gets its own second */
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* Gives `path` an mtime in the past, with nanoseconds, distinct from any earlier one. */
 static void backdate(const char *path)
 {
@@ -52,7 +44,7 @@ static void write_old(const char *dir, const char *file, const char *text)
 {
     char path[PATH_MAX + 128];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    write_file(path, text);
+    tu_write_file(path, text);
     backdate(path);
 }
 
@@ -83,8 +75,7 @@ static int setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->root, sizeof fx->root, "%s/sh-regcache-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(fx->root)) {
+    if (!tu_mkdtemp(fx->root, sizeof fx->root, "sh-regcache")) {
         free(fx);
         return -1;
     }
@@ -95,7 +86,7 @@ static int setup(void **state)
         return -1;
     char lib[PATH_MAX + 64];
     snprintf(lib, sizeof lib, "%s/libdummy.so", fx->plugins);
-    write_file(lib, "not a library: discovery never loads it\n");
+    tu_write_file(lib, "not a library: discovery never loads it\n");
     setenv("STAGEHOST_CACHE_DIR", fx->cache_dir, 1);
     unsetenv("STAGEHOST_NO_CACHE");
     sh_regcache_reset_stats();
@@ -103,18 +94,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    int rc = nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tu_remove_tree(fx->root);
     unsetenv("STAGEHOST_CACHE_DIR");
     unsetenv("STAGEHOST_NO_CACHE");
     free(fx);
@@ -398,7 +381,7 @@ static void truncate_half(const char *path)
 
 static void truncate_tiny(const char *path) { assert_int_equal(truncate(path, 10), 0); }
 static void truncate_empty(const char *path) { assert_int_equal(truncate(path, 0), 0); }
-static void garbage(const char *path) { write_file(path, "SHREGCAC but nothing a cache would hold\n"); }
+static void garbage(const char *path) { tu_write_file(path, "SHREGCAC but nothing a cache would hold\n"); }
 
 /* Writable by others: not trusted, whatever it holds. */
 static void group_writable(const char *path) { assert_int_equal(chmod(path, 0660), 0); }
@@ -420,7 +403,7 @@ static void test_unwritable_cache_dir(void **state)
     /* Under a regular file: not creatable, even by root. */
     char blocker[PATH_MAX + 32], dir[PATH_MAX + 64];
     snprintf(blocker, sizeof blocker, "%s/blocker", fx->root);
-    write_file(blocker, "a file, not a directory\n");
+    tu_write_file(blocker, "a file, not a directory\n");
     snprintf(dir, sizeof dir, "%s/cache", blocker);
     setenv("STAGEHOST_CACHE_DIR", dir, 1);
     sh_regcache_stats s = check_dir(fx->plugins);
@@ -545,7 +528,7 @@ static void test_invalid_descriptors(void **state)
     /* The missing library appears: h becomes valid at once. */
     char lib[PATH_MAX + 64];
     snprintf(lib, sizeof lib, "%s/libmissing.so", fx->plugins);
-    write_file(lib, "x\n");
+    tu_write_file(lib, "x\n");
     check_dir(fx->plugins);
     discover(&reg, fx->plugins);
     assert_int_equal(reg.entries[6].status, SH_PLUGIN_AVAILABLE);
@@ -589,7 +572,7 @@ static void test_fresh_file_not_cached(void **state)
     five_plugins(fx);
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/z.plugin", fx->plugins);
-    write_file(path, "format = 1;\nname = \"acme/z\";\nversion = \"1.0.0\";\nlibrary = \"libdummy.so\";\n"
+    tu_write_file(path, "format = 1;\nname = \"acme/z\";\nversion = \"1.0.0\";\nlibrary = \"libdummy.so\";\n"
                      "abi = \"1.0\";\nstages = ( { type = \"t\"; } );\n");
     /* "Just now", however slow this machine is: a minute ahead (a clock ahead of ours counts as recent too). */
     struct timespec ts[2] = {{.tv_sec = time(NULL) + 60}, {.tv_sec = time(NULL) + 60}};
@@ -611,14 +594,14 @@ static void test_include_not_cached(void **state)
     fixture *fx = *state;
     char inc[PATH_MAX + 64], text[PATH_MAX + 512];
     snprintf(inc, sizeof inc, "%s/common.inc", fx->root);
-    write_file(inc, "version = \"1.0.0\";\n");
+    tu_write_file(inc, "version = \"1.0.0\";\n");
     snprintf(text, sizeof text,
              "format = 1;\nname = \"acme/inc\";\n@include \"%s\"\nlibrary = \"libdummy.so\";\nabi = \"1.0\";\n"
              "stages = ( { type = \"t\"; } );\n",
              inc);
     write_old(fx->plugins, "inc.plugin", text);
     check_dir(fx->plugins);
-    write_file(inc, "version = \"2.0.0\";\n");
+    tu_write_file(inc, "version = \"2.0.0\";\n");
     sh_regcache_stats s = check_dir(fx->plugins);
     assert_int_equal(s.hits, 0);
     sh_registry reg;
@@ -638,7 +621,7 @@ static void test_search_path(void **state)
     assert_int_equal(mkdir(other, 0755), 0);
     char lib[PATH_MAX + 64];
     snprintf(lib, sizeof lib, "%s/libdummy.so", other);
-    write_file(lib, "x\n");
+    tu_write_file(lib, "x\n");
     write_plugin(other, "a.plugin", "acme/a", ""); /* shadowed by the first directory's */
     write_plugin(other, "x.plugin", "acme/x", "");
     setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", other, 1);
@@ -690,7 +673,7 @@ static void test_relative_dir_identity(void **state)
         snprintf(sub, sizeof sub, "%s/plugins", dirs[i]);
         assert_int_equal(mkdir(sub, 0755), 0);
         snprintf(lib, sizeof lib, "%s/libdummy.so", sub);
-        write_file(lib, "x\n");
+        tu_write_file(lib, "x\n");
         write_plugin(sub, "p.plugin", names[i], "");
         /* The same mtime too: only the directory's (and file's) identity tells them apart. */
         snprintf(lib, sizeof lib, "%s/p.plugin", sub);
@@ -725,7 +708,7 @@ static void test_symlinked_dir(void **state)
     snprintf(sub, sizeof sub, "%s/plugins", x);
     assert_int_equal(mkdir(sub, 0755), 0);
     snprintf(lib, sizeof lib, "%s/libdummy.so", sub);
-    write_file(lib, "x\n");
+    tu_write_file(lib, "x\n");
     write_plugin(sub, "p.plugin", "acme/p", "");
     assert_int_equal(symlink(x, link), 0);
     check_dir(dir);
@@ -735,7 +718,7 @@ static void test_symlinked_dir(void **state)
     assert_int_equal(rename(x, y), 0);
     assert_int_equal(mkdir(x, 0755), 0);
     assert_int_equal(mkdir(sub, 0755), 0);
-    write_file(lib, "x\n");
+    tu_write_file(lib, "x\n");
     assert_int_equal(unlink(link), 0);
     assert_int_equal(symlink(y, link), 0);
     sh_regcache_stats s = check_dir(dir);

@@ -10,8 +10,8 @@
 #include "discovery.h"
 #include "registry.h"
 #include "resolve.h"
+#include "testutil.h"
 
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +29,7 @@ static int setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->root, sizeof fx->root, "%s/sh-resolve-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(fx->root)) {
+    if (!tu_mkdtemp(fx->root, sizeof fx->root, "sh-resolve")) {
         free(fx);
         return -1;
     }
@@ -39,29 +38,13 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     fixture *fx = *state;
     sh_registry_free(&fx->reg);
-    int rc = nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tu_remove_tree(fx->root);
     free(fx);
     return rc;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
 }
 
 /* Creates (if needed) the directory `sub` under the root, with a dummy library, and returns its path. */
@@ -73,7 +56,7 @@ static const char *plugin_dir(fixture *fx, const char *sub, char *out, size_t si
         assert_int_equal(mkdir(out, 0755), 0);
         char lib[PATH_MAX + 32];
         snprintf(lib, sizeof lib, "%s/libdummy.so", out);
-        write_file(lib, "not a library: resolution never loads it\n");
+        tu_write_file(lib, "not a library: resolution never loads it\n");
     }
     return out;
 }
@@ -93,7 +76,7 @@ static void write_plugin(const char *dir, const char *file, const char *name, co
              "priority = %d;\n"
              "stages = ( %s );\n",
              name, version, priority, stages);
-    write_file(path, text);
+    tu_write_file(path, text);
 }
 
 static void discover(fixture *fx, const char *dir)
@@ -127,13 +110,6 @@ static void expect_unresolved(fixture *fx, const char *type, sh_error *err)
     assert_null(t.action);
 }
 
-static void expect_contains(const char *message, const char *want)
-{
-    if (!strstr(message, want))
-        print_error("expected '%s' in: %s\n", want, message);
-    assert_non_null(strstr(message, want));
-}
-
 /* The standard fixture: core/text (chunk, upper) and acme/img (resize). */
 static void standard_registry(fixture *fx)
 {
@@ -165,8 +141,8 @@ static void test_qualified_resolves(void **state)
     assert_string_equal(t.action, "upper");
     assert_string_equal(t.input, "any");
     assert_string_equal(t.output, "any");
-    expect_contains(t.how, "qualified type: plugin core/text 1.4.0");
-    expect_contains(t.how, "text.plugin");
+    tu_expect_contains(t.how, "qualified type: plugin core/text 1.4.0");
+    tu_expect_contains(t.how, "text.plugin");
 
     assert_int_equal(sh_resolve(&fx->reg, "core/text.chunk", &t, &err), SH_S_OK);
     assert_ptr_equal(t.plugin, &fx->reg.entries[1]);
@@ -201,7 +177,7 @@ static void test_qualified_errors_are_exact(void **state)
     longname[3] = '/';
     memcpy(longname + sizeof longname - 3, ".x", 3);
     expect_unresolved(fx, longname, &err);
-    expect_contains(err.message, "Plugin not found: nnn/nnnn");
+    tu_expect_contains(err.message, "Plugin not found: nnn/nnnn");
 }
 
 static void test_qualified_without_action(void **state)
@@ -210,10 +186,10 @@ static void test_qualified_without_action(void **state)
     standard_registry(fx);
     sh_error err;
     expect_unresolved(fx, "core/text", &err);
-    expect_contains(err.message, "Stage type 'core/text' names plugin 'core/text' but no action");
-    expect_contains(err.message, "'core/text.ACTION'");
+    tu_expect_contains(err.message, "Stage type 'core/text' names plugin 'core/text' but no action");
+    tu_expect_contains(err.message, "'core/text.ACTION'");
     expect_unresolved(fx, "core/text.", &err);
-    expect_contains(err.message, "but no action");
+    tu_expect_contains(err.message, "but no action");
 }
 
 static void test_bare_type_plugin_ahead_of_builtin(void **state)
@@ -231,8 +207,8 @@ static void test_bare_type_plugin_ahead_of_builtin(void **state)
     assert_string_equal(t.action, "chunk");
     assert_ptr_equal(t.action, fx->reg.entries[1].desc->stages[0].type);
     assert_string_equal(t.input, "document");
-    expect_contains(t.how, "bare type: plugin core/text 1.4.0");
-    expect_contains(t.how, "ahead of the built-in of the same name");
+    tu_expect_contains(t.how, "bare type: plugin core/text 1.4.0");
+    tu_expect_contains(t.how, "ahead of the built-in of the same name");
 
     /* A bare type only a plugin provides. */
     assert_int_equal(sh_resolve(&fx->reg, "resize", &t, &err), SH_S_OK);
@@ -262,7 +238,7 @@ static void test_bare_type_builtin(void **state)
         assert_string_equal(t.action, builtins[i].type);
         assert_string_equal(t.input, builtins[i].input);
         assert_string_equal(t.output, builtins[i].output);
-        expect_contains(t.how, "built-in");
+        tu_expect_contains(t.how, "built-in");
     }
 
     /* Plugins that do not provide "chunk" leave it to the built-in. */
@@ -284,28 +260,28 @@ static void test_bare_unknown_type(void **state)
     sh_error err;
     /* Empty registry: the built-ins are the candidates. */
     expect_unresolved(fx, "chnk", &err);
-    expect_contains(err.message, "'chnk'");
-    expect_contains(err.message, "no plugin and no built-in");
-    expect_contains(err.message, "Closest known types: chunk");
+    tu_expect_contains(err.message, "'chnk'");
+    tu_expect_contains(err.message, "no plugin and no built-in");
+    tu_expect_contains(err.message, "Closest known types: chunk");
 
     /* With plugins, their types are candidates too, bare and qualified. */
     standard_registry(fx);
     expect_unresolved(fx, "chnk", &err);
-    expect_contains(err.message, "Stage type 'chnk' not found: no plugin and no built-in provides it");
-    expect_contains(err.message, "Closest known types: chunk");
-    expect_contains(err.message, "core/text.chunk");
+    tu_expect_contains(err.message, "Stage type 'chnk' not found: no plugin and no built-in provides it");
+    tu_expect_contains(err.message, "Closest known types: chunk");
+    tu_expect_contains(err.message, "core/text.chunk");
     expect_unresolved(fx, "resise", &err);
-    expect_contains(err.message, "Closest known types: resize");
-    expect_contains(err.message, "acme/img.resize");
+    tu_expect_contains(err.message, "Closest known types: resize");
+    tu_expect_contains(err.message, "acme/img.resize");
 
     /* Nothing close at all. */
     expect_unresolved(fx, "qqqqqqqqqqqqqqqqqqqqqqqqqqqq", &err);
-    expect_contains(err.message, "no known type is close");
+    tu_expect_contains(err.message, "no known type is close");
     assert_null(strstr(err.message, "Closest"));
 
     /* A dot without a slash is a bare type, not a qualified one. */
     expect_unresolved(fx, "text.chunk", &err);
-    expect_contains(err.message, "Stage type 'text.chunk' not found");
+    tu_expect_contains(err.message, "Stage type 'text.chunk' not found");
 }
 
 static void test_equal_priority_is_ambiguous(void **state)
@@ -320,13 +296,13 @@ static void test_equal_priority_is_ambiguous(void **state)
 
     sh_error err;
     expect_unresolved(fx, "split", &err);
-    expect_contains(err.message, "Stage type 'split' is provided by two plugins of priority 3");
-    expect_contains(err.message, "'acme/alpha'");
-    expect_contains(err.message, "'acme/beta'");
-    expect_contains(err.message, "a.plugin");
-    expect_contains(err.message, "b.plugin");
-    expect_contains(err.message, "'acme/alpha.split'");
-    expect_contains(err.message, "priority");
+    tu_expect_contains(err.message, "Stage type 'split' is provided by two plugins of priority 3");
+    tu_expect_contains(err.message, "'acme/alpha'");
+    tu_expect_contains(err.message, "'acme/beta'");
+    tu_expect_contains(err.message, "a.plugin");
+    tu_expect_contains(err.message, "b.plugin");
+    tu_expect_contains(err.message, "'acme/alpha.split'");
+    tu_expect_contains(err.message, "priority");
 
     /* Naming one explicitly works, and so do types only one of them provides. */
     sh_target t;
@@ -354,7 +330,7 @@ static void test_higher_priority_wins(void **state)
     assert_int_equal(sh_resolve(&fx->reg, "split", &t, &err), SH_S_OK);
     assert_ptr_equal(t.plugin, &fx->reg.entries[1]);
     assert_string_equal(t.plugin->desc->name, "acme/high");
-    expect_contains(t.how, "highest priority among its providers");
+    tu_expect_contains(t.how, "highest priority among its providers");
 
     /* Priority 0 beats -1, and the built-in "chunk" comes after both. */
     assert_int_equal(sh_resolve(&fx->reg, "chunk", &t, &err), SH_S_OK);
@@ -389,9 +365,9 @@ static void test_tie_only_among_the_best(void **state)
     assert_int_equal(sh_resolve(&fx->reg, "join", &t, &err), SH_S_OK);
     assert_string_equal(t.plugin->desc->name, "acme/d");
     expect_unresolved(fx, "merge", &err);
-    expect_contains(err.message, "priority 7");
-    expect_contains(err.message, "'acme/h'");
-    expect_contains(err.message, "'acme/i'");
+    tu_expect_contains(err.message, "priority 7");
+    tu_expect_contains(err.message, "'acme/h'");
+    tu_expect_contains(err.message, "'acme/i'");
     assert_null(strstr(err.message, "'acme/g'"));
 }
 
@@ -416,7 +392,7 @@ static void test_shadowing(void **state)
     assert_string_equal(e1->desc->version, "2.0.0");
     char want[PATH_MAX + 64];
     snprintf(want, sizeof want, "shadowed by %s/x.plugin", first);
-    expect_contains(e1->reason, want);
+    tu_expect_contains(e1->reason, want);
     assert_string_equal(sh_plugin_status_name(e1->status), "shadowed");
 
     assert_ptr_equal(sh_registry_find(&fx->reg, "acme/x"), e0);
@@ -434,7 +410,7 @@ static void test_shadowing(void **state)
     expect_unresolved(fx, "acme/x.two", &err);
     assert_string_equal(err.message, "Action 'two' not found in plugin 'acme/x'");
     expect_unresolved(fx, "two", &err);
-    expect_contains(err.message, "'two' not found");
+    tu_expect_contains(err.message, "'two' not found");
 }
 
 /* The same name twice in one directory is a mistake, not shadowing: the second (in byte order) is refused. */
@@ -452,8 +428,8 @@ static void test_same_name_in_one_dir_is_an_error(void **state)
     assert_int_equal(fx->reg.entries[0].status, SH_PLUGIN_AVAILABLE);
     assert_true(ends_with(fx->reg.entries[1].path, "/b.plugin"));
     assert_int_equal(fx->reg.entries[1].status, SH_PLUGIN_UNAVAILABLE);
-    expect_contains(fx->reg.entries[1].reason, "plugin 'acme/same' is already defined by");
-    expect_contains(fx->reg.entries[1].reason, "/a.plugin in the same directory");
+    tu_expect_contains(fx->reg.entries[1].reason, "plugin 'acme/same' is already defined by");
+    tu_expect_contains(fx->reg.entries[1].reason, "/a.plugin in the same directory");
     sh_target t;
     sh_error err;
     assert_int_equal(sh_resolve(&fx->reg, "acme/same.t", &t, &err), SH_S_OK);
@@ -468,10 +444,10 @@ static void test_invalid_descriptor_does_not_block_others(void **state)
     write_plugin(dir, "a.plugin", "acme/a", "1.0.0", 0, "{ type = \"alpha\"; }");
     char bad[PATH_MAX + 32];
     snprintf(bad, sizeof bad, "%s/b.plugin", dir);
-    write_file(bad, "format = 2;\nname = \"acme/broken\";\n");
+    tu_write_file(bad, "format = 2;\nname = \"acme/broken\";\n");
     char syntax[PATH_MAX + 32];
     snprintf(syntax, sizeof syntax, "%s/c.plugin", dir);
-    write_file(syntax, "format = 1;\nname = \"acme/c\"\nversion = = 3;\n");
+    tu_write_file(syntax, "format = 1;\nname = \"acme/c\"\nversion = = 3;\n");
     write_plugin(dir, "d.plugin", "acme/d", "1.0.0", 0, "{ type = \"delta\"; }");
     discover(fx, dir);
     assert_int_equal(fx->reg.len, 4);
@@ -484,11 +460,11 @@ static void test_invalid_descriptor_does_not_block_others(void **state)
     assert_non_null(e[1].reason);
     char want[PATH_MAX + 64];
     snprintf(want, sizeof want, "%s:1: descriptor format 2 is not supported", bad);
-    expect_contains(e[1].reason, want);
+    tu_expect_contains(e[1].reason, want);
     assert_string_equal(sh_plugin_status_name(e[1].status), "unavailable");
     assert_int_equal(e[2].status, SH_PLUGIN_UNAVAILABLE);
     snprintf(want, sizeof want, "%s:3: syntax error", syntax);
-    expect_contains(e[2].reason, want);
+    tu_expect_contains(e[2].reason, want);
     assert_int_equal(e[3].status, SH_PLUGIN_AVAILABLE);
 
     sh_target t;
@@ -508,18 +484,18 @@ static void test_qualified_type_naming_invalid_plugin_says_why(void **state)
     char bad[PATH_MAX + 32];
     snprintf(bad, sizeof bad, "%s/broken.plugin", dir);
     /* The name parses; the version does not. */
-    write_file(bad, "format = 1;\nname = \"acme/broken\";\nversion = \"1.x\";\nlibrary = \"libdummy.so\";\n"
+    tu_write_file(bad, "format = 1;\nname = \"acme/broken\";\nversion = \"1.x\";\nlibrary = \"libdummy.so\";\n"
                     "abi = \"1.0\";\nstages = ( { type = \"fix\"; } );\n");
     discover(fx, dir);
     assert_int_equal(fx->reg.len, 1);
     assert_int_equal(fx->reg.entries[0].status, SH_PLUGIN_UNAVAILABLE);
-    expect_contains(fx->reg.entries[0].reason, "version '1.x'");
+    tu_expect_contains(fx->reg.entries[0].reason, "version '1.x'");
 
     sh_error err;
     expect_unresolved(fx, "acme/broken.fix", &err);
-    expect_contains(err.message, "acme/broken");
-    expect_contains(err.message, "unavailable");
-    expect_contains(err.message, "version '1.x'");
+    tu_expect_contains(err.message, "acme/broken");
+    tu_expect_contains(err.message, "unavailable");
+    tu_expect_contains(err.message, "version '1.x'");
 }
 
 static void test_discovery_order_is_bytewise(void **state)
@@ -555,7 +531,7 @@ static void test_discovery_order_is_bytewise(void **state)
         assert_string_equal(fx->reg.entries[i].desc->version, sorted_versions[i]);
         assert_int_equal(fx->reg.entries[i].status, i == 0 ? SH_PLUGIN_AVAILABLE : SH_PLUGIN_UNAVAILABLE);
         if (i > 0)
-            expect_contains(fx->reg.entries[i].reason, first);
+            tu_expect_contains(fx->reg.entries[i].reason, first);
     }
     assert_null(sh_registry_find(&fx->reg, "acme/ignored"));
     sh_target t;
@@ -629,13 +605,13 @@ static void test_discover_search_path(void **state)
     sh_registry_free(&fx->reg);
     const char *bad[] = {missing};
     assert_int_equal(sh_discover(&fx->reg, bad, 1, NULL, &err), SH_S_CONFIG);
-    expect_contains(err.message, "--plugins-dir");
-    expect_contains(err.message, missing);
+    tu_expect_contains(err.message, "--plugins-dir");
+    tu_expect_contains(err.message, missing);
     sh_registry_free(&fx->reg);
 
     /* And sh_discover_dir on a missing directory too. */
     assert_int_equal(sh_discover_dir(&fx->reg, missing, &err), SH_S_CONFIG);
-    expect_contains(err.message, "cannot read plugins directory");
+    tu_expect_contains(err.message, "cannot read plugins directory");
     assert_int_equal(fx->reg.len, 0);
     assert_int_equal(unsetenv("STAGEHOST_PLUGIN_PATH"), 0);
 }

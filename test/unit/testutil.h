@@ -1,0 +1,29 @@
+/* Fixture helpers shared by the unit tests (and the stress test): temporary directories, small text files and
+ * substring assertions. The asserting helpers use cmocka, so call them from inside a test (or a setup that may
+ * fail the test). */
+#ifndef SH_TESTUTIL_H
+#define SH_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* Creates a fresh directory "$TMPDIR/PREFIX-XXXXXX" ("/tmp" when TMPDIR is unset) and writes its path to `buf`.
+ * Returns `buf`, or NULL if the path does not fit in `size` bytes or mkdtemp() fails. Does not assert, so that
+ * setup functions can report the failure by their return value. */
+char *tu_mkdtemp(char *buf, size_t size, const char *prefix);
+
+/* Writes `text` to `path` (created or truncated), asserting that opening, writing and closing all succeed. */
+void tu_write_file(const char *path, const char *text);
+
+/* Removes `dir` and everything below it, without following symbolic links (nftw, FTW_DEPTH | FTW_PHYS).
+ * Returns 0 on success, as nftw() does. */
+int tu_remove_tree(const char *dir);
+
+/* Asserts that `want` occurs in `message`; on failure, prints both first. */
+void tu_expect_contains(const char *message, const char *want);
+
+/* Asserts that `message` starts with "PATH:LINE: " and contains each string of `wants`, a list of
+ * `const char *` ended by NULL (the caller's variadic arguments: it calls va_start and va_end). */
+void tu_vexpect_at(const char *message, const char *path, int line, va_list wants);
+
+#endif
