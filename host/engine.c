@@ -111,16 +111,19 @@ static sh_status run_stage(sh_runtime *rt, const sh_pipeline *p, size_t index, c
                          .plugin = d ? d->name : SH_BUILTIN_PLUGIN_NAME,
                          .base_dir = p->dir,
                          .attempt = 1};
-    sh_sandbox_policy policy = {0};
-    sh_status rc = d ? sh_runtime_policy(rt, d, iso, &policy, err) : SH_S_OK;
-    if (rc != SH_S_OK)
-        return rc;
-    sh_instance *in = NULL;
-    bool reused = false;
-    rc = sh_pool_acquire(rt->pool, d, iso, &limits, d ? sh_runtime_plugin_config(rt, d->name) : NULL, &policy, &in,
-                         &reused, err);
-    if (rc != SH_S_OK)
-        return rc;
+    /* A warm instance was checked (grants, confinement) when it was loaded: calls on it need no new decision. */
+    sh_status rc = SH_S_OK;
+    bool reused = true;
+    sh_instance *in = sh_pool_take_warm(rt->pool, d, iso);
+    if (!in) {
+        sh_sandbox_policy policy = {0};
+        rc = d ? sh_runtime_policy(rt, d, iso, &policy, err) : SH_S_OK;
+        if (rc == SH_S_OK)
+            rc = sh_pool_acquire(rt->pool, d, iso, &limits, d ? sh_runtime_plugin_config(rt, d->name) : NULL, &policy,
+                                 &in, &reused, err);
+        if (rc != SH_S_OK)
+            return rc;
+    }
     if (!reused && sh_instance_pid(in))
         summary->workers_started++;
     if (!reused && d) {

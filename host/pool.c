@@ -105,9 +105,7 @@ static void make_room(sh_pool *p)
     }
 }
 
-sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
-                          const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
-                          sh_error *err)
+sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso)
 {
     sh_pool_expire(p);
     const char *name = d ? d->name : SH_BUILTIN_PLUGIN_NAME;
@@ -120,12 +118,25 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
             continue;
         if (!sh_instance_alive(e->in)) {
             drop(p, i, "its worker is gone");
-            break;
+            return NULL;
         }
         e->busy = true;
-        *out = e->in;
-        *reused = true;
         event(p, SH_CACHE_HIT);
+        return e->in;
+    }
+    return NULL;
+}
+
+sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
+                          const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
+                          sh_error *err)
+{
+    const char *name = d ? d->name : SH_BUILTIN_PLUGIN_NAME;
+    const char *library = d ? d->library_path : "";
+    if (!d)
+        iso = SH_ISOLATION_NONE;
+    if ((*out = sh_pool_take_warm(p, d, iso))) {
+        *reused = true;
         return SH_S_OK;
     }
     event(p, SH_CACHE_MISS);

@@ -27,6 +27,9 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
                           const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
                           sh_error *err);
 
+/* The warm instance of `d` with isolation `iso`, marked in use, or NULL (nothing is loaded). */
+sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso);
+
 /* Hands an instance back after a call; a dead one is unloaded at once, so the next call gets a fresh worker. */
 void sh_pool_release(sh_pool *p, sh_instance *in);
 
