@@ -93,7 +93,11 @@ uint32_t sh_inproc_abi(const sh_inproc *ip) { return ip->loaded.abi; }
 sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const char *type,
                                  const sh_value *config, uint32_t *id, sh_error *err)
 {
-    if (ip->len == ip->cap) {
+    /* A destroyed stage's slot is taken again, so a warm plugin does not grow by one slot per call. */
+    size_t slot = 0;
+    while (slot < ip->len && ip->stages[slot].stage)
+        slot++;
+    if (slot == ip->len && ip->len == ip->cap) {
         size_t cap = ip->cap ? ip->cap * 2 : 4;
         inproc_stage *p = realloc(ip->stages, cap * sizeof *p);
         if (!p)
@@ -101,7 +105,7 @@ sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const 
         ip->stages = p;
         ip->cap = cap;
     }
-    inproc_stage *s = &ip->stages[ip->len];
+    inproc_stage *s = &ip->stages[slot];
     memset(s, 0, sizeof *s);
     s->type = strdup(type);
     s->name = strdup(inv->stage ? inv->stage : type);
@@ -135,7 +139,9 @@ sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const 
         return st;
     }
     s->stage = stage;
-    *id = (uint32_t)ip->len++;
+    *id = (uint32_t)slot;
+    if (slot == ip->len)
+        ip->len++;
     return SH_S_OK;
 }
 

@@ -25,15 +25,35 @@ static sh_inspect_step classify(const char *message)
     return SH_STEP_LOAD;
 }
 
-void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_policy *policy, sh_inspect_report *report)
+void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_support *support, bool allow_unconfined,
+                       sh_inspect_report *report)
 {
     memset(report, 0, sizeof *report);
+    /* Plugin code is untrusted here above all (a CI checking someone's plugin): confine it like any worker,
+     * granting nothing. */
+    sh_sandbox_policy policy = {.landlock = support->landlock_abi > 0, .seccomp = support->seccomp};
+    if (support->user_switch) {
+        policy.uid = support->uid;
+        policy.gid = support->gid;
+    }
+    if ((!policy.landlock || !policy.seccomp) && !allow_unconfined) {
+        report->reached = SH_STEP_LOAD;
+        snprintf(report->message, sizeof report->message,
+                 "not run: the check would run the plugin's code without %s on this system; run 'stagehost "
+                 "doctor', or pass --allow-unconfined",
+                 policy.seccomp ? "Landlock" : "seccomp");
+        return;
+    }
+    sh_descriptor granted_nothing = *d;
+    memset(&granted_nothing.permissions, 0, sizeof granted_nothing.permissions);
+    d = &granted_nothing;
+    const sh_sandbox_policy *p = &policy;
     sh_worker_limits limits = d->limits;
     if (limits.timeout_ms <= 0)
         limits.timeout_ms = SH_DEFAULT_TIMEOUT_MS;
     sh_worker *w = NULL;
     sh_error err;
-    if (sh_worker_start(d, &limits, NULL, policy, NULL, &w, &err) != SH_S_OK) {
+    if (sh_worker_start(d, &limits, NULL, p, NULL, &w, &err) != SH_S_OK) {
         report->reached = classify(err.message);
         snprintf(report->message, sizeof report->message, "%s", err.message);
         return;

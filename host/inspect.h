@@ -24,7 +24,10 @@ typedef struct sh_inspect_report {
 
 const char *sh_inspect_step_name(sh_inspect_step step);
 
-/* Runs the check; `policy` may be NULL (no confinement). Never fails itself: the outcome is in `report`. */
-void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_policy *policy, sh_inspect_report *report);
+/* Runs the check. The plugin's code runs confined as far as `support` allows, with no permission beyond the
+ * defaults whatever its descriptor asks (the check grants nothing); without seccomp and Landlock it is refused
+ * unless `allow_unconfined`. Never fails itself: the outcome is in `report`. */
+void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_support *support, bool allow_unconfined,
+                       sh_inspect_report *report);
 
 #endif

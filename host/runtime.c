@@ -269,23 +269,42 @@ void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *ce, bool 
     }
 }
 
+/* Results are gathered first and applied after the walk: applying one may unload instances, which would
+ * reorder the pool under the walk. */
+typedef struct health_result {
+    const sh_registry_entry *entry;
+    bool ok;
+    char message[512];
+} health_result;
+
 typedef struct health_ctx {
     sh_runtime *rt;
+    health_result *results;
+    size_t len, cap;
 } health_ctx;
 
 static void check_one(void *ctx, const char *plugin, sh_instance *in)
 {
     health_ctx *h = ctx;
     const sh_registry_entry *e = sh_registry_find_any(&h->rt->registry, plugin);
-    if (!e || !e->desc)
+    if (!e || !e->desc || h->len == h->cap)
         return;
     sh_error err;
-    bool ok = sh_instance_health(in, &err) == SH_S_OK;
-    sh_runtime_record_health(h->rt, e, ok, ok ? NULL : err.message);
+    health_result *r = &h->results[h->len++];
+    r->entry = e;
+    r->ok = sh_instance_health(in, &err) == SH_S_OK;
+    snprintf(r->message, sizeof r->message, "%s", r->ok ? "" : err.message);
 }
 
 void sh_runtime_check_health(sh_runtime *rt)
 {
-    health_ctx h = {.rt = rt};
+    health_ctx h = {.rt = rt, .cap = 64};
+    h.results = calloc(h.cap, sizeof *h.results);
+    if (!h.results)
+        return;
     sh_pool_each_instance(rt->pool, check_one, &h);
+    for (size_t i = 0; i < h.len; i++)
+        sh_runtime_record_health(rt, h.results[i].entry, h.results[i].ok,
+                                 h.results[i].ok ? NULL : h.results[i].message);
+    free(h.results);
 }

@@ -68,6 +68,10 @@ static int clean_environment(const sh_descriptor *d, const char *tmp_root, char 
         const char *v = getenv(d->permissions.env.items[i]);
         kept[i] = v ? strdup(v) : NULL;
     }
+    /* clearenv() only forgets the strings: they would stay in memory, and in /proc/self/environ. Overwrite
+     * them (this is the worker's copy of the memory; the host's is untouched). */
+    for (char **e = environ; e && *e; e++)
+        memset(*e, 0, strlen(*e));
     clearenv();
     for (size_t i = 0; i < n; i++)
         if (kept[i])

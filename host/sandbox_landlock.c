@@ -129,6 +129,27 @@ int sh_landlock_restrict(int rs, char *why, size_t len)
     return rc;
 }
 
+/* Read access to the directories of every dependency, and of the files their libraries really are. */
+static int allow_dependencies(int rs, const sh_descriptor *d, char *why, size_t len, int depth)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && depth < 64 && i < d->dep_count; i++) {
+        const sh_descriptor *dep = d->deps[i];
+        rc = allow(rs, dep->dir, READ_RIGHTS, why, len);
+        char dep_lib[PATH_MAX];
+        if (rc == 0 && dep->library_path && realpath(dep->library_path, dep_lib)) {
+            char *slash = strrchr(dep_lib, '/');
+            if (slash && slash != dep_lib) {
+                *slash = '\0';
+                rc = allow(rs, dep_lib, READ_RIGHTS, why, len);
+            }
+        }
+        if (rc == 0)
+            rc = allow_dependencies(rs, dep, why, len, depth + 1);
+    }
+    return rc;
+}
+
 int sh_landlock_prepare(const sh_descriptor *d, const char *tmp_root, char *why, size_t len)
 {
     int abi = sh_landlock_abi();
@@ -164,18 +185,9 @@ int sh_landlock_prepare(const sh_descriptor *d, const char *tmp_root, char *why,
             rc = allow(rs, libdir, READ_RIGHTS, why, len);
         }
     }
-    /* The plugins it requires are loaded in the same worker. */
-    for (size_t i = 0; rc == 0 && i < d->dep_count; i++) {
-        rc = allow(rs, d->deps[i]->dir, READ_RIGHTS, why, len);
-        char dep_lib[PATH_MAX];
-        if (rc == 0 && d->deps[i]->library_path && realpath(d->deps[i]->library_path, dep_lib)) {
-            char *slash = strrchr(dep_lib, '/');
-            if (slash && slash != dep_lib) {
-                *slash = '\0';
-                rc = allow(rs, dep_lib, READ_RIGHTS, why, len);
-            }
-        }
-    }
+    /* The plugins it requires, however deep, are loaded in the same worker. */
+    if (rc == 0)
+        rc = allow_dependencies(rs, d, why, len, 0);
     for (size_t i = 0; rc == 0 && i < d->permissions.read.len; i++)
         rc = allow(rs, d->permissions.read.items[i], READ_RIGHTS, why, len);
     for (size_t i = 0; rc == 0 && i < d->permissions.write.len; i++)

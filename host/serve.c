@@ -122,6 +122,44 @@ static void is_loaded(void *ctx, const char *plugin, sh_isolation iso, int pid, 
         *q->found = true;
 }
 
+/* The parent of `pid`, from /proc; 0 when unknown. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    int ppid = 0;
+    char state;
+    if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+        return 0;
+    return (pid_t)ppid;
+}
+
+/* Whether the client is one of our own plugin workers (or anything they forked): every such process descends
+ * from the zygote. The socket's permissions keep other users out; this keeps confined plugin code from
+ * driving the host that confines it (running a pipeline of its own making, say). */
+static bool from_worker(const sh_runtime *rt, int conn)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return true; /* who is asking cannot be told: refuse */
+    pid_t zygote = sh_zygote_pid(rt->zygote);
+    if (!zygote)
+        return false;
+    pid_t p = cred.pid;
+    for (int depth = 0; p > 1 && depth < 64; depth++, p = parent_of(p))
+        if (p == zygote)
+            return true;
+    return false;
+}
+
 /* Handles one request; returns false when the server should stop afterwards. */
 static bool handle(sh_runtime *rt, const sh_value *args, int *exit_code, sh_buf *out)
 {
@@ -274,10 +312,18 @@ sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reloa
             running = false;
         } else if (pr > 0 && (pfd[0].revents & POLLIN)) {
             int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (conn >= 0) {
+            if (conn >= 0 && from_worker(rt, conn)) {
+                sh_log(SH_LOG_WARN, "refused a request on %s from a plugin worker", socket_path);
+                sh_buf msg;
+                sh_buf_init(&msg);
+                sh_buf_puts(&msg, "requests from plugin workers are refused\n");
+                reply(conn, 2, &msg);
+                sh_buf_free(&msg);
+            } else if (conn >= 0) {
                 running = serve_one(rt, conn);
-                close(conn);
             }
+            if (conn >= 0)
+                close(conn);
         }
         if (running && reload && pr > 0 && (pfd[2].revents & POLLIN)) {
             sh_error werr;

@@ -259,6 +259,7 @@ static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *ty
             memmove(w->in.data, w->in.data + w->in_start, avail);
             w->in.len = avail;
             w->in_start = 0;
+            p = w->in.data;
         }
         size_t want = 64 * 1024;
         if (avail >= 5) {
@@ -339,8 +340,9 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
             }
             if (st == SH_S_OK && sh_values_push(out, item) != SH_OK)
                 st = sh_error_set(err, SH_S_NOMEM, "out of memory collecting output");
+            /* Either way the rest of the call's frames stay unread: the worker cannot be used again. */
             if (st != SH_S_OK)
-                return st == SH_S_NOMEM ? st : fail_worker(w, SH_S_PROTOCOL, during, err);
+                return fail_worker(w, SH_S_PROTOCOL, during, err);
         } else if (type == SH_MSG_LOG) {
             sh_value *level = NULL, *msg = NULL;
             if (sh_wire_get_typed(&r, SH_TYPE_INT, "log level", &level, err) != SH_S_OK ||

@@ -137,14 +137,9 @@ static int inspect(sh_runtime *rt, const char *name, bool json)
         return sh_cli_error(2, "Plugin not found: %s; 'stagehost plugins list' shows what is on the search path", name);
     sh_inspect_report r = {.reached = SH_STEP_LOAD};
     const sh_descriptor *d = e->desc;
-    sh_sandbox_policy policy;
-    sh_error err;
     bool checked = false;
     if (d) {
-        /* The check runs as the plugin would: confined, with its grants. Without them it runs unconfined, so
-         * that an author can inspect a plugin before granting it anything. */
-        bool confined = sh_runtime_policy(rt, d, SH_ISOLATION_PROCESS, &policy, &err) == SH_S_OK;
-        sh_inspect_binary(d, confined ? &policy : NULL, &r);
+        sh_inspect_binary(d, &rt->sandbox, rt->allow_unconfined, &r);
         checked = true;
     }
     if (json) {
@@ -185,7 +180,7 @@ static int inspect(sh_runtime *rt, const char *name, bool json)
 }
 
 /* Validates one descriptor file: every descriptor error, then the binary check. Returns true when clean. */
-static bool validate_file(const char *path)
+static bool validate_file(const char *path, const sh_sandbox_support *support, bool allow_unconfined)
 {
     sh_descriptor *d = NULL;
     sh_error err;
@@ -194,7 +189,7 @@ static bool validate_file(const char *path)
         return false;
     }
     sh_inspect_report r;
-    sh_inspect_binary(d, NULL, &r);
+    sh_inspect_binary(d, support, allow_unconfined, &r);
     bool ok = r.reached == SH_STEP_DONE;
     if (ok)
         printf("%s: ok: %s %s, %zu stage type%s, ABI %u.%u\n", path, d->name, d->version, d->stage_count,
@@ -207,8 +202,10 @@ static bool validate_file(const char *path)
 
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 
-static int validate(char **paths, int count)
+static int validate(char **paths, int count, bool allow_unconfined)
 {
+    sh_sandbox_support support;
+    sh_sandbox_probe(NULL, &support);
     bool ok = true;
     size_t checked = 0;
     for (int i = 0; i < count; i++) {
@@ -219,7 +216,7 @@ static int validate(char **paths, int count)
             continue;
         }
         if (!S_ISDIR(st.st_mode)) {
-            ok = validate_file(paths[i]) && ok;
+            ok = validate_file(paths[i], &support, allow_unconfined) && ok;
             checked++;
             continue;
         }
@@ -230,7 +227,7 @@ static int validate(char **paths, int count)
             if (len > 7 && strcmp(names[k]->d_name + len - 7, ".plugin") == 0) {
                 char path[4096];
                 snprintf(path, sizeof path, "%s/%s", paths[i], names[k]->d_name);
-                ok = validate_file(path) && ok;
+                ok = validate_file(path, &support, allow_unconfined) && ok;
                 checked++;
             }
             free(names[k]);
@@ -271,7 +268,7 @@ int sh_cmd_plugins(int argc, char **argv)
     bool list = strcmp(sub, "list") == 0 && cli.arg_count == 1;
     bool named = (strcmp(sub, "inspect") == 0 || strcmp(sub, "reset") == 0) && cli.arg_count == 2;
     if (strcmp(sub, "validate") == 0 && cli.arg_count >= 2) {
-        rc = validate(cli.args + 1, cli.arg_count - 1);
+        rc = validate(cli.args + 1, cli.arg_count - 1, cli.allow_unconfined);
         goto out;
     }
     if (!list && !named) {

@@ -98,6 +98,38 @@ stopped garbage "broke the protocol during process"
 attack close_wire
 stopped close_wire "exited without answering (it closed its channel or called exit(0))"
 
+SH_SECRET=hunter2 attack environ
+contained environ "Permission denied"
+
+# A plugin cannot drive the serving host through its control socket.
+attack ctl_socket # writes the descriptor; the run itself happens under serve below
+SOCK="$T/s.sock"
+"$SH" serve --socket "$SOCK" --plugins-dir "$T/h_ctl_socket" --plugins-dir "$T/faults" \
+    --grant hostile/ctl-socket:env=SH_HOSTILE_PATH 2>>"$T/serve.err" &
+server=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+rm -f "$T/out.jsonl"
+SH_HOSTILE_PATH="$SOCK" run "$SH" ctl --socket "$SOCK" run "$T/p.cfg"
+python3 - "$T/out.jsonl" <<'PY' || fail "ctl_socket: the plugin drove the server"
+import json, sys
+[item] = [json.loads(l) for l in open(sys.argv[1])]
+assert item["succeeded"] is False, item
+PY
+run "$SH" ctl --socket "$SOCK" stats
+expect_rc 0 "ctl_socket: the server is still serving"
+kill -TERM "$server"
+wait "$server"
+
+# Checking a plugin (validate, inspect) runs its code confined too: its constructor cannot write outside.
+rm -f /tmp/stagehost-hostile-ctor
+attack ctor_write
+rm -f /tmp/stagehost-hostile-ctor
+run "$SH" plugins validate "$T/h_ctor_write"
+expect_rc 0 "validate of a plugin that writes on load"
+[ ! -e /tmp/stagehost-hostile-ctor ] || fail "validate ran the plugin's constructor unconfined"
+run "$SH" plugins inspect hostile/ctor-write --plugins-dir "$T/h_ctor_write"
+[ ! -e /tmp/stagehost-hostile-ctor ] || fail "inspect ran the plugin's constructor unconfined"
+
 # After all of that, a plain run works.
 pipeline "$T/p.cfg" '{ name = "src"; type = "test/faults.echo"; }, { name = "out"; type = "write"; config = { path = "out.jsonl"; }; }'
 run "$SH" run "$T/p.cfg" --plugins-dir "$T/faults"

@@ -13,7 +13,19 @@
 #include <stdbool.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#if defined(ATTACK_ctor_write)
+/* Runs as soon as the library is loaded, before any stage: plugins checked with `plugins validate` or
+ * `plugins inspect` must already be confined when this runs. */
+__attribute__((constructor)) static void write_on_load(void)
+{
+    int fd = open("/tmp/stagehost-hostile-ctor", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0)
+        close(fd);
+}
+#endif
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
@@ -153,6 +165,41 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
         if (write(fd, junk, sizeof junk) < 0)
             continue;
     return SH_OK;
+#elif defined(ATTACK_environ)
+    /* The host's environment holds secrets no grant gave the plugin: look for them where they used to be. */
+    int fd = open("/proc/self/environ", O_RDONLY);
+    char buf[65536];
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    bool found = false;
+    for (ssize_t i = 0; n > 0 && i + 9 < n && !found; i++)
+        found = memcmp(buf + i, "SH_SECRET", 9) == 0;
+    return report(call, found || getenv("SH_SECRET") != NULL, EACCES, n);
+#elif defined(ATTACK_ctl_socket)
+    /* Drive the serving host through its control socket: ask it to shut down. */
+    const char *path = getenv("SH_HOSTILE_PATH");
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path ? path : "");
+    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        if (s >= 0)
+            close(s);
+        return report(call, false, e, 0);
+    }
+    /* A ctl request frame: length 19, type 1, an array of one string "shutdown". */
+    static const unsigned char req[] = {19, 0, 0, 0, 1, 7, 1, 0, 0, 0, 5, 8, 0, 0, 0,
+                                        's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
+    ssize_t w = write(s, req, sizeof req);
+    char answer[512];
+    ssize_t n = w == (ssize_t)sizeof req ? read(s, answer, sizeof answer - 1) : -1;
+    close(s);
+    answer[n > 0 ? n : 0] = '\0';
+    bool obeyed = n > 0 && memmem(answer, (size_t)n, "shutting down", 13) != NULL;
+    return report(call, obeyed, EACCES, n);
+#elif defined(ATTACK_ctor_write)
+    return report(call, access("/tmp/stagehost-hostile-ctor", F_OK) == 0, EACCES, 0);
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
         close(fd);
