@@ -82,64 +82,69 @@ static bool named(const char *name, const sh_strlist *granted)
     return false;
 }
 
+/* One kind of list permission (read, write, env): which requested entries no grant covers. Appends them to
+ * the three renderings of the refusal: the summary, the command-line flags, and one host-configuration key
+ * holding them all (a repeated key would not be valid libconfig). */
+static size_t missing_list(const char *plugin, const char *kind, const sh_strlist *asked,
+                           bool (*granted)(const char *item, const sh_grants *g), const sh_grants *g, sh_buf *summary,
+                           sh_buf *flags, sh_buf *conf, size_t count)
+{
+    size_t added = 0;
+    for (size_t i = 0; i < asked->len; i++) {
+        const char *item = asked->items[i];
+        if (g && granted(item, g))
+            continue;
+        sh_buf_printf(summary, "%s%s %s", count + added ? ", " : "", kind, item);
+        sh_buf_printf(flags, " --grant %s:%s=%s", plugin, kind, item);
+        if (!added)
+            sh_buf_printf(conf, "%s%s = ( ", count ? " " : "", kind);
+        else
+            sh_buf_printf(conf, ", ");
+        sh_buf_printf(conf, "\"%s\"", item);
+        added++;
+    }
+    if (added)
+        sh_buf_printf(conf, " );"); /* printf, not puts: it keeps the text NUL-terminated */
+    return added;
+}
+
+static bool read_granted(const char *path, const sh_grants *g) { return covered(path, &g->read) || covered(path, &g->write); }
+static bool write_granted(const char *path, const sh_grants *g) { return covered(path, &g->write); }
+static bool env_granted(const char *name, const sh_grants *g) { return named(name, &g->env); }
+
 sh_status sh_grants_check(const sh_descriptor *d, const sh_grants *g, sh_error *err)
 {
     const sh_permissions *p = &d->permissions;
-    sh_buf missing, flags, cfg;
-    sh_buf_init(&missing);
+    sh_buf summary, flags, conf;
+    sh_buf_init(&summary);
     sh_buf_init(&flags);
-    sh_buf_init(&cfg);
+    sh_buf_init(&conf);
     size_t count = 0;
-#define MISSING(what, flag, conf)                                                                                 \
-    do {                                                                                                          \
-        sh_buf_printf(&missing, "%s%s", count ? ", " : "", what);                                                 \
-        sh_buf_printf(&flags, " --grant %s:%s", d->name, flag);                                                   \
-        sh_buf_printf(&cfg, "%s%s", count ? " " : "", conf);                                                      \
-        count++;                                                                                                  \
-    } while (0)
-    if (p->network && !(g && g->network))
-        MISSING("network", "network", "network = true;");
-    if (p->exec && !(g && g->exec))
-        MISSING("exec", "exec", "exec = true;");
-    char what[4200], flag[4200], conf[4200];
-    for (size_t i = 0; i < p->read.len; i++) {
-        const char *path = p->read.items[i];
-        if (covered(path, g ? &g->read : NULL) || covered(path, g ? &g->write : NULL))
+    static const char *const bools[] = {"network", "exec"};
+    const bool asked[] = {p->network, p->exec};
+    const bool given[] = {g && g->network, g && g->exec};
+    for (size_t i = 0; i < 2; i++) {
+        if (!asked[i] || given[i])
             continue;
-        snprintf(what, sizeof what, "read %s", path);
-        snprintf(flag, sizeof flag, "read=%s", path);
-        snprintf(conf, sizeof conf, "read = ( \"%s\" );", path);
-        MISSING(what, flag, conf);
+        sh_buf_printf(&summary, "%s%s", count ? ", " : "", bools[i]);
+        sh_buf_printf(&flags, " --grant %s:%s", d->name, bools[i]);
+        sh_buf_printf(&conf, "%s%s = true;", count ? " " : "", bools[i]);
+        count++;
     }
-    for (size_t i = 0; i < p->write.len; i++) {
-        const char *path = p->write.items[i];
-        if (covered(path, g ? &g->write : NULL))
-            continue;
-        snprintf(what, sizeof what, "write %s", path);
-        snprintf(flag, sizeof flag, "write=%s", path);
-        snprintf(conf, sizeof conf, "write = ( \"%s\" );", path);
-        MISSING(what, flag, conf);
-    }
-    for (size_t i = 0; i < p->env.len; i++) {
-        if (named(p->env.items[i], g ? &g->env : NULL))
-            continue;
-        snprintf(what, sizeof what, "env %s", p->env.items[i]);
-        snprintf(flag, sizeof flag, "env=%s", p->env.items[i]);
-        snprintf(conf, sizeof conf, "env = ( \"%s\" );", p->env.items[i]);
-        MISSING(what, flag, conf);
-    }
-#undef MISSING
+    count += missing_list(d->name, "read", &p->read, read_granted, g, &summary, &flags, &conf, count);
+    count += missing_list(d->name, "write", &p->write, write_granted, g, &summary, &flags, &conf, count);
+    count += missing_list(d->name, "env", &p->env, env_granted, g, &summary, &flags, &conf, count);
     sh_status rc = SH_S_OK;
     if (count)
         rc = sh_error_set(err, SH_S_CONFIG,
                           "plugin '%s' asks for permissions it was not granted: %s (declared in %s). Grant them on "
                           "the command line with%s, or in the host configuration: plugins = ( { name = \"%s\"; "
                           "grants = { %s }; } );",
-                          d->name, missing.failed ? "?" : (const char *)missing.data, d->path,
+                          d->name, summary.failed ? "?" : (const char *)summary.data, d->path,
                           flags.failed ? " ?" : (const char *)flags.data, d->name,
-                          cfg.failed ? "?" : (const char *)cfg.data);
-    sh_buf_free(&missing);
+                          conf.failed ? "?" : (const char *)conf.data);
+    sh_buf_free(&summary);
     sh_buf_free(&flags);
-    sh_buf_free(&cfg);
+    sh_buf_free(&conf);
     return rc;
 }

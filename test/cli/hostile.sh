@@ -141,14 +141,15 @@ ln -sf "$H/libhostile_connect.so" "$T/net/libhostile_connect.so"
 cat >"$T/net/net.plugin" <<DESC
 format = 1; name = "hostile/connect"; version = "1.0.0"; library = "libhostile_connect.so"; abi = "1.0";
 stages = ( { type = "attack"; } );
-permissions = { network = true; read = ( "/srv/data" ); };
+permissions = { network = true; read = ( "/srv/data", "/srv/more" ); };
 DESC
 pipeline "$T/p.cfg" '{ name = "net"; type = "hostile/connect.attack"; }, { name = "out"; type = "write"; config = { path = "out.jsonl"; }; }'
 run "$SH" run "$T/p.cfg" --plugins-dir "$T/net"
 expect_rc 2 "permissions not granted"
 expect_in err "plugin 'hostile/connect' asks for permissions it was not granted: network, read /srv/data" "missing grants listed"
 expect_in err "--grant hostile/connect:network --grant hostile/connect:read=/srv/data" "how to grant on the command line"
-expect_in err "grants = { network = true; read = ( \"/srv/data\" ); }" "how to grant in the host configuration"
+expect_in err "grants = { network = true; read = ( \"/srv/data\", \"/srv/more\" ); }" "how to grant in the host configuration: one key per list"
+expect_in err "--grant hostile/connect:read=/srv/more" "every missing path has its flag"
 run "$SH" run "$T/p.cfg" --plugins-dir "$T/net" --grant hostile/connect:network --grant hostile/connect:read=/srv
 expect_rc 0 "permissions granted"
 python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); assert d["succeeded"] is True or d["error"] != "Operation not permitted", d' \
