@@ -155,7 +155,7 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
     d->stages = calloc((size_t)n, sizeof *d->stages);
     if (!d->stages)
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    static const char *const known[] = {"type", "input", "output", "description"};
+    static const char *const known[] = {"type", "input", "output", "description", "idempotent"};
     for (int i = 0; i < n; i++) {
         config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
         sh_stage_decl *st = &d->stages[i];
@@ -173,6 +173,7 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
         KEEP_GOING(sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
                                  &st->output));
         KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &st->description));
+        KEEP_GOING(sh_cfg_bool(p, g, "idempotent", &st->idempotent));
         if (!st->input)
             st->input = strdup("any");
         if (!st->output)

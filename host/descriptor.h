@@ -26,6 +26,9 @@ typedef struct sh_stage_decl {
     char *input;
     char *output;
     char *description; /* may be NULL */
+    /* The stage's output depends only on its input items, its configuration and the plugin's version, so the
+     * engine may reuse a stored output when all three match. */
+    bool idempotent;
     int line;
 } sh_stage_decl;
 

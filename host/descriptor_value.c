@@ -40,6 +40,7 @@ static sh_value *to_value(const sh_descriptor *d, bool with_deps)
             rc |= put_str(s, "input", d->stages[i].input);
             rc |= put_str(s, "output", d->stages[i].output);
             rc |= put_str(s, "description", d->stages[i].description);
+            rc |= sh_value_map_set(s, "idempotent", sh_value_bool(d->stages[i].idempotent));
             rc |= sh_value_map_set(s, "line", sh_value_int(d->stages[i].line));
             rc |= sh_value_array_push(stages, s);
         }
@@ -223,6 +224,7 @@ sh_status sh_descriptor_from_value(const sh_value *m, sh_descriptor **out, sh_er
             d->stages[i].input = get_str(&r, s, "input", false);
             d->stages[i].output = get_str(&r, s, "output", false);
             d->stages[i].description = get_str(&r, s, "description", true);
+            d->stages[i].idempotent = sh_value_get_bool(sh_value_map_get(s, "idempotent"));
             d->stages[i].line = (int)get_int(&r, s, "line");
         }
     }
