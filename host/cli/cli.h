@@ -49,5 +49,6 @@ int sh_cmd_resolve(int argc, char **argv);
 int sh_cmd_serve(int argc, char **argv);
 int sh_cmd_ctl(int argc, char **argv);
 int sh_cmd_doctor(int argc, char **argv);
+int sh_cmd_new_plugin(int argc, char **argv);
 
 #endif
