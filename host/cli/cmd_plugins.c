@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "buf.h"
+#include "builtins.h"
 #include "descriptor.h"
 #include "inspect.h"
 #include "json.h"
@@ -242,6 +243,28 @@ static int validate(char **paths, int count, bool allow_unconfined)
     return ok ? 0 : 2;
 }
 
+/* Hidden modes for shell completion, one word per line: `plugins names` (every plugin name on the search path)
+ * and `plugins types` (every stage type a pipeline may name: bare and qualified types of usable plugins, then
+ * the built-ins). Plain words, so a completion script needs no JSON parser. */
+static void print_words(const sh_registry *reg, bool types)
+{
+    for (size_t i = 0; i < reg->len; i++) {
+        const sh_registry_entry *e = &reg->entries[i];
+        if (!types) {
+            if (e->name && e->status != SH_PLUGIN_SHADOWED)
+                printf("%s\n", e->name);
+            continue;
+        }
+        if (!e->desc || !SH_PLUGIN_USABLE(e->status))
+            continue;
+        for (size_t k = 0; k < e->desc->stage_count; k++)
+            printf("%s\n%s.%s\n", e->desc->stages[k].type, e->desc->name, e->desc->stages[k].type);
+    }
+    const sh_plugin *b = types ? sh_builtin_plugin() : NULL;
+    for (uint32_t k = 0; b && k < b->stage_type_count; k++)
+        printf("%s\n", b->stage_types[k]->type);
+}
+
 static int reset(sh_runtime *rt, const char *name)
 {
     const sh_registry_entry *e = sh_registry_find_any(&rt->registry, name);
@@ -266,19 +289,23 @@ int sh_cmd_plugins(int argc, char **argv)
         goto out;
     const char *sub = cli.arg_count ? cli.args[0] : "";
     bool list = strcmp(sub, "list") == 0 && cli.arg_count == 1;
+    bool words = (strcmp(sub, "names") == 0 || strcmp(sub, "types") == 0) && cli.arg_count == 1;
     bool named = (strcmp(sub, "inspect") == 0 || strcmp(sub, "reset") == 0) && cli.arg_count == 2;
     if (strcmp(sub, "validate") == 0 && cli.arg_count >= 2) {
         rc = validate(cli.args + 1, cli.arg_count - 1, cli.allow_unconfined);
         goto out;
     }
-    if (!list && !named) {
+    if (!list && !named && !words) {
         rc = sh_cli_error(2, "plugins: expected list, inspect NAME, validate PATH... or reset NAME\n%s", usage);
         goto out;
     }
     sh_runtime rt;
     rc = sh_cli_runtime(&cli, &rt, false, false);
     if (rc < 0) {
-        if (list) {
+        if (words) {
+            print_words(&rt.registry, strcmp(sub, "types") == 0);
+            rc = 0;
+        } else if (list) {
             if (cli.json)
                 print_json(&rt.registry);
             else
