@@ -283,7 +283,10 @@ static int scaffold(const char *plugin, const char *dir_arg)
     int rc = write_outputs(dir, &v);
     if (rc != 0)
         return rc;
-    printf("Created plugin %s in %s/:\n", plugin, dir);
+    int shown = (int)strlen(dir);
+    while (shown > 1 && dir[shown - 1] == '/')
+        shown--; /* "DIR/" given: print "DIR/", not "DIR//" */
+    printf("Created plugin %s in %.*s/:\n", plugin, shown, dir);
     printf("  %s.c  %s.plugin  meson.build  meson_options.txt  README.md  example.cfg  example/hello.txt\n",
            v.name, v.name);
     printf("Build it against the installed SDK and try it:\n");

@@ -68,6 +68,14 @@ run "$sh_bin" run "$T/bad.cfg" --plugins-dir "$T/plugins"
 expect_rc 1 "the scaffolded stage fails on a missing field"
 expect_in err "has no string field 'nope'" "the scaffolded stage's failure says why"
 
+# A name with '-' and a leading digit still makes a valid project, library and stage type.
+run "$sh_bin" new-plugin acme/3d-text "$T/3d"
+expect_rc 0 "new-plugin acme/3d-text"
+(cd "$T/3d" && "$MESON" setup build --werror && ninja -C build) >"$T/3d.log" 2>&1 \
+    || { cat "$T/3d.log" >&2; fail "the scaffold of acme/3d-text builds"; }
+run "$sh_bin" plugins validate "$T/3d/build/3d-text.plugin"
+expect_rc 0 "the scaffold of acme/3d-text passes plugins validate"
+
 # --- refusals -----------------------------------------------------------------------------------------------------
 run "$sh_bin" new-plugin
 expect_rc 2 "new-plugin without a name"
