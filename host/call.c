@@ -118,15 +118,39 @@ static int host_context(sh_call *call, sh_context *out)
 
 static int64_t host_now_ns(sh_call *call)
 {
-    (void)call;
+    if (call && call->inv && call->inv->deterministic)
+        return SH_DETERMINISTIC_EPOCH_NS + 1000 * call->clock_reads++;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    return (h ^ 0xff) * UINT64_C(0x100000001b3); /* a separator, so "ab"+"c" differs from "a"+"bc" */
+}
+
+/* splitmix64: tiny, fast, and the same sequence on every machine, which is all a deterministic run needs. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
 static uint64_t host_random_u64(sh_call *call)
 {
-    (void)call;
+    if (call && call->inv && call->inv->deterministic) {
+        if (!call->rng) {
+            const sh_invocation *inv = call->inv;
+            uint64_t h = fnv1a(fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), inv->plugin), inv->stage), inv->task_id);
+            call->rng = (inv->seed ^ h) | 1; /* never 0, which means "not seeded yet" */
+        }
+        return splitmix64(&call->rng);
+    }
     uint64_t v = 0;
     while (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v && errno == EINTR)
         ;

@@ -15,7 +15,17 @@ typedef struct sh_invocation {
     const char *plugin;
     const char *base_dir;
     uint32_t attempt;
+    /* --deterministic: now_ns() reads a fixed clock (SH_DETERMINISTIC_EPOCH_NS, one microsecond further at each
+     * read within a call) and random_u64() a PRNG seeded from `seed`, the plugin, stage and task id, so the same
+     * run gives byte-identical results in-process, in a worker and in call mode. */
+    bool deterministic;
+    uint64_t seed;
 } sh_invocation;
+
+/* 2000-01-01T00:00:00Z: the deterministic clock's reading. */
+#define SH_DETERMINISTIC_EPOCH_NS INT64_C(946684800000000000)
+/* The seed of a deterministic run unless the caller picks another. */
+#define SH_DETERMINISTIC_SEED UINT64_C(0x5354414745484f53)
 
 typedef int (*sh_emit_fn)(void *sink, sh_value *item);
 typedef void (*sh_log_fn)(void *sink, const sh_invocation *inv, sh_log_level level, const char *message);
@@ -28,6 +38,8 @@ struct sh_call {
     void *log_sink;
     char *tmp_dir;    /* created on first request, removed by sh_call_finish() */
     bool failed;
+    uint64_t rng;      /* deterministic PRNG state; 0 until first used */
+    int64_t clock_reads; /* deterministic clock: reads so far */
     char error[1024];
 };
 

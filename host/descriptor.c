@@ -1,5 +1,7 @@
 #include "descriptor.h"
 #include "cfgread.h"
+#include "funcstage.h"
+#include "hookspec.h"
 #include "requires.h"
 
 #include <stagehost/abi.h>
@@ -155,7 +157,8 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
     d->stages = calloc((size_t)n, sizeof *d->stages);
     if (!d->stages)
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    static const char *const known[] = {"type", "input", "output", "description", "idempotent"};
+    static const char *const known[] = {"type", "input", "output", "description", "idempotent",
+                                        "function", "args", "returns"};
     for (int i = 0; i < n; i++) {
         config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
         sh_stage_decl *st = &d->stages[i];
@@ -174,6 +177,7 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
                                  &st->output));
         KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &st->description));
         KEEP_GOING(sh_cfg_bool(p, g, "idempotent", &st->idempotent));
+        KEEP_GOING(sh_funcstage_parse(p, g, &st->function));
         if (!st->input)
             st->input = strdup("any");
         if (!st->output)
@@ -195,6 +199,64 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
             if (d->stages[k].type && strcmp(d->stages[k].type, st->type) == 0) {
                 sh_cfg_fail(p, g, "stage type '%s' is declared twice (first at line %d)", st->type,
                             d->stages[k].line);
+                break;
+            }
+    }
+    return SH_S_OK;
+}
+
+static sh_status parse_hooks(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
+{
+    config_setting_t *s = config_setting_get_member(root, "hooks");
+    if (!s)
+        return SH_S_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_LIST)
+        return sh_cfg_fail(p, s, "key 'hooks' must be a list of groups ( { hook = \"KIND.NAME\"; symbol = ...; } ), got %s",
+                           sh_cfg_type_word(s));
+    int n = config_setting_length(s);
+    if (n && !(d->hooks = calloc((size_t)n, sizeof *d->hooks)))
+        return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    static const char *const known[] = {"hook", "symbol", "priority", "supports", "fallback"};
+    for (int i = 0; i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+        sh_hook_decl *h = &d->hooks[i];
+        d->hook_count = (size_t)i + 1;
+        h->line = sh_cfg_line(g);
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+            sh_cfg_fail(p, g, "element %d of 'hooks' must be a group { hook = ...; symbol = ...; }, got %s", i + 1,
+                        sh_cfg_type_word(g));
+            continue;
+        }
+        KEEP_GOING(sh_cfg_check_keys(p, g, "a hook implementation", known, sizeof known / sizeof known[0]));
+        KEEP_GOING(sh_cfg_string(p, g, "hook", "the hook as \"KIND.NAME\"", true, &h->hook));
+        KEEP_GOING(sh_cfg_string(p, g, "symbol", "the exported C function implementing the hook", true, &h->symbol));
+        KEEP_GOING(sh_cfg_int(p, g, "priority", "an integer below 1000", false, INT32_MIN, &h->priority));
+        KEEP_GOING(sh_cfg_bool(p, g, "fallback", &h->fallback));
+        sh_strlist tags = {0};
+        sh_status trc = sh_cfg_strlist(p, g, "supports", &tags);
+        h->supports = tags.items; /* owned by the declaration even when the list stopped short */
+        h->supports_count = tags.len;
+        KEEP_GOING(trc);
+        const char *dot = h->hook ? strchr(h->hook, '.') : NULL;
+        if (h->hook) {
+            char *kind = dot ? strndup(h->hook, (size_t)(dot - h->hook)) : NULL;
+            bool ok = kind && sh_hook_name_valid(kind) && sh_hook_name_valid(dot + 1);
+            free(kind);
+            if (!ok)
+                sh_cfg_fail(p, config_setting_get_member(g, "hook"),
+                            "hook '%s' must be \"KIND.NAME\" (lowercase letters, digits, '_' and '-'), such as "
+                            "\"doc.validate\"", h->hook);
+        }
+        if (h->symbol && !c_identifier(h->symbol))
+            sh_cfg_fail(p, config_setting_get_member(g, "symbol"), "symbol '%s' is not a C identifier", h->symbol);
+        if (h->priority >= SH_HOOK_PRIORITY_RESERVED)
+            sh_cfg_fail(p, config_setting_get_member(g, "priority"),
+                        "priority %lld is reserved: priorities %d and above belong to the host's middleware "
+                        "(governance, quota); use a priority below %d",
+                        (long long)h->priority, SH_HOOK_PRIORITY_RESERVED, SH_HOOK_PRIORITY_RESERVED);
+        for (int k = 0; k < i && h->hook; k++)
+            if (d->hooks[k].hook && strcmp(d->hooks[k].hook, h->hook) == 0) {
+                sh_cfg_fail(p, g, "hook '%s' is implemented twice (first at line %d)", h->hook, d->hooks[k].line);
                 break;
             }
     }
@@ -332,7 +394,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
 {
     static const char *const known[] = {"format",   "name",     "version",   "library",     "entry",
                                         "abi",      "stages",   "requires",  "priority",    "isolation",
-                                        "limits",   "permissions", "description"};
+                                        "limits",   "permissions", "description", "hooks"};
     KEEP_GOING(sh_cfg_check_keys(p, root, "the descriptor", known, sizeof known / sizeof known[0]));
 
     int64_t format = SH_DESCRIPTOR_FORMAT;
@@ -387,6 +449,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
     free(iso);
     KEEP_GOING(parse_limits(p, root, d));
     KEEP_GOING(parse_permissions(p, root, d));
+    KEEP_GOING(parse_hooks(p, root, d));
     return p->errors ? SH_S_CONFIG : SH_S_OK;
 }
 
@@ -476,8 +539,17 @@ void sh_descriptor_free(sh_descriptor *d)
         free(d->stages[i].input);
         free(d->stages[i].output);
         free(d->stages[i].description);
+        sh_value_free(d->stages[i].function);
     }
     free(d->stages);
+    for (size_t i = 0; i < d->hook_count; i++) {
+        free(d->hooks[i].hook);
+        free(d->hooks[i].symbol);
+        for (size_t k = 0; k < d->hooks[i].supports_count; k++)
+            free(d->hooks[i].supports[k]);
+        free(d->hooks[i].supports);
+    }
+    free(d->hooks);
     strlist_free(&d->requires);
     free(d->requirements);
     if (d->owns_deps)

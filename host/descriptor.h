@@ -29,8 +29,26 @@ typedef struct sh_stage_decl {
     /* The stage's output depends only on its input items, its configuration and the plugin's version, so the
      * engine may reuse a stored output when all three match. */
     bool idempotent;
+    /* A function stage: an ordinary C function called through libffi for each item (funcstage.h), as a map
+     * { symbol, args = [ { type, field | value } ], returns = { type, field } }; NULL for a plugin's own stage. */
+    struct sh_value *function;
     int line;
 } sh_stage_decl;
+
+/* One hook implementation: `hooks = ( { hook = "KIND.NAME"; symbol = "..."; priority = N; supports = ( ... );
+ * fallback = true; } )`. The symbol is resolved when the plugin loads. */
+typedef struct sh_hook_decl {
+    char *hook;   /* "KIND.NAME" */
+    char *symbol; /* the exported C function */
+    int64_t priority; /* below SH_HOOK_PRIORITY_RESERVED */
+    char **supports;  /* capability tags, supports_count of them */
+    size_t supports_count;
+    bool fallback;    /* capability dispatch: answers when no implementation supports the call's tags */
+    int line;
+} sh_hook_decl;
+
+/* Priorities from this value up belong to the host's middleware (governance, quota). */
+#define SH_HOOK_PRIORITY_RESERVED 1000
 
 typedef struct sh_limits {
     int64_t memory_mb;   /* 0: host default */
@@ -68,6 +86,8 @@ typedef struct sh_descriptor {
     uint16_t abi_major, abi_minor;
     sh_stage_decl *stages;
     size_t stage_count;
+    sh_hook_decl *hooks; /* hook implementations */
+    size_t hook_count;
     sh_strlist requires;            /* as written */
     struct sh_requirement *requirements; /* parsed, requires.len of them */
     /* The plugins this one requires, deepest first, loaded before it and finalised after it. Set by the registry

@@ -23,6 +23,34 @@ static int put_list(sh_value *m, const char *key, const sh_strlist *l)
 
 static sh_value *to_value(const sh_descriptor *d, bool with_deps);
 
+static int put_value(sh_value *m, const char *key, sh_value *v) { return v ? sh_value_map_set(m, key, v) : SH_ERR_NOMEM; }
+
+static sh_value *hooks_to_value(const sh_descriptor *d)
+{
+    sh_value *a = sh_value_array();
+    for (size_t i = 0; a && i < d->hook_count; i++) {
+        const sh_hook_decl *h = &d->hooks[i];
+        sh_value *g = sh_value_map();
+        sh_strlist tags = {.items = h->supports, .len = h->supports_count};
+        int rc = g ? SH_OK : SH_ERR_NOMEM;
+        if (rc == SH_OK) {
+            rc |= put_str(g, "hook", h->hook);
+            rc |= put_str(g, "symbol", h->symbol);
+            rc |= put_value(g, "priority", sh_value_int(h->priority));
+            rc |= put_list(g, "supports", &tags);
+            rc |= put_value(g, "fallback", sh_value_bool(h->fallback));
+            rc |= put_value(g, "line", sh_value_int(h->line));
+        }
+        if (rc != SH_OK || sh_value_array_push(a, g) != SH_OK) {
+            if (rc != SH_OK)
+                sh_value_free(g);
+            sh_value_free(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 sh_value *sh_descriptor_to_value(const sh_descriptor *d) { return to_value(d, true); }
 
 static sh_value *to_value(const sh_descriptor *d, bool with_deps)
@@ -42,6 +70,8 @@ static sh_value *to_value(const sh_descriptor *d, bool with_deps)
             rc |= put_str(s, "description", d->stages[i].description);
             rc |= sh_value_map_set(s, "idempotent", sh_value_bool(d->stages[i].idempotent));
             rc |= sh_value_map_set(s, "line", sh_value_int(d->stages[i].line));
+            if (d->stages[i].function)
+                rc |= put_value(s, "function", sh_value_copy(d->stages[i].function));
             rc |= sh_value_array_push(stages, s);
         }
     }
@@ -87,6 +117,7 @@ static sh_value *to_value(const sh_descriptor *d, bool with_deps)
         rc |= sh_value_map_set(m, "stages_line", sh_value_int(d->stages_line));
         rc |= sh_value_map_set(m, "stages", stages);
         stages = NULL;
+        rc |= put_value(m, "hooks", hooks_to_value(d));
         rc |= sh_value_map_set(m, "limits", limits);
         limits = NULL;
         rc |= sh_value_map_set(m, "permissions", perms);
@@ -226,6 +257,30 @@ sh_status sh_descriptor_from_value(const sh_value *m, sh_descriptor **out, sh_er
             d->stages[i].description = get_str(&r, s, "description", true);
             d->stages[i].idempotent = sh_value_get_bool(sh_value_map_get(s, "idempotent"));
             d->stages[i].line = (int)get_int(&r, s, "line");
+            const sh_value *fn = sh_value_map_get(s, "function");
+            if (fn && !(d->stages[i].function = sh_value_copy(fn)) && !r.bad)
+                r.bad = "function";
+        }
+    }
+    const sh_value *hooks = sh_value_map_get(m, "hooks");
+    size_t nh = sh_value_count(hooks);
+    if (sh_value_type(hooks) != SH_TYPE_ARRAY || (nh && !(d->hooks = calloc(nh, sizeof *d->hooks)))) {
+        if (!r.bad)
+            r.bad = "hooks";
+    } else {
+        for (size_t i = 0; i < nh; i++) {
+            const sh_value *g = sh_value_array_get(hooks, i);
+            sh_hook_decl *h = &d->hooks[i];
+            d->hook_count = i + 1;
+            h->hook = get_str(&r, g, "hook", false);
+            h->symbol = get_str(&r, g, "symbol", false);
+            h->priority = get_int(&r, g, "priority");
+            h->line = (int)get_int(&r, g, "line");
+            h->fallback = sh_value_get_bool(sh_value_map_get(g, "fallback"));
+            sh_strlist tags = {0};
+            get_list(&r, g, "supports", &tags);
+            h->supports = tags.items;
+            h->supports_count = tags.len;
         }
     }
     if (r.bad) {

@@ -91,7 +91,7 @@ static sh_status parse_plugin(sh_cfg *c, const config_setting_t *g, sh_plugin_se
 
 static sh_status parse(sh_cfg *c, const config_setting_t *root, sh_hostconfig *h)
 {
-    static const char *const known[] = {"plugin_path", "workers", "limits", "plugins", "sandbox", "pins"};
+    static const char *const known[] = {"plugin_path", "workers", "limits", "plugins", "sandbox", "pins", "hooks"};
     sh_status rc = sh_cfg_check_keys(c, root, "the host configuration", known, sizeof known / sizeof known[0]);
     if (rc == SH_S_OK)
         rc = sh_cfg_strlist(c, root, "plugin_path", &h->plugin_path);
@@ -122,6 +122,9 @@ static sh_status parse(sh_cfg *c, const config_setting_t *root, sh_hostconfig *h
         if (rc == SH_S_OK)
             rc = sh_cfg_value(c, pins, "pins", &h->pins);
     }
+    config_setting_t *hooks = config_setting_get_member(root, "hooks");
+    if (rc == SH_S_OK && hooks)
+        rc = sh_middleware_parse(c, hooks, &h->hooks);
     config_setting_t *l = config_setting_get_member(root, "limits");
     if (rc == SH_S_OK && l)
         rc = sh_descriptor_parse_limits(c, l, &h->limits);
@@ -187,6 +190,7 @@ void sh_hostconfig_free(sh_hostconfig *h)
     free(h->path);
     free(h->sandbox_user);
     sh_value_free(h->pins);
+    sh_middleware_config_free(&h->hooks);
     free(h);
 }
 

@@ -1,5 +1,8 @@
 #include "inproc.h"
+#include "funcstage.h"
 
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +14,18 @@ typedef struct inproc_stage {
     sh_value *config;
 } inproc_stage;
 
+/* A symbol the descriptor names (a hook implementation or a function stage), resolved when the plugin loads. */
+typedef struct resolved {
+    char *symbol;
+    char *stage_type; /* function stages: the stage type; NULL for hooks */
+    sh_value *spec;   /* function stages: the descriptor's function spec (a copy) */
+    void (*fn)(void);
+} resolved;
+
 struct sh_inproc {
     sh_loaded loaded;
+    resolved *symbols;
+    size_t symbol_count;
     sh_inproc **deps; /* the plugins this one requires, opened before it, closed after it */
     size_t dep_count;
     char *name;
@@ -33,6 +46,60 @@ static sh_status open_common(sh_inproc *ip, const char *name, const sh_value *co
 
 static sh_status open_one(const sh_descriptor *d, const sh_value *config, bool global, sh_inproc **out,
                           sh_error *err);
+
+/* Resolves every hook implementation's and function stage's symbol before init(): a plugin that lacks one is
+ * refused as a whole, at load, rather than failing on some later call. */
+static sh_status resolve_symbols(sh_inproc *ip, const sh_descriptor *d, sh_error *err)
+{
+    size_t n = d->hook_count;
+    for (size_t i = 0; i < d->stage_count; i++)
+        n += d->stages[i].function != NULL;
+    if (!n)
+        return SH_S_OK;
+    if (!(ip->symbols = calloc(n, sizeof *ip->symbols)))
+        return sh_error_set(err, SH_S_NOMEM, "out of memory loading plugin '%s'", d->name);
+    for (size_t i = 0; i < d->hook_count + d->stage_count; i++) {
+        const sh_hook_decl *h = i < d->hook_count ? &d->hooks[i] : NULL;
+        const sh_stage_decl *st = h ? NULL : &d->stages[i - d->hook_count];
+        if (st && !st->function)
+            continue;
+        const char *symbol = h ? h->symbol : sh_funcstage_symbol(st->function);
+        dlerror();
+        void *sym = dlsym(ip->loaded.dl, symbol);
+        if (!sym)
+            return sh_error_set(err, SH_S_LOAD,
+                                "plugin '%s' is refused: %s:%d declares %s '%s' implemented by symbol '%s', but %s "
+                                "does not export it (nor does any library it links); export the function (not "
+                                "static, default visibility, e.g. with SH_SDK_EXPORT) or fix the descriptor",
+                                d->name, d->path, h ? h->line : st->line, h ? "hook" : "function stage",
+                                h ? h->hook : st->type, symbol, d->library_path);
+        resolved *r = &ip->symbols[ip->symbol_count++];
+        r->symbol = strdup(symbol);
+        r->stage_type = st ? strdup(st->type) : NULL;
+        r->spec = st ? sh_value_copy(st->function) : NULL;
+        /* POSIX guarantees a function pointer survives the round trip through dlsym's void *. */
+        memcpy(&r->fn, &sym, sizeof r->fn);
+        if (!r->symbol || (st && (!r->stage_type || !r->spec)))
+            return sh_error_set(err, SH_S_NOMEM, "out of memory loading plugin '%s'", d->name);
+    }
+    return SH_S_OK;
+}
+
+void (*sh_inproc_symbol(const sh_inproc *ip, const char *symbol))(void)
+{
+    for (size_t i = 0; ip && i < ip->symbol_count; i++)
+        if (!ip->symbols[i].stage_type && strcmp(ip->symbols[i].symbol, symbol) == 0)
+            return ip->symbols[i].fn;
+    return NULL;
+}
+
+static const resolved *function_stage(const sh_inproc *ip, const char *type)
+{
+    for (size_t i = 0; i < ip->symbol_count; i++)
+        if (ip->symbols[i].stage_type && strcmp(ip->symbols[i].stage_type, type) == 0)
+            return &ip->symbols[i];
+    return NULL;
+}
 
 sh_status sh_inproc_open(const sh_descriptor *d, const sh_value *config, sh_inproc **out, sh_error *err)
 {
@@ -60,6 +127,8 @@ static sh_status open_one(const sh_descriptor *d, const sh_value *config, bool g
     if (rc == SH_S_OK)
         rc = global ? sh_loader_open_global(d, SH_ABI_CURRENT, &ip->loaded, err)
                     : sh_loader_open(d, SH_ABI_CURRENT, &ip->loaded, err);
+    if (rc == SH_S_OK)
+        rc = resolve_symbols(ip, d, err);
     if (rc == SH_S_OK)
         rc = open_common(ip, d->name, config, err);
     if (rc != SH_S_OK) {
@@ -121,12 +190,21 @@ sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const 
     sh_call call;
     sh_call_init(&call, inv, NULL, NULL, NULL, NULL);
     sh_stage *stage = NULL;
-    int rc = ip->loaded.plugin->create_stage(ip->loaded.state, &call, &s->def, &stage);
     sh_status st = SH_S_OK;
-    if (rc != SH_OK)
+    const resolved *fn = function_stage(ip, type);
+    int rc = SH_OK;
+    if (fn) {
+        /* A function stage: the host builds it around the plain C function; the plugin is not asked. */
+        st = sh_funcstage_new(fn->spec, fn->fn, &stage, err);
+        if (st != SH_S_OK)
+            stage = NULL;
+    } else {
+        rc = ip->loaded.plugin->create_stage(ip->loaded.state, &call, &s->def, &stage);
+    }
+    if (st == SH_S_OK && rc != SH_OK)
         st = sh_error_set(err, SH_S_STAGE, "creating the stage failed: %s", sh_call_error(&call, rc));
-    else if (!stage || stage->size < offsetof(sh_stage, destroy) + sizeof(stage->destroy) || !stage->process ||
-             !stage->destroy)
+    else if (st == SH_S_OK && (!stage || stage->size < offsetof(sh_stage, destroy) + sizeof(stage->destroy) ||
+                               !stage->process || !stage->destroy))
         st = sh_error_set(err, SH_S_STAGE,
                           "create_stage() returned %s: the plugin must return an sh_stage with size, process and "
                           "destroy set",
@@ -209,6 +287,12 @@ void sh_inproc_close(sh_inproc *ip)
         destroy_one(&ip->stages[i]);
     free(ip->stages);
     sh_loader_close(&ip->loaded);
+    for (size_t i = 0; i < ip->symbol_count; i++) {
+        free(ip->symbols[i].symbol);
+        free(ip->symbols[i].stage_type);
+        sh_value_free(ip->symbols[i].spec);
+    }
+    free(ip->symbols);
     /* Dependencies are finalised after the plugins that need them, in reverse order of loading. */
     for (size_t i = ip->dep_count; i-- > 0;)
         sh_inproc_close(ip->deps[i]);

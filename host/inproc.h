@@ -26,6 +26,10 @@ sh_status sh_inproc_process(sh_inproc *ip, uint32_t id, const sh_invocation *inv
                             size_t count, sh_emit_fn emit, void *emit_sink, sh_log_fn log, void *log_sink,
                             sh_error *err);
 
+/* The hook implementation `symbol` the descriptor declares, resolved when the plugin loaded; NULL when the
+ * descriptor declares no such hook symbol. */
+void (*sh_inproc_symbol(const sh_inproc *ip, const char *symbol))(void);
+
 void sh_inproc_destroy_stage(sh_inproc *ip, uint32_t id);
 
 /* Calls health() (a plugin without one is healthy). SH_S_STAGE with the plugin's reason when it is not. */

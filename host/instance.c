@@ -2,6 +2,7 @@
 #include "builtins.h"
 #include "inproc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -90,6 +91,44 @@ sh_status sh_instance_call(sh_instance *in, const sh_invocation *inv, const char
         sh_values_clear(output);
     return rc;
 }
+
+sh_status sh_instance_hook(sh_instance *in, const sh_invocation *inv, const char *symbol, const sh_ffi_call *fc,
+                           const sh_value *const *args, size_t nargs, sh_value **result, bool *stopped,
+                           sh_error *err)
+{
+    *result = NULL;
+    *stopped = false;
+    if (!in->ip) {
+        sh_worker_set_timeout(in->w, in->limits.timeout_ms);
+        return sh_worker_hook(in->w, inv, symbol, &fc->sig, args, nargs, in->isolation == SH_ISOLATION_CALL, result,
+                              stopped, err);
+    }
+    void (*fn)(void) = sh_inproc_symbol(in->ip, symbol);
+    if (!fn)
+        return sh_error_set(err, SH_S_STAGE, "plugin '%s' declares no hook implemented by '%s'", inv->plugin, symbol);
+    if (nargs != fc->sig.nargs)
+        return sh_error_set(err, SH_S_CONFIG, "%zu arguments for a hook taking %zu", nargs, fc->sig.nargs);
+    sh_ffi_args a;
+    sh_ffi_args_init(&a, fc);
+    for (size_t i = 0; i < nargs; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "argument %zu", i + 1);
+        if (sh_ffi_arg_set(&a, fc, i, args[i], what, err) != SH_S_OK)
+            return SH_S_CONFIG;
+    }
+    sh_call call;
+    sh_call_init(&call, inv, NULL, NULL, NULL, NULL);
+    int rc = sh_ffi_call_hook(fc, fn, &call, &a, result);
+    sh_status st = SH_S_OK;
+    if (rc == SH_HOOK_STATUS_STOP)
+        *stopped = true;
+    else if (rc != SH_OK)
+        st = sh_error_set(err, SH_S_STAGE, "%s", sh_call_error(&call, rc));
+    sh_call_finish(&call);
+    return st;
+}
+
+struct sh_inproc *sh_instance_inproc(sh_instance *in) { return in->ip; }
 
 sh_status sh_instance_health(sh_instance *in, sh_error *err)
 {

@@ -19,6 +19,15 @@ sh_status sh_instance_call(sh_instance *in, const sh_invocation *inv, const char
                            const sh_value *stage_config, int64_t timeout_ms, const sh_values *input,
                            sh_values *output, sh_call_usage *usage, sh_error *err);
 
+/* Calls hook implementation `symbol` (prepared as `fc`, hook convention) with `args`: directly in-process, in
+ * the worker otherwise (forked for "call" isolation). *result is NULL for void or a stopped chain (*stopped). */
+sh_status sh_instance_hook(sh_instance *in, const sh_invocation *inv, const char *symbol, const sh_ffi_call *fc,
+                           const sh_value *const *args, size_t nargs, sh_value **result, bool *stopped,
+                           sh_error *err);
+
+/* The in-process plugin behind `in`, or NULL when it runs in a worker. */
+struct sh_inproc *sh_instance_inproc(sh_instance *in);
+
 /* Calls the plugin's health(). SH_S_OK when healthy; otherwise the plugin's reason (or the worker's death). */
 sh_status sh_instance_health(sh_instance *in, sh_error *err);
 

@@ -140,7 +140,8 @@ sh_status sh_loader_check_metadata(const sh_plugin *p, const sh_descriptor *d, s
         }
     }
     for (size_t i = 0; i < d->stage_count; i++) {
-        bool found = false;
+        /* A function stage is the host's doing, around a plain C function: the binary does not list it. */
+        bool found = d->stages[i].function != NULL;
         for (uint32_t k = 0; k < p->stage_type_count && !found; k++)
             found = strcmp(p->stage_types[k]->type, d->stages[i].type) == 0;
         if (!found)

@@ -20,7 +20,7 @@
 /* Part of the cache key. Whoever changes the fields sh_descriptor_to_value() writes or sh_descriptor_from_value()
  * reads (descriptor_value.c), or what sh_descriptor_load() accepts or says in its errors (descriptor.c,
  * cfgread.c), must bump it: caches written before are then ignored and rebuilt. */
-#define SH_REGCACHE_SCHEMA 3
+#define SH_REGCACHE_SCHEMA 4
 
 typedef struct sh_regcache sh_regcache;
 

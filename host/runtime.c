@@ -1,5 +1,6 @@
 #include "runtime.h"
 #include "discovery.h"
+#include "hooks.h"
 #include "log.h"
 #include "worker.h"
 
@@ -67,6 +68,8 @@ sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path,
 void sh_runtime_stop(sh_runtime *rt)
 {
     /* Workers first, so each runs fini() and is reaped through the zygote before the zygote goes. */
+    sh_hooks_free(rt->hooks); /* before the pool: it holds in-process instances for its direct calls */
+    rt->hooks = NULL;
     sh_pool_free(rt->pool);
     sh_zygote_stop(rt->zygote);
     sh_metrics_free(rt->metrics);

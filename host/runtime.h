@@ -21,6 +21,8 @@ typedef struct sh_runtime {
     sh_sandbox_support sandbox; /* what this kernel offers, probed at start */
     sh_quarantine *quarantine;  /* crash history across runs; NULL when it cannot be kept */
     bool allow_unconfined;      /* run isolated plugins even when seccomp or Landlock is missing */
+    bool deterministic;         /* --deterministic: the engine copies it into each sh_invocation */
+    struct sh_hooks *hooks;     /* the hook table, built on first use (hooks.h); NULL until then */
     char **grant_plugins;       /* --grant PLUGIN:PERMISSION, by plugin */
     sh_grants *grants;
     size_t grant_count;

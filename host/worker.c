@@ -567,6 +567,44 @@ sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv,
     return st;
 }
 
+sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *symbol, const sh_signature *sig,
+                         const sh_value *const *args, size_t nargs, bool fork_call, sh_value **result, bool *stopped,
+                         sh_error *err)
+{
+    *result = NULL;
+    *stopped = false;
+    if (!sh_worker_alive(w))
+        return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
+    sh_buf_reset(&w->out);
+    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_HOOK);
+    sh_wire_put_string(&w->out, symbol);
+    sh_value *sv = sh_protocol_signature_to_value(sig);
+    if (!sv)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory encoding a hook call");
+    sh_wire_put_value(&w->out, sv);
+    sh_value_free(sv);
+    sh_wire_put_int(&w->out, fork_call);
+    if (put_invocation(&w->out, inv, err) != SH_S_OK)
+        return SH_S_NOMEM;
+    for (size_t i = 0; i < nargs; i++)
+        sh_wire_put_value(&w->out, args[i]);
+    sh_wire_frame_end(&w->out, f);
+    sh_values out = {0};
+    int64_t aux = 0;
+    sh_status st = send_out(w, "hook", err);
+    if (st == SH_S_OK)
+        st = await_done(w, inv, "hook", &out, &aux, fork_call, err);
+    if (st == SH_S_OK && out.len > 1)
+        st = sh_error_set(err, SH_S_PROTOCOL, "the worker answered a hook call with %zu results", out.len);
+    if (st == SH_S_OK && out.len == 1) {
+        *result = out.items[0];
+        out.len = 0;
+    }
+    *stopped = st == SH_S_OK && aux != 0;
+    sh_values_clear(&out);
+    return st;
+}
+
 sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err)
 {
     if (!sh_worker_alive(w))

@@ -7,6 +7,7 @@
 #include "call.h"
 #include "descriptor.h"
 #include "error.h"
+#include "ffisig.h"
 #include "sandbox.h"
 
 typedef struct sh_worker sh_worker;
@@ -39,6 +40,13 @@ sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv,
                             size_t count, bool fork_call, sh_values *out, sh_error *err);
 
 sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err);
+
+/* Calls the plugin's hook implementation `symbol` (signature `sig`, hook convention) in the worker with `args`.
+ * *result receives the result (NULL for void, or when the implementation stopped a chain: *stopped is then set).
+ * A failing implementation gives SH_S_STAGE with its message. With `fork_call`, it runs in a fork of the worker. */
+sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *symbol, const sh_signature *sig,
+                         const sh_value *const *args, size_t nargs, bool fork_call, sh_value **result, bool *stopped,
+                         sh_error *err);
 
 /* Asks the plugin in the worker for its health. */
 sh_status sh_worker_health(sh_worker *w, sh_error *err);

@@ -206,6 +206,109 @@ static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_value *invv
     flush(c);
 }
 
+/* Runs one hook implementation of the plugin and replies: EMIT [result] when there is one, then DONE with the
+ * status (0, or the failure's message) and whether the implementation stopped its chain. */
+static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signature *sig, const sh_value *invv,
+                     const sh_values *args)
+{
+    sh_error err;
+    sh_error_clear(&err);
+    sh_invocation inv;
+    sh_protocol_invocation_from_value(invv, &inv);
+    void (*fn)(void) = sh_inproc_symbol(ip, symbol);
+    sh_ffi_call fc;
+    sh_status st = fn ? SH_S_OK
+                      : sh_error_set(&err, SH_S_STAGE, "the plugin declares no hook implemented by '%s'", symbol);
+    if (st == SH_S_OK && args->len != sig->nargs)
+        st = sh_error_set(&err, SH_S_PROTOCOL, "%zu arguments for a hook taking %zu", args->len, sig->nargs);
+    if (st == SH_S_OK)
+        st = sh_ffi_prepare(&fc, sig, SH_CONV_HOOK, &err);
+    sh_ffi_args a;
+    if (st == SH_S_OK)
+        sh_ffi_args_init(&a, &fc);
+    for (size_t i = 0; st == SH_S_OK && i < args->len; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "argument %zu", i + 1);
+        st = sh_ffi_arg_set(&a, &fc, i, args->items[i], what, &err);
+    }
+    int64_t stopped = 0;
+    if (st == SH_S_OK) {
+        limit_cpu_for_call(c->cpu_seconds);
+        sh_call call;
+        sh_call_init(&call, &inv, NULL, NULL, child_log, c);
+        sh_value *result = NULL;
+        int rc = sh_ffi_call_hook(&fc, fn, &call, &a, &result);
+        if (rc == SH_HOOK_STATUS_STOP) {
+            stopped = 1;
+        } else if (rc != SH_OK) {
+            st = sh_error_set(&err, SH_S_STAGE, "%s", sh_call_error(&call, rc));
+        } else if (result) {
+            size_t f = sh_wire_frame_begin(&c->out, SH_MSG_EMIT);
+            sh_wire_put_value(&c->out, result);
+            sh_wire_frame_end(&c->out, f);
+        }
+        sh_value_free(result);
+        sh_call_finish(&call);
+    }
+    sh_protocol_put_done(&c->out, SH_MSG_DONE, st, stopped, st == SH_S_OK ? "" : err.message);
+    flush(c);
+}
+
+static void serve_hook(child *c, sh_inproc *ip, sh_wire_reader *r)
+{
+    sh_error err;
+    sh_error_clear(&err);
+    sh_value *symbol = NULL, *sigv = NULL, *fork_call = NULL, *invv = NULL;
+    sh_values args = {0};
+    sh_signature sig = {0};
+    sh_status st = sh_wire_get_typed(r, SH_TYPE_STRING, "symbol", &symbol, &err);
+    if (st == SH_S_OK)
+        st = sh_wire_get_typed(r, SH_TYPE_ARRAY, "signature", &sigv, &err);
+    if (st == SH_S_OK && !sh_protocol_signature_from_value(sigv, &sig))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed hook signature");
+    if (st == SH_S_OK)
+        st = sh_wire_get_typed(r, SH_TYPE_INT, "fork", &fork_call, &err);
+    if (st == SH_S_OK)
+        st = sh_wire_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err);
+    while (st == SH_S_OK && !sh_wire_reader_done(r)) {
+        sh_value *arg;
+        st = sh_wire_get_value(r, &arg, &err);
+        if (st == SH_S_OK && sh_values_push(&args, arg) != SH_OK)
+            st = sh_error_set(&err, SH_S_NOMEM, "out of memory receiving hook arguments");
+    }
+    if (st != SH_S_OK) {
+        reply(c, st, 0, err.message);
+    } else if (sh_value_get_int(fork_call)) {
+        /* "call" isolation: nothing the implementation changes survives the call. */
+        pid_t worker = getpid();
+        pid_t pid = fork();
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != worker)
+                _exit(1);
+            run_hook(c, ip, sh_value_get_string(symbol, NULL), &sig, invv, &args);
+            _exit(0);
+        }
+        int status = 0;
+        if (pid < 0)
+            reply(c, SH_S_IO, 0, "cannot fork a process for the call");
+        else
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        size_t f = sh_wire_frame_begin(&c->out, SH_MSG_CALL_END);
+        sh_wire_put_int(&c->out, status);
+        sh_wire_frame_end(&c->out, f);
+        flush(c);
+    } else {
+        run_hook(c, ip, sh_value_get_string(symbol, NULL), &sig, invv, &args);
+    }
+    sh_values_clear(&args);
+    sh_value_free(symbol);
+    sh_value_free(sigv);
+    sh_value_free(fork_call);
+    sh_value_free(invv);
+}
+
 static void serve_process(child *c, sh_inproc *ip, sh_wire_reader *r)
 {
     sh_error err;
@@ -296,6 +399,8 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
             serve_create(&c, ip, &r);
         } else if (type == SH_MSG_PROCESS) {
             serve_process(&c, ip, &r);
+        } else if (type == SH_MSG_HOOK) {
+            serve_hook(&c, ip, &r);
         } else if (type == SH_MSG_HEALTH) {
             sh_error herr;
             sh_status hs = sh_inproc_health(ip, &herr);

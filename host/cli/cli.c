@@ -32,13 +32,16 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         {"allow-unconfined", no_argument, NULL, 'u'},
         {"watch", no_argument, NULL, 'W'},
         {"dev", no_argument, NULL, 'D'},
+        {"deterministic", no_argument, NULL, 'R'},
+        {"tag", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     cli->plugin_dirs = calloc((size_t)argc + 1, sizeof *cli->plugin_dirs);
     cli->args = calloc((size_t)argc + 1, sizeof *cli->args);
     cli->grants = calloc((size_t)argc + 1, sizeof *cli->grants);
-    if (!cli->plugin_dirs || !cli->args || !cli->grants)
+    cli->tags = calloc((size_t)argc + 1, sizeof *cli->tags);
+    if (!cli->plugin_dirs || !cli->args || !cli->grants || !cli->tags)
         return sh_cli_error(2, "out of memory");
     optind = 0; /* 0, not 1: also resets getopt's internal state between subcommands */
     opterr = 0;
@@ -75,6 +78,12 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         case 'D':
             cli->dev = true;
             break;
+        case 'R':
+            cli->deterministic = true;
+            break;
+        case 't':
+            cli->tags[cli->tag_count++] = optarg;
+            break;
         case 'h':
             fputs(cli->usage, stdout);
             return 0;
@@ -94,6 +103,7 @@ void sh_cli_free(sh_cli *cli)
     free(cli->plugin_dirs);
     free(cli->args);
     free(cli->grants);
+    free(cli->tags);
 }
 
 int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn)
@@ -103,6 +113,7 @@ int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn)
     if (sh_runtime_start(rt, zygote, cli->config_path, cli->plugin_dirs, cli->plugin_dir_count, &err) != SH_S_OK)
         return sh_cli_error(2, "%s", err.message);
     rt->allow_unconfined = cli->allow_unconfined;
+    rt->deterministic = cli->deterministic;
     for (size_t i = 0; i < cli->grant_count; i++) {
         if (sh_runtime_grant(rt, cli->grants[i], &err) != SH_S_OK) {
             sh_runtime_stop(rt);

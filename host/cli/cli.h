@@ -22,6 +22,9 @@ typedef struct sh_cli {
     bool allow_unconfined;     /* --allow-unconfined */
     bool watch;                /* --watch (run) */
     bool dev;                  /* --dev (serve) */
+    bool deterministic;        /* --deterministic: fixed clock and seeded random source (rt->deterministic) */
+    const char **tags;         /* --tag T (hooks call: capability tags) */
+    size_t tag_count;
     char **args;               /* positional arguments */
     int arg_count;
 } sh_cli;
@@ -49,6 +52,7 @@ int sh_cmd_resolve(int argc, char **argv);
 int sh_cmd_serve(int argc, char **argv);
 int sh_cmd_ctl(int argc, char **argv);
 int sh_cmd_doctor(int argc, char **argv);
+int sh_cmd_hooks(int argc, char **argv);
 int sh_cmd_new_plugin(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const char usage[] =
     "  serve --socket PATH keep workers warm between runs, driven by 'stagehost ctl'\n"
     "  ctl --socket PATH REQUEST [ARG]  send run, plugins, unload, stats or shutdown to a server\n"
     "  doctor              report which protections this system gives plugin workers\n"
+    "  hooks list|call     list hookspecs and their implementations; call a hook\n"
     "  new-plugin NAMESPACE/NAME [DIR]  create a plugin project to build against the installed SDK\n"
     "\n"
     "Options:\n"
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
         return sh_cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "ctl") == 0)
         return sh_cmd_ctl(argc - 1, argv + 1);
+    if (strcmp(cmd, "hooks") == 0)
+        return sh_cmd_hooks(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return sh_cmd_doctor(argc - 1, argv + 1);
     if (strcmp(cmd, "new-plugin") == 0)

@@ -197,6 +197,26 @@ static inline int sh_set_bool(sh_value *map, const char *key, int b)
     return v ? sh_sdk_host->map_set(map, key, v) : SH_ERR_NOMEM;
 }
 
+/* ---- Hook implementations ----------------------------------------------------------------------------------
+ *
+ * A hook (declared in a KIND.hooks hookspec) is implemented by an exported C function named in the descriptor:
+ *     hooks = ( { hook = "doc.validate"; symbol = "my_validate"; priority = 10; } );
+ * The host calls it through libffi, in the plugin's worker (or directly for isolation "none"), with this shape:
+ *
+ *     SH_SDK_EXPORT int my_validate(sh_call *call, ARG1, ..., ARGn, RESULT *out);
+ *
+ * Argument types: i32 int32_t, u32 uint32_t, i64 int64_t, u64 uint64_t, double double, bool int (0 or 1),
+ * string const char *, bytes two arguments (const void *data, size_t len), value const sh_value *. All borrowed
+ * for the call. RESULT *out is absent for hooks returning void; for numbers and bool it points at the C type
+ * above; for string, bytes and value it is an sh_value ** that receives a value the implementation built with
+ * the host's new_* functions (new_string for string, new_bytes for bytes), which the host then owns.
+ *
+ * Return SH_OK after setting *out; or a failure status after sh_failf(call, "why") (the host names the plugin);
+ * or, in a chain hook, SH_HOOK_STOP to stop the chain: *out is then ignored, and the value passed into this
+ * implementation is the chain's result. The sh_call gives the usual context, log, clock and random source.
+ * Priorities of 1000 and above are reserved for the host's middleware; a descriptor declaring one is refused. */
+#define SH_HOOK_STOP 100
+
 /* ---- The generic plugin behind SH_SDK_PLUGIN --------------------------------------------------------------- */
 
 typedef struct sh_sdk_stage_instance {

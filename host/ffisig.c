@@ -1,0 +1,297 @@
+#include "ffisig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const names[] = {"void", "i32", "u32", "i64", "u64", "double", "bool", "string", "bytes", "value"};
+
+bool sh_ntype_parse(const char *s, bool allow_void, sh_ntype *out)
+{
+    for (size_t i = allow_void ? 0 : 1; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (sh_ntype)i;
+            return true;
+        }
+    return false;
+}
+
+const char *sh_ntype_name(sh_ntype t) { return (size_t)t < sizeof names / sizeof names[0] ? names[t] : "?"; }
+
+static ffi_type *size_type(void) { return sizeof(size_t) == 8 ? &ffi_type_uint64 : &ffi_type_uint32; }
+
+static ffi_type *scalar(sh_ntype t)
+{
+    switch (t) {
+    case SH_NT_I32:
+        return &ffi_type_sint32;
+    case SH_NT_U32:
+        return &ffi_type_uint32;
+    case SH_NT_I64:
+        return &ffi_type_sint64;
+    case SH_NT_U64:
+        return &ffi_type_uint64;
+    case SH_NT_DOUBLE:
+        return &ffi_type_double;
+    case SH_NT_BOOL:
+        return &ffi_type_sint;
+    case SH_NT_VOID:
+        return &ffi_type_void;
+    default:
+        return &ffi_type_pointer;
+    }
+}
+
+sh_status sh_ffi_prepare(sh_ffi_call *c, const sh_signature *sig, sh_convention conv, sh_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->sig = *sig;
+    c->conv = conv;
+    if (sig->nargs > SH_SIG_MAX_ARGS)
+        return sh_error_set(err, SH_S_CONFIG, "%zu arguments: at most %d are supported", sig->nargs, SH_SIG_MAX_ARGS);
+    size_t n = 0;
+    if (conv == SH_CONV_HOOK)
+        c->types[n++] = &ffi_type_pointer; /* sh_call * */
+    for (size_t i = 0; i < sig->nargs; i++) {
+        c->types[n++] = scalar(sig->args[i]);
+        if (sig->args[i] == SH_NT_BYTES)
+            c->types[n++] = size_type();
+    }
+    ffi_type *ret;
+    if (conv == SH_CONV_HOOK) {
+        if (sig->ret != SH_NT_VOID)
+            c->types[n++] = &ffi_type_pointer; /* the result out-parameter */
+        ret = &ffi_type_sint;
+    } else {
+        if (sig->ret == SH_NT_BYTES || sig->ret == SH_NT_VALUE)
+            return sh_error_set(err, SH_S_CONFIG,
+                                "a plain C function cannot return %s (a function stage returns a number, bool, "
+                                "string or void)",
+                                sh_ntype_name(sig->ret));
+        ret = scalar(sig->ret);
+    }
+    c->nslots = n;
+    /* Prepared once: the cif holds the classification of every argument, which each call then reuses. */
+    if (ffi_prep_cif(&c->cif, FFI_DEFAULT_ABI, (unsigned)n, ret, c->types) != FFI_OK)
+        return sh_error_set(err, SH_S_CONFIG, "libffi cannot prepare a call with this signature");
+    return SH_S_OK;
+}
+
+void sh_ffi_args_init(sh_ffi_args *a, const sh_ffi_call *c)
+{
+    for (size_t i = 0; i < c->nslots; i++)
+        a->ptrs[i] = &a->slots[i];
+    a->out_value = NULL;
+    if (c->conv == SH_CONV_HOOK && c->sig.ret != SH_NT_VOID) {
+        bool boxed = c->sig.ret == SH_NT_STRING || c->sig.ret == SH_NT_BYTES || c->sig.ret == SH_NT_VALUE;
+        a->out_ptr = boxed ? (void *)&a->out_value : (void *)&a->out;
+        a->ptrs[c->nslots - 1] = &a->out_ptr;
+    }
+}
+
+/* The first slot of argument i. */
+static size_t slot_of(const sh_ffi_call *c, size_t i)
+{
+    size_t s = c->conv == SH_CONV_HOOK ? 1 : 0;
+    for (size_t k = 0; k < i; k++)
+        s += c->sig.args[k] == SH_NT_BYTES ? 2 : 1;
+    return s;
+}
+
+static sh_status mistyped(sh_error *err, const char *what, sh_ntype want, const sh_value *v, const char *why)
+{
+    return sh_error_set(err, SH_S_CONFIG, "%s: expected %s, got %s%s%s", what, sh_ntype_name(want),
+                        v ? sh_type_name(sh_value_type(v)) : "nothing", why ? " " : "", why ? why : "");
+}
+
+sh_status sh_ffi_arg_set(sh_ffi_args *a, const sh_ffi_call *c, size_t i, const sh_value *v, const char *what,
+                         sh_error *err)
+{
+    sh_ntype t = c->sig.args[i];
+    sh_ffi_slot *s = &a->slots[slot_of(c, i)];
+    sh_type vt = v ? sh_value_type(v) : SH_TYPE_NULL;
+    switch (t) {
+    case SH_NT_I32:
+    case SH_NT_U32:
+    case SH_NT_I64:
+    case SH_NT_U64: {
+        if (vt != SH_TYPE_INT)
+            return mistyped(err, what, t, v, NULL);
+        int64_t x = sh_value_get_int(v);
+        if ((t == SH_NT_I32 && (x < INT32_MIN || x > INT32_MAX)) || (t == SH_NT_U32 && (x < 0 || x > UINT32_MAX)) ||
+            (t == SH_NT_U64 && x < 0))
+            return mistyped(err, what, t, v, "out of range");
+        if (t == SH_NT_I32)
+            s->i32 = (int32_t)x;
+        else if (t == SH_NT_U32)
+            s->u32 = (uint32_t)x;
+        else if (t == SH_NT_I64)
+            s->i64 = x;
+        else
+            s->u64 = (uint64_t)x;
+        return SH_S_OK;
+    }
+    case SH_NT_DOUBLE:
+        if (vt != SH_TYPE_INT && vt != SH_TYPE_DOUBLE)
+            return mistyped(err, what, t, v, NULL);
+        s->d = sh_value_get_double(v);
+        return SH_S_OK;
+    case SH_NT_BOOL:
+        if (vt != SH_TYPE_BOOL)
+            return mistyped(err, what, t, v, NULL);
+        s->b = sh_value_get_bool(v);
+        return SH_S_OK;
+    case SH_NT_STRING:
+        if (vt != SH_TYPE_STRING)
+            return mistyped(err, what, t, v, NULL);
+        s->p = sh_value_get_string(v, NULL);
+        return SH_S_OK;
+    case SH_NT_BYTES: {
+        if (vt != SH_TYPE_BYTES && vt != SH_TYPE_STRING)
+            return mistyped(err, what, t, v, NULL);
+        size_t len = 0;
+        s->p = vt == SH_TYPE_BYTES ? sh_value_get_bytes(v, &len) : sh_value_get_string(v, &len);
+        s[1].n = len;
+        return SH_S_OK;
+    }
+    case SH_NT_VALUE:
+        if (!v)
+            return mistyped(err, what, t, v, NULL);
+        s->p = v;
+        return SH_S_OK;
+    default:
+        return mistyped(err, what, t, v, NULL);
+    }
+}
+
+/* A scalar result as a value. `raw` is what libffi wrote (widened to ffi_arg for small integers). */
+static sh_value *scalar_value(sh_ntype t, const void *raw, bool widened)
+{
+    const sh_ffi_slot *s = raw;
+    switch (t) {
+    case SH_NT_I32:
+        return sh_value_int(widened ? (int32_t)(*(const ffi_sarg *)raw) : s->i32);
+    case SH_NT_U32:
+        return sh_value_int(widened ? (uint32_t)(*(const ffi_arg *)raw) : s->u32);
+    case SH_NT_I64:
+        return sh_value_int(s->i64);
+    case SH_NT_U64:
+        /* Values hold signed 64-bit integers: the bit pattern is kept, so 2^64-1 reads back as -1. */
+        return sh_value_int((int64_t)s->u64);
+    case SH_NT_DOUBLE:
+        return sh_value_double(s->d);
+    case SH_NT_BOOL:
+        return sh_value_bool((widened ? (int)(*(const ffi_sarg *)raw) : s->b) != 0);
+    default:
+        return NULL;
+    }
+}
+
+int sh_ffi_call_hook(const sh_ffi_call *c, void (*fn)(void), sh_call *call, sh_ffi_args *a, sh_value **result)
+{
+    *result = NULL;
+    a->slots[0].p = call;
+    ffi_arg rc = 0;
+    ffi_call((ffi_cif *)&c->cif, fn, &rc, a->ptrs);
+    int status = (int)(ffi_sarg)rc;
+    sh_ntype t = c->sig.ret;
+    bool boxed = t == SH_NT_STRING || t == SH_NT_BYTES || t == SH_NT_VALUE;
+    if (status != SH_OK) {
+        /* A failing or stopping implementation's result, if it built one, is not used. */
+        if (boxed)
+            sh_value_free(a->out_value);
+        a->out_value = NULL;
+        return status;
+    }
+    if (t == SH_NT_VOID)
+        return SH_OK;
+    if (boxed) {
+        sh_value *v = a->out_value;
+        a->out_value = NULL;
+        sh_type want = t == SH_NT_STRING ? SH_TYPE_STRING : SH_TYPE_BYTES;
+        if (!v || (t != SH_NT_VALUE && sh_value_type(v) != want)) {
+            call->failed = true;
+            snprintf(call->error, sizeof call->error,
+                     "the implementation returned success but %s; its hookspec declares a %s result", v ? "a value "
+                     "of another type" : "no result", sh_ntype_name(t));
+            sh_value_free(v);
+            return SH_ERR_FAILED;
+        }
+        *result = v;
+        return SH_OK;
+    }
+    if (!(*result = scalar_value(t, &a->out, false))) {
+        call->failed = true;
+        snprintf(call->error, sizeof call->error, "out of memory");
+        return SH_ERR_NOMEM;
+    }
+    return SH_OK;
+}
+
+sh_status sh_ffi_call_plain(const sh_ffi_call *c, void (*fn)(void), sh_ffi_args *a, sh_value **result, sh_error *err)
+{
+    *result = NULL;
+    union {
+        ffi_arg a;
+        ffi_sarg s;
+        double d;
+        int64_t i64;
+        uint64_t u64;
+        const char *p;
+    } rv = {0};
+    ffi_call((ffi_cif *)&c->cif, fn, &rv, a->ptrs);
+    sh_ntype t = c->sig.ret;
+    if (t == SH_NT_VOID)
+        return SH_S_OK;
+    if (t == SH_NT_STRING) {
+        /* The function's string is borrowed (as strerror's or getenv's would be): copied, never freed. */
+        if (!rv.p)
+            *result = sh_value_null();
+        else if (!(*result = sh_value_string(rv.p, strlen(rv.p))))
+            return sh_error_set(err, SH_S_STAGE, "the function returned a string that is not valid UTF-8");
+    } else {
+        *result = scalar_value(t, &rv, t == SH_NT_I32 || t == SH_NT_U32 || t == SH_NT_BOOL);
+    }
+    return *result ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory");
+}
+
+sh_status sh_ntype_value_from_text(sh_ntype t, const char *text, sh_value **out, sh_error *err)
+{
+    *out = NULL;
+    char *end = NULL;
+    errno = 0;
+    switch (t) {
+    case SH_NT_I32:
+    case SH_NT_U32:
+    case SH_NT_I64:
+    case SH_NT_U64: {
+        long long x = strtoll(text, &end, 0);
+        if (!*text || *end || errno)
+            return sh_error_set(err, SH_S_CONFIG, "'%s' is not an integer (%s)", text, sh_ntype_name(t));
+        *out = sh_value_int(x);
+        break;
+    }
+    case SH_NT_DOUBLE: {
+        double d = strtod(text, &end);
+        if (!*text || *end || errno)
+            return sh_error_set(err, SH_S_CONFIG, "'%s' is not a number (double)", text);
+        *out = sh_value_double(d);
+        break;
+    }
+    case SH_NT_BOOL:
+        if (strcmp(text, "true") && strcmp(text, "false") && strcmp(text, "1") && strcmp(text, "0"))
+            return sh_error_set(err, SH_S_CONFIG, "'%s' is not a bool: use true or false", text);
+        *out = sh_value_bool(strcmp(text, "true") == 0 || strcmp(text, "1") == 0);
+        break;
+    case SH_NT_BYTES:
+        *out = sh_value_bytes(text, strlen(text));
+        break;
+    default:
+        *out = sh_value_string(text, strlen(text));
+        if (!*out)
+            return sh_error_set(err, SH_S_CONFIG, "argument is not valid UTF-8");
+        break;
+    }
+    return *out ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory");
+}

@@ -1,0 +1,103 @@
+/* Native signatures built with libffi: the types a hookspec or a function stage may declare, the conversion of
+ * values to C arguments and of C results back to values, and calls prepared once (ffi_prep_cif) and reused. */
+#ifndef SH_FFISIG_H
+#define SH_FFISIG_H
+
+#include "call.h"
+#include "error.h"
+
+#include <ffi.h>
+#include <stdbool.h>
+
+/* Declared argument and return types. bytes is two C arguments (const void *, size_t); value is an sh_value. */
+typedef enum sh_ntype {
+    SH_NT_VOID = 0, /* returns only */
+    SH_NT_I32,
+    SH_NT_U32,
+    SH_NT_I64,
+    SH_NT_U64,
+    SH_NT_DOUBLE,
+    SH_NT_BOOL,   /* an int (0 or 1) in C: _Bool's calling convention varies more than int's */
+    SH_NT_STRING, /* const char *, NUL-terminated UTF-8 */
+    SH_NT_BYTES,  /* const void *, size_t */
+    SH_NT_VALUE   /* const sh_value * */
+} sh_ntype;
+
+#define SH_SIG_MAX_ARGS 16
+
+typedef struct sh_signature {
+    sh_ntype ret;
+    sh_ntype args[SH_SIG_MAX_ARGS];
+    size_t nargs;
+} sh_signature;
+
+/* "i32", "u32", "i64", "u64", "double", "bool", "string", "bytes", "value" (and "void" when `allow_void`). */
+bool sh_ntype_parse(const char *s, bool allow_void, sh_ntype *out);
+const char *sh_ntype_name(sh_ntype t);
+/* The list of type names, for error messages. */
+#define SH_NTYPE_NAMES "i32, u32, i64, u64, double, bool, string, bytes, value"
+
+/* Two conventions share the machinery:
+ *  - SH_CONV_HOOK: int fn(sh_call *call, ARGS..., RET *out) (no `out` for void); the int is SH_OK, a failure
+ *    status after host->fail(), or SH_HOOK_STOP (chain hooks). string, bytes and value results are handed back
+ *    as an sh_value * (built with the host's new_* functions), which the host then owns.
+ *  - SH_CONV_PLAIN: RET fn(ARGS...), an ordinary C function (function stages). */
+typedef enum sh_convention { SH_CONV_HOOK, SH_CONV_PLAIN } sh_convention;
+
+/* The status a chain implementation returns to stop the chain (sdk.h: SH_HOOK_STOP). */
+#define SH_HOOK_STATUS_STOP 100
+
+#define SH_FFI_MAX_SLOTS (2 * SH_SIG_MAX_ARGS + 2)
+
+/* A call prepared once and reused for every invocation of any function with this signature. */
+typedef struct sh_ffi_call {
+    ffi_cif cif;
+    ffi_type *types[SH_FFI_MAX_SLOTS];
+    size_t nslots;
+    sh_signature sig;
+    sh_convention conv;
+} sh_ffi_call;
+
+sh_status sh_ffi_prepare(sh_ffi_call *c, const sh_signature *sig, sh_convention conv, sh_error *err);
+
+/* Native argument storage for one call. Pointers borrow from the values passed to sh_ffi_args_set. */
+typedef union sh_ffi_slot {
+    int32_t i32;
+    uint32_t u32;
+    int64_t i64;
+    uint64_t u64;
+    double d;
+    int b;
+    const void *p;
+    size_t n;
+} sh_ffi_slot;
+
+typedef struct sh_ffi_args {
+    sh_ffi_slot slots[SH_FFI_MAX_SLOTS];
+    void *ptrs[SH_FFI_MAX_SLOTS];
+    sh_ffi_slot out;     /* the hook convention's result out-parameter */
+    sh_value *out_value; /* ... when it is an sh_value * */
+    void *out_ptr;
+} sh_ffi_args;
+
+/* Points every argument slot at its storage; call once per sh_ffi_args (after a copy too). */
+void sh_ffi_args_init(sh_ffi_args *a, const sh_ffi_call *c);
+
+/* Converts argument `i` from a value, checking its type: integers must fit, double takes integers, bytes takes
+ * strings too, value takes anything. `what` names the argument in errors. */
+sh_status sh_ffi_arg_set(sh_ffi_args *a, const sh_ffi_call *c, size_t i, const sh_value *v, const char *what,
+                         sh_error *err);
+
+/* Calls `fn` with the hook convention. Returns the implementation's int status; on SH_OK, *result is the
+ * result as a value (NULL for void), owned by the caller. A result of the wrong value type (a string hook
+ * returning an integer value) is a failure recorded in `call`. */
+int sh_ffi_call_hook(const sh_ffi_call *c, void (*fn)(void), sh_call *call, sh_ffi_args *a, sh_value **result);
+
+/* Calls `fn` with the plain convention; *result is the return value as a value (NULL for void, or when out of
+ * memory or a string result is not UTF-8: then SH_S_STAGE with the reason). */
+sh_status sh_ffi_call_plain(const sh_ffi_call *c, void (*fn)(void), sh_ffi_args *a, sh_value **result, sh_error *err);
+
+/* Parses a command-line word as a value of type `t` ("42", "true", text). */
+sh_status sh_ntype_value_from_text(sh_ntype t, const char *text, sh_value **out, sh_error *err);
+
+#endif
