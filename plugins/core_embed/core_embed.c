@@ -12,9 +12,10 @@
  * accented words stay whole); ASCII letters are lower-cased when `lowercase` is true (use core/text.normalize
  * with case = "lower" first for Unicode case folding). Each word, and with `bigrams` each pair of adjacent
  * words, is hashed (64-bit FNV-1a, then a splitmix64 finaliser so that low and high bits are independent); the
- * hash picks a dimension and a sign (+1 or -1, which keeps collisions from adding up in expectation). The
- * vector is then scaled to unit Euclidean length, so a dot product is the cosine similarity. A text without
- * words gets the zero vector.
+ * hash picks a dimension and a sign (+1 or -1, which keeps collisions from adding up in expectation). With
+ * `sublinear` (default true) each dimension's count c becomes sign(c) * ln(1 + |c|). The vector is then scaled
+ * to unit Euclidean length, so a dot product is the cosine similarity. A text without words gets the zero
+ * vector.
  */
 #include <stagehost/sdk.h>
 
@@ -29,11 +30,12 @@ typedef struct embed_cfg {
     int64_t dimensions;
     int bigrams;
     int lowercase;
+    int sublinear;
 } embed_cfg;
 
 static int embed_create(sh_call *call, const sh_stage_def *def, void **user)
 {
-    static const char *const known[] = {"field", "output", "dimensions", "bigrams", "lowercase"};
+    static const char *const known[] = {"field", "output", "dimensions", "bigrams", "lowercase", "sublinear"};
     embed_cfg c = {0};
     int rc = pc_check_keys(call, def->config, known, SH_SDK_COUNT(known));
     if (rc == SH_OK)
@@ -46,6 +48,8 @@ static int embed_create(sh_call *call, const sh_stage_def *def, void **user)
         rc = pc_bool(call, def->config, "bigrams", 1, &c.bigrams);
     if (rc == SH_OK)
         rc = pc_bool(call, def->config, "lowercase", 1, &c.lowercase);
+    if (rc == SH_OK)
+        rc = pc_bool(call, def->config, "sublinear", 1, &c.sublinear);
     if (rc != SH_OK)
         return rc;
     embed_cfg *p = malloc(sizeof *p);
@@ -121,8 +125,13 @@ static void embed_text(const embed_cfg *c, const char *text, size_t len, double 
         prev_len = i - start;
     }
     double norm = 0;
-    for (int64_t d = 0; d < c->dimensions; d++)
+    for (int64_t d = 0; d < c->dimensions; d++) {
+        /* Sublinear term frequency: a word said ten times is not ten times the evidence, and without this the
+         * most frequent words ("the", "of") would dominate every vector. */
+        if (c->sublinear)
+            vec[d] = vec[d] < 0 ? -log1p(-vec[d]) : log1p(vec[d]);
         norm += vec[d] * vec[d];
+    }
     if (norm > 0) {
         norm = sqrt(norm);
         for (int64_t d = 0; d < c->dimensions; d++)
@@ -171,7 +180,8 @@ static int embed_process(void *user, sh_call *call, const sh_value *const *items
 
 static const sh_sdk_stage stages[] = {
     {.type = "embed", .input = "any", .output = "any",
-     .description = "feature-hashing text embedding (not semantic): field, output, dimensions, bigrams, lowercase",
+     .description =
+         "feature-hashing text embedding (not semantic): field, output, dimensions, bigrams, lowercase, sublinear",
      .create = embed_create, .process = embed_process, .destroy = free},
 };
 
