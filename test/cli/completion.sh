@@ -74,6 +74,10 @@ complete_words pipeline ""
 expect_words "pipeline subcommands" validate graph
 complete_words runs ""
 expect_words "runs subcommands" list show
+complete_words hooks ""
+expect_words "hooks subcommands" list call
+complete_words run p.cfg --jobs ""
+expect_none "--jobs takes a number, not a file" p.cfg run
 complete_words --
 expect_words "top-level options" --help --version
 
