@@ -27,6 +27,10 @@ static const builtin builtins[] = {
      sh_builtin_write},
     {{sizeof(sh_stage_type), "passthrough", "any", "any", "emit every input item unchanged"},
      sh_builtin_passthrough},
+    {{sizeof(sh_stage_type), "gate", "any", "any",
+      "wait until a field of the input items equals a value (the engine polls the stages before it), then pass "
+      "them on"},
+     sh_builtin_gate},
 };
 
 #define NBUILTINS (sizeof builtins / sizeof builtins[0])

@@ -62,6 +62,8 @@ void sh_call_log_stderr(void *sink, const sh_invocation *inv, sh_log_level level
     (void)sink;
     sh_log(level, "[%s %s] %s", inv && inv->plugin ? inv->plugin : "?", inv && inv->stage ? inv->stage : "-",
            message);
+    if (inv && inv->log_tap)
+        inv->log_tap(inv->log_tap_ctx, level, message);
 }
 
 /* ---- the table ---------------------------------------------------------------------------------------------- */

@@ -20,6 +20,10 @@ typedef struct sh_invocation {
      * run gives byte-identical results in-process, in a worker and in call mode. */
     bool deterministic;
     uint64_t seed;
+    /* Also receives the plugin's log lines (the engine keeps them in the run store); NULL: stderr only. Called
+     * on the thread that runs the call. */
+    void (*log_tap)(void *ctx, sh_log_level level, const char *message);
+    void *log_tap_ctx;
 } sh_invocation;
 
 /* 2000-01-01T00:00:00Z: the deterministic clock's reading. */

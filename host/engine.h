@@ -1,24 +1,59 @@
-/* The pipeline engine: validate everything, then run the stages in order, loading each plugin on first use. */
+/* The pipeline engine: validate everything, then run the stage graph. Independent branches run at once (each
+ * isolated stage's call waits on its own thread while its worker process works); in-process stages run on the
+ * calling thread, which is every in-process plugin's one plugin thread. Retries, gates, the output cache and the
+ * run store live here; what a stage does lives in its plugin. */
 #ifndef SH_ENGINE_H
 #define SH_ENGINE_H
 
 #include "pipeline.h"
 #include "registry.h"
+#include "resolve.h"
 #include "runtime.h"
 
-typedef struct sh_run_summary {
-    char execution_id[33];
-    size_t stages_run;
-    size_t items_out; /* items the last stage emitted */
+/* Checks the whole pipeline before anything runs: the graph (duplicate names, unknown `depends_on`, cycles),
+ * every stage type (with the factory's messages), gate configurations, and each stage's input contract against
+ * every upstream stage's output contract. Reports every problem at once, one "PIPELINE:LINE: ..." line each:
+ * SH_S_RESOLVE when only types failed to resolve, SH_S_CONFIG otherwise. `targets` (p->count entries, or NULL)
+ * receives the resolutions. */
+sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_target *targets,
+                             sh_error *err);
+
+/* Whether a resolved stage is the built-in gate, which the engine runs itself (see gate.h). */
+bool sh_target_is_gate(const sh_target *t);
+
+typedef struct sh_run_options {
+    const char *store_path; /* NULL: .stagehost/runs.db beside the pipeline */
+    const char *resume_id;  /* NULL: a new run; else a run id (or unique prefix) to resume */
+    size_t jobs;            /* isolated stages running at once at most; 0: the number of CPUs */
+    bool progress;          /* draw live progress lines on stderr (the caller checks for a terminal) */
+} sh_run_options;
+
+typedef struct sh_stage_report {
+    char *name;
+    char *status;  /* succeeded, failed, skipped, cached, reused, not run */
+    char *source;  /* "core/text 1.2.0" or "built-in" */
+    char *error;   /* NULL unless failed or skipped */
+    size_t items_in, items_out;
+    uint32_t attempts;
+    int64_t wall_ns;
+} sh_stage_report;
+
+typedef struct sh_run_report {
+    char run_id[65];
+    const char *status; /* succeeded, failed, partial (a stage with on_failure = "continue" failed) */
+    char *store_path;
+    sh_stage_report *stages; /* in pipeline order */
+    size_t count;
     size_t workers_started;
-} sh_run_summary;
+    int64_t wall_ns;
+} sh_run_report;
 
-/* Resolves every stage and checks contracts between neighbours; reports every problem at once (SH_S_RESOLVE or
- * SH_S_CONFIG, one "PIPELINE:LINE: stage 'NAME': ..." line each). */
-sh_status sh_engine_validate(const sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_error *err);
-
-/* Validates, then runs. A failing stage stops the run with SH_S_STAGE/CRASH/TIMEOUT/PROTOCOL and a message
- * naming the stage, its plugin, the attempt and the cause, and the stages that did not run. */
-sh_status sh_engine_run(const sh_pipeline *p, sh_runtime *rt, sh_run_summary *summary, sh_error *err);
+/* Validates, then runs (or resumes) the pipeline, recording it in the run store. A failing stage ends the run
+ * with SH_S_STAGE/CRASH/TIMEOUT/PROTOCOL and a message naming the stage, its plugin, the attempt and the cause,
+ * and the stages that did not run; with on_failure = "continue" only its downstream branch is skipped and the
+ * run returns SH_S_OK with status "partial". The report is filled whenever the run started. */
+sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *opts, sh_run_report *report,
+                        sh_error *err);
+void sh_run_report_free(sh_run_report *r);
 
 #endif

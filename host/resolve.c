@@ -73,12 +73,22 @@ static void names_add(names *n, const char *a, const char *b)
     n->items[n->len++] = s;
 }
 
-static const char *target_word;
-static int by_distance(const void *a, const void *b)
+/* Qualified names are compared by their action, so "chnk" finds "core/text.chunk" as close as "chunk". */
+static size_t distance_to(const char *type, const char *name)
+{
+    const char *dot = strchr(name, '/') ? strrchr(name, '.') : NULL;
+    return sh_edit_distance(type, dot ? dot + 1 : name);
+}
+
+static int by_distance(const void *a, const void *b, void *type)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    size_t dx = sh_edit_distance(target_word, x), dy = sh_edit_distance(target_word, y);
-    return dx != dy ? (dx < dy ? -1 : 1) : strcmp(x, y);
+    size_t dx = distance_to(type, x), dy = distance_to(type, y);
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    /* At equal distance the bare name first: it is what the user was typing. */
+    bool qx = strchr(x, '/') != NULL, qy = strchr(y, '/') != NULL;
+    return qx != qy ? (qx ? 1 : -1) : strcmp(x, y);
 }
 
 static sh_status not_found(const sh_registry *reg, const char *type, sh_error *err)
@@ -96,16 +106,12 @@ static sh_status not_found(const sh_registry *reg, const char *type, sh_error *e
             names_add(&n, e->desc->name, e->desc->stages[k].type);
         }
     }
-    target_word = type;
-    qsort(n.items, n.len, sizeof *n.items, by_distance);
+    qsort_r(n.items, n.len, sizeof *n.items, by_distance, (void *)type);
     char list[1024] = "";
     size_t shown = 0;
     size_t limit = strlen(type) / 2 + 2;
     for (size_t i = 0; i < n.len && shown < 5; i++) {
-        /* Qualified names are compared by their action, so "chnk" finds "core/text.chunk". */
-        const char *dot = strchr(n.items[i], '/') ? strrchr(n.items[i], '.') : NULL;
-        size_t d = sh_edit_distance(type, dot ? dot + 1 : n.items[i]);
-        if (d > limit)
+        if (distance_to(type, n.items[i]) > limit)
             continue;
         size_t used = strlen(list);
         snprintf(list + used, sizeof list - used, "%s%s", shown ? ", " : "", n.items[i]);

@@ -3,6 +3,7 @@
 #include "json.h"
 #include "log.h"
 #include "reload.h"
+#include "runreport.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -85,15 +86,16 @@ static int do_run(sh_runtime *rt, const char *path, sh_buf *out)
 {
     sh_error err;
     sh_pipeline *p = NULL;
-    sh_run_summary sum;
+    sh_run_report report = {0};
+    sh_run_options opts = {0};
     sh_status st = sh_pipeline_load(path, &p, &err);
     if (st == SH_S_OK)
-        st = sh_engine_run(p, rt, &sum, &err);
-    if (st == SH_S_OK)
-        sh_buf_printf(out, "pipeline '%s' finished: %zu stages, %zu items out, %zu worker(s) started, execution %s\n",
-                      p->name, sum.stages_run, sum.items_out, sum.workers_started, sum.execution_id);
-    else
+        st = sh_engine_run(p, rt, &opts, &report, &err);
+    if (report.stages)
+        sh_run_report_render(&report, p->name, out);
+    if (st != SH_S_OK)
         sh_buf_printf(out, "%s\n", err.message);
+    sh_run_report_free(&report);
     sh_pipeline_free(p);
     return sh_status_exit_code(st);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,9 @@ struct sh_zygote {
     int fd; /* SOCK_SEQPACKET: one message per send, with its file descriptor */
     exit_record *exits; /* reports received but not yet asked for */
     size_t exit_len, exit_cap;
+    /* The engine runs stages on several threads: a spawn's request and answer must not interleave with another
+     * thread's, and the exit records are shared. */
+    pthread_mutex_t lock;
 };
 
 /* ---- the zygote process ------------------------------------------------------------------------------------- */
@@ -252,6 +256,7 @@ sh_status sh_zygote_start(sh_zygote **out, sh_error *err)
     close(sv[1]);
     z->pid = pid;
     z->fd = sv[0];
+    pthread_mutex_init(&z->lock, NULL);
     sh_log(SH_LOG_DEBUG, "zygote started as process %d", (int)pid);
     *out = z;
     return SH_S_OK;
@@ -308,8 +313,8 @@ static sh_status read_message(sh_zygote *z, int timeout_ms, int64_t *spawned, bo
     return SH_S_OK;
 }
 
-sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
-                          const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err)
+static sh_status spawn_locked(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
+                              const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err)
 {
     sh_value *dv = sh_descriptor_to_value(d);
     sh_value *pv = sh_value_map();
@@ -375,6 +380,15 @@ sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *
     return SH_S_OK;
 }
 
+sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
+                          const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err)
+{
+    pthread_mutex_lock(&z->lock);
+    sh_status rc = spawn_locked(z, d, config, policy, worker_fd, pid, err);
+    pthread_mutex_unlock(&z->lock);
+    return rc;
+}
+
 static bool take_exit(sh_zygote *z, pid_t pid, sh_exit_info *info)
 {
     for (size_t i = 0; i < z->exit_len; i++) {
@@ -391,24 +405,39 @@ static bool take_exit(sh_zygote *z, pid_t pid, sh_exit_info *info)
 sh_status sh_zygote_wait(sh_zygote *z, pid_t pid, int timeout_ms, sh_exit_info *info, sh_error *err)
 {
     int64_t until = timeout_ms < 0 ? 0 : sh_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+    sh_status st = SH_S_OK;
+    pthread_mutex_lock(&z->lock);
     while (!take_exit(z, pid, info)) {
-        int left = -1;
+        /* Read in short slices, letting go of the lock in between: another thread may be spawning. */
+        int left = 10;
         if (until) {
             int64_t ns = until - sh_monotonic_ns();
-            if (ns <= 0)
-                return sh_error_set(err, SH_S_TIMEOUT, "worker %d has not exited", (int)pid);
-            left = (int)((ns + 999999) / 1000000);
+            if (ns <= 0) {
+                st = sh_error_set(err, SH_S_TIMEOUT, "worker %d has not exited", (int)pid);
+                break;
+            }
+            if (ns < 10 * 1000000)
+                left = (int)((ns + 999999) / 1000000);
         }
         int64_t ignored;
         bool got = false;
-        sh_status st = read_message(z, left, &ignored, &got, err);
+        st = read_message(z, left, &ignored, &got, err);
         if (st == SH_S_IO)
-            return st;
+            break;
+        st = SH_S_OK;
+        pthread_mutex_unlock(&z->lock);
+        pthread_mutex_lock(&z->lock);
     }
-    return SH_S_OK;
+    pthread_mutex_unlock(&z->lock);
+    return st;
 }
 
-void sh_zygote_forget(sh_zygote *z, pid_t pid) { take_exit(z, pid, NULL); }
+void sh_zygote_forget(sh_zygote *z, pid_t pid)
+{
+    pthread_mutex_lock(&z->lock);
+    take_exit(z, pid, NULL);
+    pthread_mutex_unlock(&z->lock);
+}
 
 void sh_zygote_stop(sh_zygote *z)
 {
@@ -422,5 +451,6 @@ void sh_zygote_stop(sh_zygote *z)
     while (waitpid(z->pid, &status, 0) < 0 && errno == EINTR)
         ;
     free(z->exits);
+    pthread_mutex_destroy(&z->lock);
     free(z);
 }

@@ -34,6 +34,9 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         {"dev", no_argument, NULL, 'D'},
         {"deterministic", no_argument, NULL, 'R'},
         {"tag", required_argument, NULL, 't'},
+        {"store", required_argument, NULL, 'S'},
+        {"resume", required_argument, NULL, 'r'},
+        {"jobs", required_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -84,6 +87,20 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         case 't':
             cli->tags[cli->tag_count++] = optarg;
             break;
+        case 'S':
+            cli->store_path = optarg;
+            break;
+        case 'r':
+            cli->resume_id = optarg;
+            break;
+        case 'J': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 1024)
+                return sh_cli_error(2, "%s: --jobs takes a number from 1 to 1024, got '%s'", cli->command, optarg);
+            cli->jobs = (size_t)n;
+            break;
+        }
         case 'h':
             fputs(cli->usage, stdout);
             return 0;

@@ -24,6 +24,9 @@ typedef struct sh_cli {
     bool dev;                  /* --dev (serve) */
     bool deterministic;        /* --deterministic: fixed clock and seeded random source (rt->deterministic) */
     const char **tags;         /* --tag T (hooks call: capability tags) */
+    const char *store_path;    /* --store PATH (run, runs): the run store */
+    const char *resume_id;     /* --resume RUN_ID (run) */
+    size_t jobs;               /* --jobs N (run): isolated stages at once; 0: default */
     size_t tag_count;
     char **args;               /* positional arguments */
     int arg_count;
@@ -42,9 +45,17 @@ __attribute__((format(printf, 2, 3))) int sh_cli_error(int code, const char *fmt
  * Returns -1 on success or an exit code. */
 int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn);
 
-/* Runs the pipeline file at `path` on `rt`; prints the metrics summary to stderr when asked and writes
- * Prometheus metrics to `metrics_path` when not NULL. Returns the exit code. */
-int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const char *metrics_path, bool print_summary);
+typedef struct sh_cli_run_options {
+    const char *metrics_path; /* write Prometheus metrics there; NULL: no */
+    const char *store_path;   /* NULL: beside the pipeline */
+    const char *resume_id;
+    size_t jobs;
+    bool json;                /* print the machine-readable report on stdout */
+    bool summary;             /* print the summary table on stderr */
+} sh_cli_run_options;
+/* Runs the pipeline file at `path` on `rt`; prints the summary table and metrics to stderr when asked, the
+ * report as JSON on stdout with `json`, and writes Prometheus metrics to `metrics_path`. Returns the exit code. */
+int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const sh_cli_run_options *o);
 
 int sh_cmd_run(int argc, char **argv);
 int sh_cmd_plugins(int argc, char **argv);
@@ -53,6 +64,8 @@ int sh_cmd_serve(int argc, char **argv);
 int sh_cmd_ctl(int argc, char **argv);
 int sh_cmd_doctor(int argc, char **argv);
 int sh_cmd_hooks(int argc, char **argv);
+int sh_cmd_pipeline(int argc, char **argv);
+int sh_cmd_runs(int argc, char **argv);
 int sh_cmd_new_plugin(int argc, char **argv);
 
 #endif

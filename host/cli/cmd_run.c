@@ -1,7 +1,9 @@
 #include "cli.h"
 #include "engine.h"
+#include "json.h"
 #include "log.h"
 #include "reload.h"
+#include "runreport.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -14,10 +16,17 @@
 static const char usage[] =
     "Usage: stagehost run PIPELINE [options]\n"
     "\n"
-    "Run the pipeline file PIPELINE. Stages run in order; plugins load on first use, each in its own worker\n"
-    "process unless its isolation says otherwise. A summary of per-stage metrics is printed at the end.\n"
+    "Run the pipeline file PIPELINE. Everything is validated first; then stages run as soon as the stages they\n"
+    "depend on are done, independent branches at once. Plugins load on first use, each in its own worker process\n"
+    "unless its isolation says otherwise. The run is recorded in a run store (by default .stagehost/runs.db\n"
+    "beside the pipeline), so a run that stopped can be resumed. A summary table is printed at the end.\n"
     "\n"
     "Options:\n"
+    "  --resume RUN_ID     resume that run: stages that finished are not run again (a unique prefix will do)\n"
+    "  --store PATH        the run store to record in (default: .stagehost/runs.db beside PIPELINE)\n"
+    "  --jobs N            run at most N isolated stages at once (default: twice the CPUs)\n"
+    "  --json              print a machine-readable report of the run on stdout\n"
+    "  --deterministic     a fixed clock and a seeded random source in every stage's context\n"
     "  --plugins-dir DIR   search DIR for *.plugin descriptors (repeatable; searched first, in order)\n"
     "  --grant PLUGIN:PERM allow a plugin network, exec, read=PATH, write=PATH or env=NAME (repeatable)\n"
     "  --allow-unconfined  run isolated plugins even where seccomp or Landlock is missing\n"
@@ -25,10 +34,12 @@ static const char usage[] =
     "  --metrics FILE      write metrics in Prometheus text format to FILE\n"
     "  --watch             after the run, watch the pipeline, descriptors and libraries; run again on a change,\n"
     "                      keeping warm workers of unchanged plugins (development mode; ^C stops, exit 0)\n"
-    "  -v, --verbose       log resolution and progress (-vv: debug)\n"
+    "  -v, --verbose       log resolution, cache decisions and progress (-vv: debug)\n"
     "  -h, --help          show this help\n"
     "\n"
-    "Exit status: 0 success, 1 a stage failed, 2 usage, configuration or validation error.\n";
+    "On a terminal, a live line per stage shows its state, attempt, items in and out, and time.\n"
+    "Exit status: 0 success (also when only stages with on_failure = \"continue\" failed), 1 a stage failed,\n"
+    "2 usage, configuration or validation error.\n";
 
 /* Writes the run's metrics in Prometheus text format; returns an exit code or -1. */
 static int write_metrics(const sh_metrics *m, const char *path)
@@ -47,43 +58,62 @@ static int write_metrics(const sh_metrics *m, const char *path)
     return -1;
 }
 
-/* Runs one pipeline file against a runtime; shared with serve mode. Returns the exit code. */
-int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const char *metrics_path, bool print_summary)
+int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const sh_cli_run_options *o)
 {
     sh_error err;
     sh_pipeline *p = NULL;
+    sh_run_report report = {0};
     sh_status st = sh_pipeline_load(path, &p, &err);
-    sh_run_summary sum;
-    if (st == SH_S_OK)
-        st = sh_engine_run(p, rt, &sum, &err);
-    int rc;
-    if (st != SH_S_OK) {
-        rc = sh_cli_error(sh_status_exit_code(st), "%s", err.message);
-    } else {
-        sh_log(SH_LOG_INFO, "pipeline '%s' finished: %zu stages, %zu items out, %zu worker(s) started, execution %s",
-               p->name, sum.stages_run, sum.items_out, sum.workers_started, sum.execution_id);
-        rc = 0;
+    if (st == SH_S_OK) {
+        /* Live lines only for a person watching: not into a pipe or a file, and not between -v log lines. */
+        sh_run_options opts = {.store_path = o->store_path,
+                               .resume_id = o->resume_id,
+                               .jobs = o->jobs,
+                               .progress = isatty(STDERR_FILENO) && sh_log_verbosity() == 0};
+        st = sh_engine_run(p, rt, &opts, &report, &err);
     }
-    if (print_summary && p) {
+    int rc = st == SH_S_OK ? 0 : sh_cli_error(sh_status_exit_code(st), "%s", err.message);
+    if (o->summary && report.stages) {
         sh_buf b;
         sh_buf_init(&b);
+        sh_run_report_render(&report, p->name, &b);
         sh_metrics_render_text(rt->metrics, &b);
         fwrite(b.data, 1, b.len, stderr);
         sh_buf_free(&b);
     }
-    if (metrics_path) {
-        int mrc = write_metrics(rt->metrics, metrics_path);
+    if (o->json) {
+        sh_value *v = report.stages ? sh_run_report_to_value(&report, p->name) : NULL;
+        if (!v && st != SH_S_OK) {
+            /* Nothing ran (invalid pipeline): the report is the error. */
+            v = sh_value_map();
+            sh_value_map_set(v, "status", sh_value_cstring("invalid"));
+            sh_value_map_set(v, "error", sh_value_cstring(err.message));
+        }
+        sh_buf b;
+        sh_buf_init(&b);
+        sh_json_write(&b, v);
+        sh_buf_putc(&b, '\n');
+        fwrite(b.data, 1, b.len, stdout);
+        fflush(stdout);
+        sh_buf_free(&b);
+        sh_value_free(v);
+    }
+    if (o->metrics_path) {
+        int mrc = write_metrics(rt->metrics, o->metrics_path);
         if (mrc >= 0 && rc == 0)
             rc = mrc;
     }
+    sh_run_report_free(&report);
     sh_pipeline_free(p);
     return rc;
 }
 
 /* run --watch: runs, then runs again after each change until SIGINT or SIGTERM. The runtime (zygote, warm
  * workers) lives across runs; a run's failure is reported and watching goes on. Returns the exit code. */
-static int run_watching(sh_runtime *rt, const sh_cli *cli)
+static int run_watching(sh_runtime *rt, const sh_cli *cli, const sh_cli_run_options *run_opts)
 {
+    /* Each run after a change is a new run: resuming the same one again would only reuse its results. */
+    sh_cli_run_options o = *run_opts;
     sh_error err;
     sigset_t stop;
     sigemptyset(&stop);
@@ -99,7 +129,7 @@ static int run_watching(sh_runtime *rt, const sh_cli *cli)
     else if (sh_reload_new(rt, cli->args[0], &r, &err) != SH_S_OK)
         rc = sh_cli_error(2, "run --watch: %s", err.message);
     if (rc < 0) {
-        sh_cli_run_pipeline(rt, cli->args[0], cli->metrics_path, true);
+        sh_cli_run_pipeline(rt, cli->args[0], &o);
         fprintf(stderr, "stagehost: watching %s and the plugin search path for changes (^C to stop)\n",
                 cli->args[0]);
     }
@@ -125,7 +155,7 @@ static int run_watching(sh_runtime *rt, const sh_cli *cli)
             } else if (res.pipeline_changed || res.plugin_changes) {
                 fprintf(stderr, "stagehost: change detected (%.*s): running %s again\n", (int)what.len,
                         (const char *)what.data, cli->args[0]);
-                sh_cli_run_pipeline(rt, cli->args[0], cli->metrics_path, true);
+                sh_cli_run_pipeline(rt, cli->args[0], &o);
             }
         }
     }
@@ -152,10 +182,20 @@ int sh_cmd_run(int argc, char **argv)
         rc = sh_cli_error(2, "run: --dev is an option of serve; to run again on every change, use --watch");
         goto out;
     }
+    if (cli.watch && cli.resume_id) {
+        rc = sh_cli_error(2, "run: --resume and --watch do not go together: --watch starts a new run on each change");
+        goto out;
+    }
+    sh_cli_run_options o = {.metrics_path = cli.metrics_path,
+                            .store_path = cli.store_path,
+                            .resume_id = cli.resume_id,
+                            .jobs = cli.jobs,
+                            .json = cli.json,
+                            .summary = true};
     sh_runtime rt;
     rc = sh_cli_runtime(&cli, &rt, true, true);
     if (rc < 0) {
-        rc = cli.watch ? run_watching(&rt, &cli) : sh_cli_run_pipeline(&rt, cli.args[0], cli.metrics_path, true);
+        rc = cli.watch ? run_watching(&rt, &cli, &o) : sh_cli_run_pipeline(&rt, cli.args[0], &o);
         sh_runtime_stop(&rt);
     }
 out:

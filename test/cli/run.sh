@@ -68,7 +68,7 @@ pipeline "$T/p.cfg" '{ name = "r"; type = "read"; config = { path = "in"; }; },
   { name = "c1"; type = "chunk"; }, { name = "c2"; type = "chunk"; }'
 run "$SH" run "$T/p.cfg"
 expect_rc 2 "contract mismatch"
-expect_in err "stage 'c2': contract mismatch: it takes 'document' but the stage before it, 'c1', emits 'chunk'" \
+expect_in err "stage 'c2': contract mismatch: it takes 'document' but upstream stage 'c1' emits 'chunk'" \
     "contract mismatch message"
 
 finish

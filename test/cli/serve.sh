@@ -30,7 +30,7 @@ start_server 'workers = { ttl_ms = 1500; max = 1; };'
 
 ctl run "$T/counter.cfg"
 expect_rc 0 "ctl run"
-expect_in out "pipeline 't' finished" "ctl run reports the run"
+expect_in out "of pipeline 't': succeeded" "ctl run reports the run"
 read -r calls1 pid1 <<<"$(counter_calls)"
 ctl run "$T/counter.cfg"
 read -r calls2 pid2 <<<"$(counter_calls)"

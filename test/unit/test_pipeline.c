@@ -310,19 +310,135 @@ static void test_stage_missing_name_or_type(void **state)
             "key 'type'", "got an integer");
 }
 
+/* Asserts that `text` parses but its graph is refused: sh_pipeline_check() counts `errors` problems, and the
+ * message has "PATH:LINE: " and each NULL-terminated string. */
+static void expect_graph_refused(fixture *fx, const char *text, size_t errors, int line, ...)
+{
+    sh_pipeline *p = NULL;
+    sh_error err;
+    sh_status rc = load(fx, text, &p, &err);
+    if (rc != SH_S_OK)
+        print_error("pipeline did not parse: %s\n", err.message);
+    assert_int_equal(rc, SH_S_OK);
+    sh_error_clear(&err);
+    size_t n = sh_pipeline_check(p, &err);
+    if (n != errors)
+        print_error("%zu graph errors, expected %zu: %s\n", n, errors, err.message);
+    assert_int_equal(n, errors);
+    assert_int_equal(err.status, SH_S_CONFIG);
+    va_list ap;
+    va_start(ap, line);
+    tu_vexpect_at(err.message, fx->path, line, ap);
+    va_end(ap);
+    sh_pipeline_free(p);
+}
+
 static void test_duplicate_stage_name(void **state)
 {
     fixture *fx = *state;
-    REFUSED(fx,
-            "pipeline = {\n"                              /* 1 */
-            "  name = \"x\";\n"                           /* 2 */
-            "  stages = (\n"                              /* 3 */
-            "    { name = \"a\"; type = \"read\"; },\n"   /* 4 */
-            "    { name = \"b\"; type = \"chunk\"; },\n"  /* 5 */
-            "    { name = \"a\"; type = \"write\"; }\n"   /* 6 */
-            "  );\n"
-            "};\n",
-            6, "stage name 'a' is used twice", "(first at line 4)");
+    expect_graph_refused(fx,
+                         "pipeline = {\n"                              /* 1 */
+                         "  name = \"x\";\n"                           /* 2 */
+                         "  stages = (\n"                              /* 3 */
+                         "    { name = \"a\"; type = \"read\"; },\n"   /* 4 */
+                         "    { name = \"b\"; type = \"chunk\"; },\n"  /* 5 */
+                         "    { name = \"a\"; type = \"write\"; depends_on = (\"b\"); }\n" /* 6 */
+                         "  );\n"
+                         "};\n",
+                         1, 6, "stage name 'a' is used twice", "(first at line 4)", NULL);
+}
+
+static void test_unknown_dependency_and_self(void **state)
+{
+    fixture *fx = *state;
+    const char *text = "pipeline = {\n  name = \"x\";\n  stages = (\n"
+                       "    { name = \"a\"; type = \"read\"; depends_on = (); },\n"                 /* 4 */
+                       "    { name = \"b\"; type = \"chunk\"; depends_on = (\n"
+                       "        \"a\", \"nowhere\"); },\n"                                            /* 6 */
+                       "    { name = \"c\"; type = \"write\"; depends_on = (\"c\", \"b\", \"b\"); }\n" /* 7 */
+                       "  );\n};\n";
+    expect_graph_refused(fx, text, 3, 6, "stage 'b' depends on 'nowhere', but no stage has that name",
+                         "the stages are: 'a', 'c'", NULL);
+    sh_pipeline *p = NULL;
+    sh_error err;
+    assert_int_equal(load(fx, text, &p, &err), SH_S_OK);
+    sh_error_clear(&err);
+    assert_int_equal(sh_pipeline_check(p, &err), 3);
+    tu_expect_contains(err.message, "demo.pipeline:7: stage 'c' depends on itself");
+    tu_expect_contains(err.message, "demo.pipeline:7: stage 'c' lists 'b' twice");
+    sh_pipeline_free(p);
+}
+
+static void test_cycle_is_printed_as_a_path(void **state)
+{
+    fixture *fx = *state;
+    expect_graph_refused(fx,
+                         "pipeline = {\n  name = \"x\";\n  stages = (\n"
+                         "    { name = \"src\"; type = \"read\"; depends_on = (); },\n"      /* 4 */
+                         "    { name = \"a\"; type = \"chunk\"; depends_on = (\"src\", \"c\"); },\n" /* 5 */
+                         "    { name = \"b\"; type = \"chunk\"; depends_on = (\"a\"); },\n"  /* 6 */
+                         "    { name = \"c\"; type = \"chunk\"; depends_on = (\"b\"); }\n"   /* 7 */
+                         "  );\n};\n",
+                         1, 5, "stages depend on each other in a cycle", "a -> c -> b -> a", NULL);
+}
+
+static void test_graph_defaults_and_order(void **state)
+{
+    /* Without depends_on a stage follows the one before it; depends_on = () makes a root; the order puts every
+     * stage after its upstream stages, ties in declared order. */
+    fixture *fx = *state;
+    sh_pipeline *p = NULL;
+    sh_error err;
+    assert_int_equal(load(fx,
+                          "pipeline = { name = \"x\"; version = \"2.1\"; metadata = { owner = \"data\"; };\n"
+                          "  stages = (\n"
+                          "    { name = \"join\"; type = \"write\"; depends_on = (\"left\", \"right\"); },\n"
+                          "    { name = \"left\"; type = \"read\"; depends_on = (); },\n"
+                          "    { name = \"right\"; type = \"read\"; depends_on = ();\n"
+                          "      retry = { max = 3; backoff_ms = 5; multiplier = 1.5; }; cache = true;\n"
+                          "      on_failure = \"continue\"; },\n"
+                          "    { name = \"after\"; type = \"passthrough\"; }\n"
+                          "  );\n};\n",
+                          &p, &err),
+                     SH_S_OK);
+    assert_int_equal(sh_pipeline_check(p, &err), 0);
+    assert_string_equal(p->version, "2.1");
+    assert_string_equal(sh_value_get_string(sh_value_map_get(p->metadata, "owner"), NULL), "data");
+    assert_int_equal(p->stages[3].dep_count, 1);
+    assert_string_equal(p->stages[3].depends_on[0], "right");
+    assert_int_equal(p->stages[2].retry.max, 3);
+    assert_int_equal(p->stages[2].retry.backoff_ms, 5);
+    assert_true(p->stages[2].retry.multiplier > 1.49 && p->stages[2].retry.multiplier < 1.51);
+    assert_int_equal(p->stages[2].cache, 1);
+    assert_int_equal(p->stages[1].cache, -1);
+    assert_int_equal(p->stages[2].on_failure, SH_ON_FAILURE_CONTINUE);
+    size_t order[4];
+    sh_pipeline_order(p, order);
+    assert_int_equal(order[0], 1);
+    assert_int_equal(order[1], 2);
+    assert_int_equal(order[2], 0);
+    assert_int_equal(order[3], 3);
+    sh_pipeline_free(p);
+}
+
+static void test_all_key_errors_at_once(void **state)
+{
+    fixture *fx = *state;
+    sh_pipeline *p = NULL;
+    sh_error err;
+    assert_int_equal(load(fx,
+                          "pipeline = { name = \"x\";\n  stages = (\n"
+                          "    { name = \"a\"; type = \"read\"; retry = { max = -1; }; },\n"           /* 3 */
+                          "    { name = \"b\"; type = \"chunk\"; on_failure = \"ignore\"; },\n"      /* 4 */
+                          "    { name = \"c\"; type = \"chunk\"; depends_on = \"a\"; cache = 1; }\n" /* 5 */
+                          "  );\n};\n",
+                          &p, &err),
+                     SH_S_CONFIG);
+    assert_null(p);
+    tu_expect_contains(err.message, ":3: key 'max' must be at least 0");
+    tu_expect_contains(err.message, ":4: on_failure 'ignore' is not one of");
+    tu_expect_contains(err.message, ":5: key 'cache' must be true or false");
+    tu_expect_contains(err.message, ":5: key 'depends_on' of stage 'c' must be a list");
 }
 
 static void test_invalid_stage_name(void **state)
@@ -422,6 +538,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_stages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_missing_name_or_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_stage_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_dependency_and_self, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cycle_is_printed_as_a_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_defaults_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_key_errors_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_stage_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_not_a_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_stage_key, setup, teardown),
