@@ -80,6 +80,22 @@ SH_SDK_EXPORT int h_add(sh_call *call, int64_t a, int64_t b, int64_t *out)
     return SH_OK;
 }
 
+/* The benchmark's implementation: as cheap as a hook can be. */
+SH_SDK_EXPORT int h_add32(sh_call *call, int32_t a, int32_t b, int32_t *out);
+SH_SDK_EXPORT int h_add32(sh_call *call, int32_t a, int32_t b, int32_t *out)
+{
+    (void)call;
+    *out = a + b;
+    return SH_OK;
+}
+
+SH_SDK_EXPORT int h_note32(sh_call *call, int32_t a, int32_t b);
+SH_SDK_EXPORT int h_note32(sh_call *call, int32_t a, int32_t b)
+{
+    (void)call, (void)a, (void)b;
+    return SH_OK;
+}
+
 /* Every scalar type through the convention: a bool says whether they all arrived intact. */
 SH_SDK_EXPORT int h_types(sh_call *call, int32_t i32, uint32_t u32, uint64_t u64, double d, int b, const void *data,
                           size_t len, double *out);
