@@ -737,7 +737,16 @@ static bool launch(engine *e, size_t i)
     }
     sr->state = S_RUNNING;
     sr->running = t;
-    if (!sr->is_gate && e->store) {
+    if (!sr->is_gate) {
+        /* Recorded before the call: should the host die during it, a resumed run still counts this attempt. */
+        sh_attempt_record a = {.run_id = e->run_id,
+                               .stage = e->p->stages[i].name,
+                               .attempt = t->calls[0].attempt,
+                               .status = "running",
+                               .started_ns = sh_wall_ns()};
+        sh_error aerr;
+        if (sh_runstore_put_attempt(e->store, &a, &aerr) != SH_S_OK)
+            store_warn(&aerr);
         sr->attempts++; /* so the record says which attempt is running */
         put_stage(e, i, "running", NULL, false);
         sr->attempts--;

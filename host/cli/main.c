@@ -13,7 +13,9 @@ static const char usage[] =
     "isolated in worker processes.\n"
     "\n"
     "Commands:\n"
-    "  run PIPELINE        run a pipeline file\n"
+    "  run PIPELINE        run a pipeline file (--resume RUN_ID to finish a run that stopped)\n"
+    "  pipeline validate|graph FILE  check a pipeline without running it; print its graph (DOT)\n"
+    "  runs list|show      the runs recorded in the run store, and one run in detail\n"
     "  plugins list        list discovered plugins and their status\n"
     "  resolve TYPE        show what a stage type resolves to\n"
     "  serve --socket PATH keep workers warm between runs, driven by 'stagehost ctl'\n"
@@ -52,6 +54,10 @@ int main(int argc, char **argv)
         return sh_cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "ctl") == 0)
         return sh_cmd_ctl(argc - 1, argv + 1);
+    if (strcmp(cmd, "pipeline") == 0)
+        return sh_cmd_pipeline(argc - 1, argv + 1);
+    if (strcmp(cmd, "runs") == 0)
+        return sh_cmd_runs(argc - 1, argv + 1);
     if (strcmp(cmd, "hooks") == 0)
         return sh_cmd_hooks(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)

@@ -174,6 +174,61 @@ static int create_fails(sh_call *call, const sh_stage_def *def, void **user)
     return sh_failf(call, "cannot build stage '%s': config is never good enough", def->name);
 }
 
+/* Stages that read their configuration keep the definition: the ABI keeps it alive until destroy(). */
+static int keep_def(sh_call *call, const sh_stage_def *def, void **user)
+{
+    (void)call;
+    *user = (void *)def;
+    return SH_OK;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps config.ms (default 300), then passes its items on, plus (unless config.report is false) one item
+ * saying when it ran: tests compare these intervals to see stages run at once. */
+static int sleep_stage(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    const sh_stage_def *def = user;
+    int64_t ms = sh_get_int(def->config, "ms", 300);
+    sh_logf(call, SH_LOG_INFO, "sleeping %lld ms", (long long)ms);
+    int64_t start = wall_ms();
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    for (size_t i = 0; i < count; i++)
+        if (sh_emit(call, sh_copy(items[i])) != SH_OK)
+            return sh_failf(call, "cannot emit");
+    if (!sh_get_bool(def->config, "report", 1))
+        return SH_OK;
+    sh_context ctx = sh_get_context(call);
+    sh_value *m = sh_new_map();
+    sh_set_string(m, "stage", ctx.stage);
+    sh_set_int(m, "start_ms", start);
+    sh_set_int(m, "end_ms", wall_ms());
+    return sh_emit(call, m) == SH_OK ? SH_OK : sh_failf(call, "cannot emit");
+}
+
+/* Fails its first config.fail_times attempts, then passes its items on with one item naming the attempt. */
+static int flaky(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    const sh_stage_def *def = user;
+    sh_context ctx = sh_get_context(call);
+    int64_t fail_times = sh_get_int(def->config, "fail_times", 1);
+    if ((int64_t)ctx.attempt <= fail_times)
+        return sh_failf(call, "failing attempt %u of the first %lld on purpose", ctx.attempt, (long long)fail_times);
+    for (size_t i = 0; i < count; i++)
+        if (sh_emit(call, sh_copy(items[i])) != SH_OK)
+            return sh_failf(call, "cannot emit");
+    sh_value *m = sh_new_map();
+    sh_set_int(m, "attempt", ctx.attempt);
+    return sh_emit(call, m) == SH_OK ? SH_OK : sh_failf(call, "cannot emit");
+}
+
 static const sh_sdk_stage stages[] = {
     {.type = "echo", .process = echo},
     {.type = "segv", .process = segv},
@@ -189,6 +244,8 @@ static const sh_sdk_stage stages[] = {
     {.type = "flood", .process = flood},
     {.type = "membomb", .process = membomb},
     {.type = "cpuspin", .process = cpuspin},
+    {.type = "sleep", .create = keep_def, .process = sleep_stage},
+    {.type = "flaky", .create = keep_def, .process = flaky},
 };
 
 /* Unhealthy while the file named by SH_FAULTS_UNHEALTHY exists, so a test can make it fail and recover. */

@@ -1,0 +1,187 @@
+#include "cli.h"
+#include "json.h"
+#include "runreport.h"
+#include "runstore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage[] =
+    "Usage: stagehost runs list [PIPELINE] [options]\n"
+    "       stagehost runs show RUN_ID [PIPELINE] [options]\n"
+    "\n"
+    "list  the runs recorded in the run store, newest first: id, pipeline, status, start, duration, stages done\n"
+    "show  one run (its id, or a unique prefix of at least 4 digits): every stage's status, attempts, items,\n"
+    "      time and source; every attempt with its error and resource use; the log lines the plugins wrote\n"
+    "\n"
+    "The run store is --store PATH, else .stagehost/runs.db beside PIPELINE, else ./.stagehost/runs.db.\n"
+    "A run whose host died shows as 'interrupted': resume it with stagehost run PIPELINE --resume RUN_ID.\n"
+    "\n"
+    "Options:\n"
+    "  --store PATH        the run store to read\n"
+    "  --json              print JSON instead of a table\n"
+    "  -h, --help          show this help\n";
+
+static void print_time(int64_t ns, char *out, size_t len)
+{
+    if (ns <= 0) {
+        snprintf(out, len, "-");
+        return;
+    }
+    time_t t = (time_t)(ns / 1000000000LL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *str(const sh_value *m, const char *key)
+{
+    const char *s = sh_value_get_string(sh_value_map_get(m, key), NULL);
+    return s ? s : "-";
+}
+
+static int64_t num(const sh_value *m, const char *key) { return sh_value_get_int(sh_value_map_get(m, key)); }
+
+static void duration(const sh_value *m, const char *from, const char *to, char *out, size_t len)
+{
+    int64_t a = num(m, from), b = num(m, to);
+    if (a && b)
+        sh_format_duration(b - a, out, len);
+    else
+        snprintf(out, len, "-");
+}
+
+static void print_json(const sh_value *v)
+{
+    sh_buf b;
+    sh_buf_init(&b);
+    sh_json_write(&b, v);
+    sh_buf_putc(&b, '\n');
+    fwrite(b.data, 1, b.len, stdout);
+    sh_buf_free(&b);
+}
+
+static void print_list(const sh_value *runs)
+{
+    if (sh_value_count(runs) == 0) {
+        printf("no runs recorded yet\n");
+        return;
+    }
+    printf("%-12s  %-20s %-12s %-19s  %10s  %s\n", "run", "pipeline", "status", "started", "time", "stages done");
+    for (size_t i = 0; i < sh_value_count(runs); i++) {
+        const sh_value *r = sh_value_array_get(runs, i);
+        char started[32], took[32];
+        print_time(num(r, "started_ns"), started, sizeof started);
+        duration(r, "started_ns", "finished_ns", took, sizeof took);
+        printf("%-12.12s  %-20s %-12s %-19s  %10s  %lld/%lld\n", str(r, "id"), str(r, "pipeline"), str(r, "status"),
+               started, took, (long long)num(r, "stages_done"), (long long)num(r, "stages"));
+    }
+}
+
+static void print_show(const sh_value *r)
+{
+    char started[32], took[32];
+    print_time(num(r, "started_ns"), started, sizeof started);
+    duration(r, "started_ns", "finished_ns", took, sizeof took);
+    const char *version = sh_value_get_string(sh_value_map_get(r, "version"), NULL);
+    printf("run %s\n  pipeline  %s%s%s (%s)\n  status    %s\n  started   %s\n  time      %s\n", str(r, "id"),
+           str(r, "pipeline"), version ? " " : "", version ? version : "", str(r, "path"), str(r, "status"), started,
+           took);
+    if (num(r, "resumes"))
+        printf("  resumed   %lld time(s)\n", (long long)num(r, "resumes"));
+    if (sh_value_get_string(sh_value_map_get(r, "error"), NULL))
+        printf("  error     %s\n", str(r, "error"));
+
+    const sh_value *stages = sh_value_map_get(r, "stage_list");
+    printf("\n  %-20s %-10s %8s %9s %9s %10s  %s\n", "stage", "status", "attempts", "items in", "items out", "time",
+           "source");
+    for (size_t i = 0; i < sh_value_count(stages); i++) {
+        const sh_value *s = sh_value_array_get(stages, i);
+        char t[32], in[24] = "-", out[24] = "-";
+        duration(s, "started_ns", "finished_ns", t, sizeof t);
+        if (sh_value_type(sh_value_map_get(s, "items_in")) == SH_TYPE_INT)
+            snprintf(in, sizeof in, "%lld", (long long)num(s, "items_in"));
+        if (sh_value_type(sh_value_map_get(s, "items_out")) == SH_TYPE_INT)
+            snprintf(out, sizeof out, "%lld", (long long)num(s, "items_out"));
+        printf("  %-20s %-10s %8lld %9s %9s %10s  %s\n", str(s, "name"), str(s, "status"),
+               (long long)num(s, "attempts"), in, out, t, str(s, "source"));
+        if (sh_value_get_string(sh_value_map_get(s, "error"), NULL))
+            printf("      %s\n", str(s, "error"));
+    }
+    const sh_value *attempts = sh_value_map_get(r, "attempts");
+    if (sh_value_count(attempts)) {
+        printf("\n  attempts\n");
+        for (size_t i = 0; i < sh_value_count(attempts); i++) {
+            const sh_value *a = sh_value_array_get(attempts, i);
+            char t[32];
+            duration(a, "started_ns", "finished_ns", t, sizeof t);
+            printf("  %-20s #%-3lld %-10s %10s  cpu %lld+%lld us  rss %lld KiB%s%s\n", str(a, "stage"),
+                   (long long)num(a, "attempt"), str(a, "status"), t, (long long)num(a, "cpu_user_us"),
+                   (long long)num(a, "cpu_sys_us"), (long long)num(a, "peak_rss_kb"),
+                   sh_value_get_string(sh_value_map_get(a, "error"), NULL) ? "\n      " : "",
+                   sh_value_get_string(sh_value_map_get(a, "error"), NULL) ? str(a, "error") : "");
+        }
+    }
+    const sh_value *logs = sh_value_map_get(r, "logs");
+    if (sh_value_count(logs)) {
+        printf("\n  log\n");
+        static const char *const levels[] = {"error", "warn", "info", "debug"};
+        for (size_t i = 0; i < sh_value_count(logs); i++) {
+            const sh_value *l = sh_value_array_get(logs, i);
+            int64_t lv = num(l, "level");
+            printf("  %-20s %-5s %s\n", str(l, "stage"), lv >= 0 && lv < 4 ? levels[lv] : "?", str(l, "message"));
+        }
+    }
+}
+
+int sh_cmd_runs(int argc, char **argv)
+{
+    sh_cli cli = {.command = "runs", .usage = usage};
+    int rc = sh_cli_parse(&cli, argc, argv);
+    if (rc >= 0)
+        goto out;
+    bool list = cli.arg_count >= 1 && strcmp(cli.args[0], "list") == 0;
+    bool show = cli.arg_count >= 1 && strcmp(cli.args[0], "show") == 0;
+    if (!(list && cli.arg_count <= 2) && !(show && cli.arg_count >= 2 && cli.arg_count <= 3)) {
+        rc = sh_cli_error(2, "runs: expected 'list [PIPELINE]' or 'show RUN_ID [PIPELINE]'\n%s", usage);
+        goto out;
+    }
+    const char *pipeline = list ? (cli.arg_count == 2 ? cli.args[1] : NULL) : (cli.arg_count == 3 ? cli.args[2] : NULL);
+    char *path = cli.store_path ? strdup(cli.store_path)
+                 : pipeline     ? sh_runstore_default_path(pipeline)
+                                : strdup(SH_RUNSTORE_DEFAULT);
+    sh_runstore *s = NULL;
+    sh_error err;
+    sh_value *v = NULL;
+    sh_status st = path ? sh_runstore_open(path, false, &s, &err)
+                        : sh_error_set(&err, SH_S_NOMEM, "out of memory");
+    if (st == SH_S_OK && list) {
+        st = sh_runstore_list(s, 0, &v, &err);
+    } else if (st == SH_S_OK) {
+        char full[65];
+        char *name = NULL;
+        st = sh_runstore_find_run(s, cli.args[1], full, &name, &err);
+        free(name);
+        if (st == SH_S_OK)
+            st = sh_runstore_show(s, full, &v, &err);
+    }
+    if (st != SH_S_OK) {
+        rc = sh_cli_error(2, "%s", err.message);
+    } else {
+        if (cli.json)
+            print_json(v);
+        else if (list)
+            print_list(v);
+        else
+            print_show(v);
+        rc = 0;
+    }
+    sh_value_free(v);
+    sh_runstore_close(s);
+    free(path);
+out:
+    sh_cli_free(&cli);
+    return rc;
+}
