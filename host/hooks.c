@@ -61,6 +61,9 @@ static void problem(sh_hooks *h, const char *fmt, ...)
     if (h->problems.len)
         sh_buf_putc(&h->problems, '\n');
     sh_buf_puts(&h->problems, msg);
+    /* Kept NUL-terminated (not counted in len): sh_hooks_problems() hands the text out as a string. */
+    if (sh_buf_reserve(&h->problems, 1) == 0)
+        h->problems.data[h->problems.len] = '\0';
 }
 
 static const char hooks_suffix[] = ".hooks";
@@ -289,7 +292,8 @@ sh_status sh_hooks_build(sh_runtime *rt, sh_hooks **out, sh_error *err)
         }
     }
     for (size_t i = 0; rc == SH_S_OK && i < h->count; i++) {
-        qsort(h->hooks[i].impls, h->hooks[i].count, sizeof *h->hooks[i].impls, by_priority);
+        if (h->hooks[i].count > 1) /* impls is NULL for a hook nobody implements */
+            qsort(h->hooks[i].impls, h->hooks[i].count, sizeof *h->hooks[i].impls, by_priority);
         check_hook(h, &h->hooks[i]);
     }
     if (rc == SH_S_OK && h->problems.failed)
@@ -561,7 +565,8 @@ sh_status sh_hooks_call(sh_hooks *h, sh_hook *hk, const sh_value *const *args, s
     d.nargs = nargs;
     /* The chain replaces args[0] as it goes: a private copy of the pointer array. */
     const sh_value *argv[SH_SIG_MAX_ARGS + 1];
-    memcpy(argv, args, nargs * sizeof *argv);
+    if (nargs)
+        memcpy(argv, args, nargs * sizeof *argv);
     d.args = argv;
     sh_ffi_args_init(&d.native, &hk->fc);
     for (size_t i = 0; i < nargs; i++) {
