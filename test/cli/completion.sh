@@ -109,6 +109,10 @@ expect_words "pipeline validate FILE" demo.cfg
 complete_words run demo.cfg --plugins-dir ""
 expect_words "--plugins-dir DIR" sub
 expect_none "--plugins-dir DIR" demo.cfg
+complete_words runs list ""
+expect_words "runs list PIPELINE" demo.cfg
+complete_words runs show abcd ""
+expect_words "runs show RUN_ID PIPELINE" demo.cfg
 complete_words new-plugin acme/x ""
 expect_words "new-plugin NAME DIR" sub
 
