@@ -306,8 +306,9 @@ size_t sh_pipeline_check(sh_pipeline *p, sh_error *err)
                           p->stages[k].line);
                 break;
             }
-        if (!st->explicit_deps && i > 0) {
-            /* No depends_on: the stage before it in the list, as in a linear pipeline. */
+        if (!st->explicit_deps && i > 0 && st->dep_count == 0) {
+            /* No depends_on: the stage before it in the list, as in a linear pipeline. (Set once: a second
+             * check finds it in place.) */
             free(st->depends_on);
             free(st->depends_line);
             st->depends_on = calloc(2, sizeof *st->depends_on);
