@@ -68,12 +68,14 @@ contained kill "Operation not permitted"
 attack exec
 contained exec "Operation not permitted"
 
-before=$(pgrep -u nobody | wc -l)
+# Workers are forks of this test's host, so their command line names this test's directory: other tests running
+# workers as the same user at the same time are not counted.
+before=$(pgrep -u nobody -f "$T" | wc -l)
 attack fork_bomb
 contained fork_bomb "Resource temporarily unavailable" 256
 if [ "$(id -u)" = 0 ]; then
     sleep 0.2
-    after=$(pgrep -u nobody | wc -l)
+    after=$(pgrep -u nobody -f "$T" | wc -l)
     [ "$after" -le "$before" ] || fail "fork_bomb: $((after - before)) processes of the worker user outlived the run"
 fi
 
