@@ -2,6 +2,7 @@
 #include "builtins.h"
 #include "digest.h"
 #include "gate.h"
+#include "hooks.h"
 #include "instance.h"
 #include "log.h"
 #include "progress.h"
@@ -1014,6 +1015,7 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         return rc;
     }
     make_execution_id(&e);
+    sh_hooks_run_started(rt);
     sh_pipeline_order(p, e.order);
     pthread_mutex_init(&e.lock, NULL);
     pthread_condattr_t ca;
@@ -1048,6 +1050,8 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         SH_S_OK)
         store_warn(&serr);
     fill_report(&e, report, started);
+    /* No task is running any more: hook implementations may use the runtime freely. */
+    sh_hooks_run_finished(rt, p->name, report->status);
 
     rc = SH_S_OK;
     if (e.stop) {

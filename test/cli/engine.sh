@@ -336,6 +336,37 @@ run "$SH" run "$T/junk/p.cfg" $F
 expect_rc 2 "a corrupt run store"
 expect_in err "run store $T/junk/.stagehost/runs.db" "the store's path in the error"
 
+# --- run-completion hook and --deterministic -------------------------------------------------------------
+# test/hook-b's h_notify(path, what) appends "b WHAT" to the file PATH: as stagehost.run_finished(pipeline,
+# status) it is told the run's status, here with a pipeline named after a file.
+mkdir -p "$T/hb"
+link_lib "$T/hb" libhook_b.so
+cat >"$T/hb/hook-b.plugin" <<'D'
+format = 1; name = "test/hook-b"; version = "1.0.0"; library = "libhook_b.so"; abi = "1.0"; isolation = "none";
+stages = ( { type = "numbers"; }, { type = "ctx"; } );
+hooks = ( { hook = "stagehost.run_finished"; symbol = "h_notify"; } );
+D
+printf 'pipeline = { name = "%s"; stages = ( { name = "c"; type = "test/hook-b.ctx"; },\n' "$T/notified.txt" >"$T/det.cfg"
+printf '  { name = "w"; type = "write"; config = { path = "det.jsonl"; }; } ); };\n' >>"$T/det.cfg"
+run "$SH" run "$T/det.cfg" --plugins-dir "$T/hb"
+expect_rc 0 "a run with a run_finished hook"
+[ "$(cat "$T/notified.txt" 2>/dev/null)" = "b succeeded" ] || fail "stagehost.run_finished was not told: $(cat "$T/notified.txt" 2>&1)"
+cp "$T/det.jsonl" "$T/det0.jsonl"
+for iso in none process call; do
+    sed "s/type = \"test\/hook-b.ctx\";/type = \"test\/hook-b.ctx\"; isolation = \"$iso\";/" "$T/det.cfg" >"$T/det-$iso.cfg"
+    for n in 1 2; do
+        run "$SH" run "$T/det-$iso.cfg" --plugins-dir "$T/hb" --deterministic --allow-unconfined
+        expect_rc 0 "--deterministic run $n with isolation $iso"
+        cp "$T/det.jsonl" "$T/det-$iso-$n.jsonl"
+    done
+    cmp -s "$T/det-$iso-1.jsonl" "$T/det-$iso-2.jsonl" || fail "two --deterministic runs ($iso) differ"
+done
+cmp -s "$T/det-none-1.jsonl" "$T/det-process-1.jsonl" || fail "--deterministic: in-process and worker results differ"
+cmp -s "$T/det-none-1.jsonl" "$T/det-call-1.jsonl" || fail "--deterministic: in-process and call-mode results differ"
+grep -q '"now":946684800000000000' "$T/det-process-1.jsonl" || fail "--deterministic: the clock is not the fixed one"
+run "$SH" run "$T/det.cfg" --plugins-dir "$T/hb"
+cmp -s "$T/det.jsonl" "$T/det0.jsonl" && fail "without --deterministic two runs gave identical clock and random values"
+
 # --- the example DAG ------------------------------------------------------------------------------------
 cp -r "${EXAMPLES:?}/." "$T/ex"
 run "$SH" run "$T/ex/dag.cfg" --plugins-dir "$PLUGINS"
