@@ -31,6 +31,9 @@ static const builtin builtins[] = {
       "wait until a field of the input items equals a value (the engine polls the stages before it), then pass "
       "them on"},
      sh_builtin_gate},
+    {{sizeof(sh_stage_type), "hook", "any", "any",
+      "call a hook for each item (hook = \"KIND.NAME\", args = item fields) and add its answer to the item"},
+     sh_builtin_hook},
 };
 
 #define NBUILTINS (sizeof builtins / sizeof builtins[0])

@@ -18,6 +18,7 @@ int sh_builtin_chunk(const sh_stage_def *def, sh_call *call, const sh_value *con
 int sh_builtin_write(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 int sh_builtin_passthrough(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 int sh_builtin_gate(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
+int sh_builtin_hook(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 
 /* Shared by the built-ins: `path` joined to the stage's base directory unless absolute (caller frees). */
 char *sh_builtin_resolve_path(sh_call *call, const char *path);

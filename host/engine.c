@@ -3,6 +3,7 @@
 #include "digest.h"
 #include "gate.h"
 #include "hooks.h"
+#include "hookstage.h"
 #include "instance.h"
 #include "log.h"
 #include "progress.h"
@@ -76,6 +77,8 @@ typedef struct stage_run {
     char gate_detail[512];
     sh_gate gate;
     bool is_gate;
+    sh_hook_stage hook;
+    bool is_hook;
     bool use_cache;
     char fingerprint[SH_DIGEST_HEX];
     char cache_key[SH_DIGEST_HEX];
@@ -755,6 +758,16 @@ static bool launch(engine *e, size_t i)
     if (e->progress)
         sh_progress_set(e->progress, e->p->stages[i].name, sr->is_gate ? "polling" : "running",
                         sr->attempt_base + sr->attempts + 1, sr->items_in, SIZE_MAX, sr->first_start_ns, 0);
+    if (sr->is_hook) {
+        /* Hook implementations share the runtime's instances with the running tasks: the lock stays held. */
+        call *c = &t->calls[0];
+        c->started_ns = now_ns();
+        c->wall_started_ns = sh_wall_ns();
+        c->status = sh_hook_stage_run(&sr->hook, e->rt, &c->input, &c->output, &c->err);
+        c->ended_ns = now_ns();
+        finish_task(e, t);
+        return true;
+    }
     if (!here && pthread_create(&t->thread, NULL, task_thread, t) == 0) {
         t->threaded = true;
         e->threads++;
@@ -994,6 +1007,12 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         sr->d = sr->target.plugin ? sr->target.plugin->desc : NULL;
         sr->iso = sr->d ? sh_runtime_isolation(rt, sr->d, st->isolation) : SH_ISOLATION_NONE;
         sr->is_gate = sh_target_is_gate(&sr->target);
+        sr->is_hook = sh_target_is_hook(&sr->target);
+        if (sr->is_hook) {
+            char why[512];
+            if (!sh_hook_stage_parse(st->config, &sr->hook, why, sizeof why))
+                rc = sh_error_set(err, SH_S_CONFIG, "%s:%d: stage '%s': %s", p->path, st->line, st->name, why);
+        }
         if (sr->is_gate) {
             char why[512];
             if (!sh_gate_parse(st->config, &sr->gate, why, sizeof why))
@@ -1007,8 +1026,10 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
     if (rc == SH_S_OK)
         rc = open_store(&e, err);
     if (rc != SH_S_OK) {
-        for (size_t i = 0; i < p->count; i++)
+        for (size_t i = 0; i < p->count; i++) {
             sh_gate_free(&e.s[i].gate);
+            sh_hook_stage_free(&e.s[i].hook);
+        }
         free(e.s);
         free(e.order);
         sh_runstore_close(e.store);
@@ -1074,6 +1095,7 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         sh_values_clear(&e.s[i].output);
         free(e.s[i].error);
         sh_gate_free(&e.s[i].gate);
+        sh_hook_stage_free(&e.s[i].hook);
     }
     sh_progress_free(e.progress);
     pthread_cond_destroy(&e.cond);

@@ -20,6 +20,8 @@ sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_va
 
 /* Whether a resolved stage is the built-in gate, which the engine runs itself (see gate.h). */
 bool sh_target_is_gate(const sh_target *t);
+/* Whether it is the built-in hook stage, which the engine also runs itself (see hookstage.h). */
+bool sh_target_is_hook(const sh_target *t);
 
 typedef struct sh_run_options {
     const char *store_path; /* NULL: .stagehost/runs.db beside the pipeline */

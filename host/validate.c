@@ -2,6 +2,7 @@
 #include "builtins.h"
 #include "engine.h"
 #include "gate.h"
+#include "hookstage.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -31,6 +32,11 @@ bool sh_target_is_gate(const sh_target *t)
     return t->action && !t->plugin && strcmp(t->action, SH_GATE_TYPE) == 0;
 }
 
+bool sh_target_is_hook(const sh_target *t)
+{
+    return t->action && !t->plugin && strcmp(t->action, SH_HOOK_STAGE_TYPE) == 0;
+}
+
 sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_target *targets_out,
                              sh_error *err)
 {
@@ -55,6 +61,14 @@ sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_va
             sh_log(SH_LOG_WARN, "stage '%s': plugin '%s' provides '%s' but is %s (%s); using the built-in", st->name,
                    targets[i].passed_over->desc->name, st->type,
                    sh_plugin_status_name(targets[i].passed_over->status), targets[i].passed_over->reason);
+        if (sh_target_is_hook(&targets[i])) {
+            sh_hook_stage hs;
+            char why[512];
+            if (!sh_hook_stage_parse(st->config, &hs, why, sizeof why))
+                append(err, &other_errors, "%s:%d: stage '%s': %s", p->path, st->line, st->name, why);
+            else
+                sh_hook_stage_free(&hs);
+        }
         if (sh_target_is_gate(&targets[i])) {
             sh_gate g;
             char why[512];

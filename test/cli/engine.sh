@@ -336,6 +336,47 @@ run "$SH" run "$T/junk/p.cfg" $F
 expect_rc 2 "a corrupt run store"
 expect_in err "run store $T/junk/.stagehost/runs.db" "the store's path in the error"
 
+# --- the hook stage: a hook per item, answers into a field; the quota counts its calls -------------------------
+mkdir -p "$T/hk"
+cat >"$T/hk/doc.hooks" <<'SPEC'
+kind = "doc"; api = "1.0";
+hooks = ( { name = "transform"; dispatch = "chain"; args = ( "string" ); returns = "string"; },
+          { name = "validate"; dispatch = "broadcast-collect"; args = ( "string" ); returns = "string"; } );
+SPEC
+for l in a b; do
+    link_lib "$T/hk" "libhook_$l.so"
+    printf 'format = 1; name = "test/hook-%s"; version = "1.0.0"; library = "libhook_%s.so"; abi = "1.0";\n' "$l" "$l" >"$T/hk/hook-$l.plugin"
+    printf 'isolation = "%s"; stages = ( { type = "numbers"; }, { type = "ctx"; } );\n' \
+        "$([ $l = a ] && echo none || echo process)" >>"$T/hk/hook-$l.plugin"
+    printf 'hooks = ( { hook = "doc.transform"; symbol = "h_append"; priority = %s; },\n' "$([ $l = a ] && echo 2 || echo 1)" >>"$T/hk/hook-$l.plugin"
+    printf '          { hook = "doc.validate"; symbol = "h_tag"; } );\n' >>"$T/hk/hook-$l.plugin"
+done
+cat >"$T/hook.cfg" <<'P'
+pipeline = { name = "hooked"; stages = (
+  { name = "items"; type = "test/hook-a.numbers"; config = { items = ( { t = "x"; }, { t = "y"; }, { t = "z"; } ); }; },
+  { name = "chain"; type = "hook"; config = { hook = "doc.transform"; args = ( "t" ); into = "chained"; }; },
+  { name = "all"; type = "hook"; config = { hook = "doc.validate"; args = ( "chained" ); }; },
+  { name = "out"; type = "write"; config = { path = "hook.jsonl"; }; }
+); };
+P
+run "$SH" run "$T/hook.cfg" --plugins-dir "$T/hk"
+expect_rc 0 "hook stages"
+python3 - "$T/hook.jsonl" <<'PY' || fail "the hook stage calls the hook per item and adds its answer"
+import json, sys
+items = [json.loads(l) for l in open(sys.argv[1])]
+assert [i["chained"] for i in items] == ["xab", "yab", "zab"], items
+assert items[0]["result"] == ["a:xab", "b:xab"], items
+PY
+printf 'hooks = { quota = { calls_per_plugin = 4; }; };\n' >"$T/quota.cfg"
+run "$SH" run "$T/hook.cfg" --plugins-dir "$T/hk" --config "$T/quota.cfg"
+expect_rc 1 "six calls of each plugin in one run exceed a quota of four"
+expect_in err "stage 'all' (built-in 'hook') failed on attempt 1: hook 'doc.validate' on item 2" "the item that hit the quota"
+expect_in err "quota exceeded: plugin 'test/hook-a' already made the 4 hook calls allowed per run" "quota message"
+pipeline "$T/hook2.cfg" '{ name = "h"; type = "hook"; config = { args = ( "t" ); }; }'
+run "$SH" run "$T/hook2.cfg" --plugins-dir "$T/hk"
+expect_rc 2 "a hook stage without a hook"
+expect_in err "stage 'h': a hook stage needs config key 'hook'" "hook stage configuration error"
+
 # --- run-completion hook and --deterministic -------------------------------------------------------------
 # test/hook-b's h_notify(path, what) appends "b WHAT" to the file PATH: as stagehost.run_finished(pipeline,
 # status) it is told the run's status, here with a pipeline named after a file.

@@ -1,0 +1,131 @@
+#include "hookstage.h"
+#include "hooks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool string_list(const sh_value *config, const char *key, char ***out, size_t *count, char *why,
+                        size_t why_len)
+{
+    const sh_value *v = sh_value_map_get(config, key);
+    *out = NULL;
+    *count = 0;
+    if (!v)
+        return true;
+    if (sh_value_type(v) != SH_TYPE_ARRAY) {
+        snprintf(why, why_len, "hook stage key '%s' must be a list of strings like ( \"a\", \"b\" )", key);
+        return false;
+    }
+    size_t n = sh_value_count(v);
+    *out = calloc(n + 1, sizeof **out);
+    if (!*out) {
+        snprintf(why, why_len, "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *s = sh_value_get_string(sh_value_array_get(v, i), NULL);
+        if (!s || !((*out)[i] = strdup(s))) {
+            snprintf(why, why_len, "element %zu of hook stage key '%s' must be a string", i + 1, key);
+            return false;
+        }
+        *count = i + 1;
+    }
+    return true;
+}
+
+bool sh_hook_stage_parse(const sh_value *config, sh_hook_stage *out, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    static const char *const known[] = {"hook", "args", "tags", "into"};
+    for (size_t i = 0; i < sh_value_count(config); i++) {
+        const char *key = sh_value_map_entry(config, i, NULL);
+        bool ok = false;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            ok |= strcmp(key, known[k]) == 0;
+        if (!ok) {
+            snprintf(why, why_len, "unknown hook stage key '%s'; the keys are hook, args, tags and into", key);
+            return false;
+        }
+    }
+    const char *hook = sh_value_get_string(sh_value_map_get(config, "hook"), NULL);
+    if (!hook || !strchr(hook, '.')) {
+        snprintf(why, why_len, "a hook stage needs config key 'hook', the hook to call as \"KIND.NAME\" "
+                               "('stagehost hooks list' shows them)");
+        return false;
+    }
+    const char *into = sh_value_get_string(sh_value_map_get(config, "into"), NULL);
+    if (sh_value_map_get(config, "into") && (!into || !*into)) {
+        snprintf(why, why_len, "hook stage key 'into' must be a field name");
+        return false;
+    }
+    out->hook = strdup(hook);
+    out->into = strdup(into ? into : "result");
+    bool ok = out->hook && out->into && string_list(config, "args", &out->args, &out->arg_count, why, why_len) &&
+              string_list(config, "tags", &out->tags, &out->tag_count, why, why_len);
+    if (!ok) {
+        if (!out->hook || !out->into)
+            snprintf(why, why_len, "out of memory");
+        sh_hook_stage_free(out);
+    }
+    return ok;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+void sh_hook_stage_free(sh_hook_stage *hs)
+{
+    free(hs->hook);
+    free(hs->into);
+    free_list(hs->args, hs->arg_count);
+    free_list(hs->tags, hs->tag_count);
+    memset(hs, 0, sizeof *hs);
+}
+
+sh_status sh_hook_stage_run(const sh_hook_stage *hs, sh_runtime *rt, const sh_values *input, sh_values *output,
+                            sh_error *err)
+{
+    sh_hooks *h = NULL;
+    sh_status rc = sh_hooks_get(rt, &h, err);
+    if (rc != SH_S_OK)
+        return rc;
+    sh_hook *hk = sh_hooks_find(h, hs->hook);
+    if (!hk)
+        return sh_error_set(err, SH_S_CONFIG, "no hook '%s' is declared by any *.hooks file on the plugin search path; "
+                                              "'stagehost hooks list' shows the hooks there are", hs->hook);
+    const sh_value **args = calloc(hs->arg_count + 1, sizeof *args);
+    if (!args)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory calling hook '%s'", hs->hook);
+    for (size_t i = 0; rc == SH_S_OK && i < input->len; i++) {
+        const sh_value *item = input->items[i];
+        for (size_t k = 0; rc == SH_S_OK && k < hs->arg_count; k++)
+            if (!(args[k] = sh_value_map_get(item, hs->args[k])))
+                rc = sh_error_set(err, SH_S_STAGE, "item %zu has no field '%s' for argument %zu of hook '%s'", i + 1,
+                                  hs->args[k], k + 1, hs->hook);
+        sh_value *answer = NULL;
+        if (rc == SH_S_OK)
+            rc = sh_hooks_call(h, hk, args, hs->arg_count, (const char *const *)hs->tags, hs->tag_count, &answer,
+                               err);
+        if (rc != SH_S_OK) {
+            if (err->status != SH_S_STAGE || !strstr(err->message, "item "))
+                sh_error_prefix(err, "hook '%s' on item %zu", hs->hook, i + 1);
+            break;
+        }
+        sh_value *out = sh_value_copy(item);
+        if (out && answer && sh_value_type(out) == SH_TYPE_MAP) {
+            if (sh_value_map_set(out, hs->into, answer) != SH_OK)
+                rc = sh_error_set(err, SH_S_NOMEM, "out of memory calling hook '%s'", hs->hook);
+            answer = NULL;
+        }
+        sh_value_free(answer);
+        if (rc == SH_S_OK && (!out || sh_values_push(output, out) != SH_OK))
+            rc = sh_error_set(err, SH_S_NOMEM, "out of memory calling hook '%s'", hs->hook);
+    }
+    free(args);
+    return rc;
+}
