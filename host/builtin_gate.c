@@ -154,12 +154,3 @@ int sh_builtin_gate(const sh_stage_def *def, sh_call *call, const sh_value *cons
         return sh_builtin_failf(call, SH_ERR_FAILED, "gate condition %s does not hold: %s", cond, detail);
     return sh_builtin_forward(call, items, count);
 }
-
-/* The hook stage needs the runtime's hook table, which only the engine has: it runs the stage itself
- * (hookstage.h), and this entry exists so that the type resolves and lists like every built-in. */
-int sh_builtin_hook(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count)
-{
-    (void)items, (void)count;
-    return sh_builtin_failf(call, SH_ERR_UNSUPPORTED, "stage '%s': the hook stage runs only in a pipeline run",
-                            def->name);
-}

@@ -1,4 +1,5 @@
 #include "hookstage.h"
+#include "builtins.h"
 #include "hooks.h"
 
 #include <stdio.h>
@@ -128,4 +129,13 @@ sh_status sh_hook_stage_run(const sh_hook_stage *hs, sh_runtime *rt, const sh_va
     }
     free(args);
     return rc;
+}
+
+/* The hook stage needs the runtime's hook table, which only the engine has: it runs the stage itself
+ * (hookstage.h), and this entry exists so that the type resolves and lists like every built-in. */
+int sh_builtin_hook(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)items, (void)count;
+    return sh_builtin_failf(call, SH_ERR_UNSUPPORTED, "stage '%s': the hook stage runs only in a pipeline run",
+                            def->name);
 }
