@@ -145,7 +145,7 @@ static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_erro
 
 static sh_status get_octets(sh_wire_reader *r, uint8_t tag, sh_value **out, sh_error *err)
 {
-    uint32_t len;
+    uint32_t len = 0;
     if (get_u32(r, &len, "string length", err) != SH_S_OK)
         return SH_S_PROTOCOL;
     if (len > r->len - r->pos)
@@ -165,7 +165,7 @@ static sh_status get_octets(sh_wire_reader *r, uint8_t tag, sh_value **out, sh_e
 
 static sh_status get_array(sh_wire_reader *r, sh_value **out, int depth, sh_error *err)
 {
-    uint32_t count;
+    uint32_t count = 0; /* set by get_u32; initialised for -O3, which cannot see that */
     if (get_u32(r, &count, "array length", err) != SH_S_OK)
         return SH_S_PROTOCOL;
     /* Every element takes at least one byte: a larger count is a lie, refuse it before allocating. */
@@ -191,7 +191,7 @@ static sh_status get_array(sh_wire_reader *r, sh_value **out, int depth, sh_erro
 
 static sh_status get_map(sh_wire_reader *r, sh_value **out, int depth, sh_error *err)
 {
-    uint32_t count;
+    uint32_t count = 0; /* set by get_u32; initialised for -O3, which cannot see that */
     if (get_u32(r, &count, "map length", err) != SH_S_OK)
         return SH_S_PROTOCOL;
     /* An entry takes at least 5 bytes: a key length and a value tag. */
@@ -202,7 +202,7 @@ static sh_status get_map(sh_wire_reader *r, sh_value **out, int depth, sh_error 
     if (!m)
         return sh_error_set(err, SH_S_NOMEM, "out of memory decoding a map");
     for (uint32_t i = 0; i < count; i++) {
-        uint32_t klen;
+        uint32_t klen = 0;
         sh_status st = get_u32(r, &klen, "map key length", err);
         if (st == SH_S_OK && klen > r->len - r->pos)
             st = sh_error_set(err, SH_S_PROTOCOL, "a %u-byte map key at byte %zu runs past the end of the frame",
@@ -243,7 +243,7 @@ static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_erro
     if (r->pos >= r->len)
         return truncated(r, "value", err);
     uint8_t tag = r->data[r->pos++];
-    uint64_t bits;
+    uint64_t bits = 0;
     switch (tag) {
     case SH_WIRE_NULL:
         *out = sh_value_null();

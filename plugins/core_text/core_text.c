@@ -364,7 +364,7 @@ static int normalize_process(void *user, sh_call *call, const sh_value *const *i
 
 static int count_create(sh_call *call, const sh_stage_def *def, void **user)
 {
-    const char *field;
+    const char *field = NULL; /* set by config_field on success; -O3 cannot see that */
     if (config_field(call, def, &field) != SH_OK)
         return SH_ERR_INVALID;
     *user = (void *)field; /* borrowed from def->config, which outlives the stage */
