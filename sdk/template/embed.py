@@ -15,8 +15,9 @@ def c_lines(text: str) -> list:
     for line in text.splitlines(keepends=True):
         s = (line.replace('\\', '\\\\').replace('"', '\\"').replace('\t', '\\t')
              .replace('\r', '\\r').replace('\n', '\\n'))
-        # Split after "?" so no trigraph can form across the source text; harmless otherwise.
-        out.append('    "' + s.replace('?', '?""') + '",')
+        # "?" escaped as \? so no trigraph can form; not split into two literals, which clang flags as a
+        # possibly missing comma (-Wstring-concatenation).
+        out.append('    "' + s.replace('?', '\\?') + '",')
     return out
 
 
