@@ -301,6 +301,28 @@ int64_t sh_monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+bool sh_wire_spin_readable(int fd, int64_t spin_ns)
+{
+    static int cpus; /* racy but idempotent: every thread computes the same value */
+    if (!cpus)
+        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 2 || spin_ns <= 0)
+        return false;
+    int64_t until = sh_monotonic_ns() + spin_ns;
+    char c;
+    do {
+        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        /* Data, or the end of the stream (also "readable"); an error other than "nothing yet" ends the spin too:
+         * the caller's ordinary read reports it. */
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return true;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause(); /* lets the other hyperthread run while this one waits */
+#endif
+    } while (sh_monotonic_ns() < until);
+    return false;
+}
+
 sh_status sh_wire_send(int fd, const sh_buf *b, sh_error *err)
 {
     if (b->failed)

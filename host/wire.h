@@ -60,6 +60,13 @@ sh_status sh_wire_send(int fd, const sh_buf *b, sh_error *err);
 sh_status sh_wire_recv(int fd, sh_buf *payload, uint8_t *type, size_t max_frame, int64_t deadline_ns, bool *eof,
                        sh_error *err);
 
+/* Waits up to `spin_ns` for `fd` (a socket) to become readable by polling it without sleeping; true when it
+ * did. A call's answer usually arrives within microseconds, sooner than the kernel can put the waiting process to
+ * sleep and wake it again: a short spin before a blocking wait saves both. Never spins on a machine with one
+ * CPU, where spinning would only delay the peer. */
+#define SH_WIRE_SPIN_NS 50000
+bool sh_wire_spin_readable(int fd, int64_t spin_ns);
+
 int64_t sh_monotonic_ns(void);
 
 #endif

@@ -284,6 +284,9 @@ static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *ty
             continue;
         if (errno != EAGAIN)
             return sh_error_set(err, SH_S_IO, "reading the worker channel failed: %s", strerror(errno));
+        /* A short call answers within microseconds: wait for it awake before sleeping in poll. */
+        if (sh_wire_spin_readable(w->fd, SH_WIRE_SPIN_NS))
+            continue;
         sh_status st = wait_readable(w, until, over_kb, err);
         if (st != SH_S_OK || *over_kb)
             return st;

@@ -38,8 +38,47 @@ typedef struct child {
     int64_t cpu_seconds; /* per-call CPU limit */
     sh_buf out;
     sh_buf in;
+    size_t in_next; /* where the frame after the one being served starts in `in` */
+    struct rusage last; /* resource use at the end of the last call, the start of the next */
+    bool have_last;
     bool broken; /* the host went away; stop producing */
 } child;
+
+/* The next request into c->in, read in as large pieces as the host wrote it: header and payload usually come
+ * in one read instead of two. False when the host closed the channel, died, or sent a frame of length 0. */
+static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
+{
+    if (c->in_next) {
+        memmove(c->in.data, c->in.data + c->in_next, c->in.len - c->in_next);
+        c->in.len -= c->in_next;
+        c->in_next = 0;
+    }
+    for (;;) {
+        const uint8_t *p = c->in.data;
+        size_t want = 64 * 1024;
+        if (c->in.len >= 5) {
+            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+            if (flen == 0)
+                return false;
+            if (c->in.len >= 4 + (size_t)flen) {
+                *type = p[4];
+                sh_wire_reader_init(r, p + 5, flen - 1);
+                c->in_next = 4 + (size_t)flen;
+                return true;
+            }
+            if (4 + (size_t)flen - c->in.len > want)
+                want = 4 + (size_t)flen - c->in.len;
+        }
+        if (sh_buf_reserve(&c->in, want) != 0)
+            return false;
+        ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        c->in.len += (size_t)n;
+    }
+}
 
 static void flush(child *c)
 {
@@ -158,11 +197,18 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_value *inv
     sh_invocation inv;
     sh_protocol_invocation_from_value(invv, &inv);
     limit_cpu_for_call(c->cpu_seconds);
+    /* A call's use starts where the last one's ended: one getrusage per call instead of two. What the worker
+     * did in between (reading this request) is counted in this call, which is where it belongs anyway. */
     struct rusage before, after;
-    getrusage(RUSAGE_SELF, &before);
+    if (c->have_last)
+        before = c->last;
+    else
+        getrusage(RUSAGE_SELF, &before);
     sh_status st = sh_inproc_process(ip, (uint32_t)id, &inv, (const sh_value *const *)items->items, items->len,
                                      child_emit, c, child_log, c, &err);
     getrusage(RUSAGE_SELF, &after);
+    c->last = after;
+    c->have_last = true;
     sh_value *usage = sh_value_map();
     if (usage) {
         sh_value_map_set(usage, "user_us", sh_value_int(us(after.ru_utime) - us(before.ru_utime)));
@@ -189,6 +235,7 @@ static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_value *invv
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != worker)
             _exit(1);
+        c->have_last = false; /* a new process: its resource use starts from zero, not from the worker's */
         run_process(c, ip, id, invv, items);
         _exit(0);
     }
@@ -390,11 +437,9 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
 
     for (;;) {
         uint8_t type;
-        bool eof;
-        if (sh_wire_recv(fd, &c.in, &type, UINT32_MAX, 0, &eof, &err) != SH_S_OK)
-            break; /* the host closed the channel or died: nothing left to serve */
         sh_wire_reader r;
-        sh_wire_reader_init(&r, c.in.data, c.in.len);
+        if (!next_request(&c, &type, &r))
+            break; /* the host closed the channel or died: nothing left to serve */
         if (type == SH_MSG_CREATE) {
             serve_create(&c, ip, &r);
         } else if (type == SH_MSG_PROCESS) {
