@@ -15,9 +15,14 @@ static bool read_ms(const sh_value *config, const char *key, int64_t fallback, i
     *out = fallback;
     if (!v)
         return true;
-    if (sh_value_type(v) != SH_TYPE_INT || sh_value_get_int(v) < 1 || sh_value_get_int(v) > 7 * 24 * 3600 * 1000LL) {
+    if (sh_value_type(v) != SH_TYPE_INT) {
         snprintf(why, why_len, "gate key '%s' must be a number of milliseconds from 1 to a week, got %s", key,
                  sh_type_name(sh_value_type(v)));
+        return false;
+    }
+    if (sh_value_get_int(v) < 1 || sh_value_get_int(v) > 7 * 24 * 3600 * 1000LL) {
+        snprintf(why, why_len, "gate key '%s' must be a number of milliseconds from 1 to a week (604800000), got "
+                               "%lld", key, (long long)sh_value_get_int(v));
         return false;
     }
     *out = sh_value_get_int(v);

@@ -85,6 +85,7 @@ typedef struct stage_run {
     char source[300];
     char *error;
     task *running;
+    bool unrecorded; /* the run store refused its last record: tried again at the end */
 } stage_run;
 
 typedef struct engine {
@@ -105,9 +106,13 @@ typedef struct engine {
     sh_error failure;         /* its error */
     size_t workers_started;
     sh_progress *progress;
+    size_t store_failures;
 } engine;
 
 /* ---- small helpers ------------------------------------------------------------------------------------------ */
+
+static const char *plugin_name(const stage_run *sr) { return sr->d ? sr->d->name : SH_BUILTIN_PLUGIN_NAME; }
+static const char *plugin_version(const stage_run *sr) { return sr->d ? sr->d->version : SH_VERSION; }
 
 static int64_t now_ns(void) { return sh_monotonic_ns(); }
 
@@ -249,7 +254,7 @@ static void run_call(engine *e, call *c)
                          .task_id = task_id,
                          .pipeline = p->name,
                          .stage = st->name,
-                         .plugin = d ? d->name : SH_BUILTIN_PLUGIN_NAME,
+                         .plugin = plugin_name(sr),
                          .base_dir = p->dir,
                          .attempt = c->attempt,
                          .deterministic = rt->deterministic,
@@ -327,7 +332,8 @@ static void *task_thread(void *arg)
 
 static void store_warn(const sh_error *err)
 {
-    /* The run goes on: losing the record of a stage is better than failing work that succeeded. */
+    /* The run goes on: losing the record of a stage is better than failing work that succeeded. What could not
+     * be recorded is tried again at the end and, failing that, named in the report. */
     sh_log(SH_LOG_WARN, "%s", err->message);
 }
 
@@ -349,26 +355,35 @@ static void put_stage(engine *e, size_t i, const char *status, const call *c, bo
                          .finished_ns = sr->state >= S_DONE ? sh_wall_ns() : 0,
                          .error = sr->error};
     sh_error err;
-    if (sh_runstore_put_stage(e->store, &r, with_output ? (const sh_value *const *)sr->output.items : NULL,
-                              sr->output.len, c ? c->logs : NULL, c ? c->log_len : 0, &err) != SH_S_OK)
+    if (sh_runstore_put_stage(e->store, &r, with_output, (const sh_value *const *)sr->output.items, sr->output.len,
+                              c ? c->logs : NULL, c ? c->log_len : 0, &err) != SH_S_OK) {
+        sh_error_prefix(&err, "stage '%s' not recorded", st->name);
         store_warn(&err);
+        sr->unrecorded = true;
+        e->store_failures++;
+    } else {
+        sr->unrecorded = false;
+    }
 }
 
-static void put_attempt(engine *e, const call *c)
+/* `running`: recorded before the call, so that should the host die during it, a resumed run still counts it. */
+static void put_attempt(engine *e, const call *c, bool running)
 {
     sh_attempt_record a = {.run_id = e->run_id,
                            .stage = e->p->stages[c->stage].name,
                            .attempt = c->attempt,
-                           .status = attempt_word(c->status),
-                           .error = c->status == SH_S_OK ? NULL : c->err.message,
-                           .started_ns = c->wall_started_ns,
-                           .finished_ns = c->wall_started_ns + (c->ended_ns - c->started_ns),
+                           .status = running ? "running" : attempt_word(c->status),
+                           .error = running || c->status == SH_S_OK ? NULL : c->err.message,
+                           .started_ns = running ? sh_wall_ns() : c->wall_started_ns,
+                           .finished_ns = running ? 0 : c->wall_started_ns + (c->ended_ns - c->started_ns),
                            .cpu_user_us = c->usage.user_us,
                            .cpu_sys_us = c->usage.sys_us,
                            .peak_rss_kb = c->usage.maxrss_kb};
     sh_error err;
-    if (sh_runstore_put_attempt(e->store, &a, &err) != SH_S_OK)
+    if (sh_runstore_put_attempt(e->store, &a, &err) != SH_S_OK) {
         store_warn(&err);
+        e->store_failures++;
+    }
 }
 
 /* ---- stage transitions (main thread) ------------------------------------------------------------------------ */
@@ -408,9 +423,11 @@ static bool cache_key(engine *e, size_t i, const sh_values *input)
     if (!d)
         return false;
     sh_digest_string(d, "stagehost-cache-v1");
-    sh_digest_string(d, sr->d ? sr->d->name : SH_BUILTIN_PLUGIN_NAME);
-    sh_digest_string(d, sr->d ? sr->d->version : SH_VERSION);
+    sh_digest_string(d, plugin_name(sr));
+    sh_digest_string(d, plugin_version(sr));
     sh_digest_string(d, sr->target.action);
+    /* Relative paths in the configuration mean other files in another directory. */
+    sh_digest_string(d, e->p->dir);
     sh_digest_value(d, e->p->stages[i].config);
     for (size_t k = 0; k < input->len; k++)
         sh_digest_value(d, input->items[k]);
@@ -419,18 +436,20 @@ static bool cache_key(engine *e, size_t i, const sh_values *input)
     return ok;
 }
 
-static void take_array(sh_values *to, sh_value *array)
+/* Moves the items out of a decoded array value; false (and nothing moved) when out of memory. */
+static bool take_array(sh_values *to, sh_value *array)
 {
-    /* Moves the items out of a decoded array value. */
-    for (size_t k = 0; k < array->u.a.len; k++) {
-        if (sh_values_push(to, array->u.a.items[k]) != SH_OK) {
-            for (size_t j = k + 1; j < array->u.a.len; j++)
-                sh_value_free(array->u.a.items[j]);
-            break;
-        }
-    }
+    bool ok = true;
+    size_t k = 0;
+    for (; k < array->u.a.len && ok; k++)
+        ok = sh_values_push(to, array->u.a.items[k]) == SH_OK; /* owns the item either way */
+    for (; k < array->u.a.len; k++)
+        sh_value_free(array->u.a.items[k]);
     array->u.a.len = 0;
     sh_value_free(array);
+    if (!ok)
+        sh_values_clear(to);
+    return ok;
 }
 
 static void finish_done(engine *e, size_t i, const char *word, const call *c)
@@ -438,7 +457,8 @@ static void finish_done(engine *e, size_t i, const char *word, const call *c)
     stage_run *sr = &e->s[i];
     sr->state = S_DONE;
     sr->status_word = word;
-    sr->end_ns = now_ns();
+    /* When the call ended, not when the scheduler got to it: it may have been busy with an in-process stage. */
+    sr->end_ns = c ? c->ended_ns : now_ns();
     if (!sr->first_start_ns)
         sr->first_start_ns = sr->end_ns;
     if (e->progress)
@@ -456,7 +476,7 @@ static void fail_stage(engine *e, size_t i, sh_status status, const sh_error *ca
     const sh_pipeline_stage *st = &e->p->stages[i];
     sr->state = S_FAILED;
     sr->status_word = "failed";
-    sr->end_ns = now_ns();
+    sr->end_ns = c ? c->ended_ns : now_ns();
     if (e->progress)
         sh_progress_set(e->progress, st->name, "failed", sr->attempt_base + sr->attempts, sr->items_in, SIZE_MAX,
                         sr->first_start_ns ? sr->first_start_ns : sr->end_ns, sr->end_ns);
@@ -467,8 +487,13 @@ static void fail_stage(engine *e, size_t i, sh_status status, const sh_error *ca
     else
         snprintf(plugin, sizeof plugin, "built-in '%s'", sr->target.action);
     free(sr->error);
-    sr->error = dupf("%s:%d: stage '%s' (%s) failed on attempt %u: %s", e->p->path, st->line, st->name, plugin,
-                     sr->attempt_base + sr->attempts, cause->message);
+    if (sr->is_gate)
+        sr->error = dupf("%s:%d: stage '%s' (%s) failed after %u polls: %s", e->p->path, st->line, st->name, plugin,
+                         sr->attempts, cause->message);
+    else
+        sr->error = dupf("%s:%d: stage '%s' (%s) failed on attempt %u: %s%s", e->p->path, st->line, st->name, plugin,
+                         sr->attempt_base + sr->attempts, cause->message,
+                         st->retry.max && sr->attempts > (uint32_t)st->retry.max ? " (no retries left)" : "");
     put_stage(e, i, "failed", c, false);
     if (st->on_failure == SH_ON_FAILURE_CONTINUE) {
         sh_log(SH_LOG_WARN, "%s; on_failure = \"continue\": only the stages downstream of it are skipped",
@@ -512,15 +537,25 @@ static void prepare(engine *e, size_t i)
         return;
     }
     sr->items_in = input.len;
-    if (e->opts->resume_id) {
+    /* A finished result is reused only if its input is the one it was computed from: every upstream stage was
+     * reused too. One that ran again may have produced something else. */
+    bool upstream_reused = true;
+    for (size_t k = 0; k < st->dep_count; k++)
+        upstream_reused &= e->s[e->p->deps[i][k]].status_word && strcmp(e->s[e->p->deps[i][k]].status_word, "reused") == 0;
+    if (e->opts->resume_id && upstream_reused) {
         sh_value *items = NULL;
         bool found = false;
         uint32_t attempts = 0;
         if (sh_runstore_finished_output(e->store, e->run_id, st->name, sr->fingerprint, &items, &attempts, &found,
                                         &err) != SH_S_OK)
             store_warn(&err);
+        if (found && !take_array(&sr->output, items)) {
+            sh_values_clear(&input);
+            sh_error_set(&err, SH_S_NOMEM, "out of memory reading its stored output");
+            fail_stage(e, i, SH_S_NOMEM, &err, NULL);
+            return;
+        }
         if (found) {
-            take_array(&sr->output, items);
             sr->attempt_base = attempts;
             sh_log(SH_LOG_INFO, "stage '%s': finished in the run being resumed; its stored output (%zu items) is used",
                    st->name, sr->output.len);
@@ -528,9 +563,16 @@ static void prepare(engine *e, size_t i)
             finish_done(e, i, "reused", NULL);
             return;
         }
+    }
+    if (e->opts->resume_id) {
         uint32_t earlier = 0;
-        if (sh_runstore_attempt_count(e->store, e->run_id, st->name, &earlier, &err) == SH_S_OK)
+        if (sh_runstore_attempt_count(e->store, e->run_id, st->name, &earlier, &err) == SH_S_OK) {
             sr->attempt_base = earlier;
+        } else {
+            /* Numbering from 1 again would overwrite the earlier attempts' records. */
+            store_warn(&err);
+            sr->attempt_base = 1000;
+        }
     }
     if (sr->use_cache) {
         sh_value *items = NULL;
@@ -539,8 +581,11 @@ static void prepare(engine *e, size_t i)
             sr->use_cache = false;
         else if (sh_runstore_cache_get(e->store, sr->cache_key, &items, &found, &err) != SH_S_OK)
             store_warn(&err);
+        if (found && !take_array(&sr->output, items)) {
+            found = false; /* out of memory: compute it instead */
+            sh_log(SH_LOG_WARN, "stage '%s': out of memory reading its cached output; running it", st->name);
+        }
         if (found) {
-            take_array(&sr->output, items);
             sh_log(SH_LOG_INFO, "stage '%s': output reused from the cache (key %.16s: same input, config and %s)",
                    st->name, sr->cache_key, sr->source);
             sh_values_clear(&input);
@@ -571,6 +616,8 @@ static void prepare(engine *e, size_t i)
         sh_values_clear(&now);
         sr->state = S_GATE_WAIT;
         sr->ready_at_ns = now_ns() + sr->gate.poll_interval_ms * 1000000;
+        if (sr->ready_at_ns > sr->gate_deadline_ns)
+            sr->ready_at_ns = sr->gate_deadline_ns;
         sh_log(SH_LOG_INFO, "gate '%s': waiting (%s); polling every %lld ms", st->name, sr->gate_detail,
                (long long)sr->gate.poll_interval_ms);
         put_stage(e, i, "waiting", NULL, false);
@@ -608,15 +655,18 @@ static task *make_task(engine *e, size_t i)
     return t;
 }
 
+static bool in_process_plugin(const stage_run *sr) { return sr->d && sr->iso == SH_ISOLATION_NONE; }
+
 /* In-process plugins are called only from this thread: the ABI promises each plugin one plugin thread. The
- * built-ins are ours and thread-safe. */
-static bool needs_main_thread(const engine *e, const task *t)
+ * built-ins are ours and thread-safe. A gate's task calls the stages it depends on. */
+static bool needs_main_thread(const engine *e, size_t i)
 {
-    for (size_t k = 0; k < t->count; k++) {
-        const stage_run *sr = &e->s[t->calls[k].stage];
-        if (sr->d && sr->iso == SH_ISOLATION_NONE)
+    const stage_run *sr = &e->s[i];
+    if (!sr->is_gate)
+        return in_process_plugin(sr);
+    for (size_t k = 0; k < e->p->stages[i].dep_count; k++)
+        if (in_process_plugin(&e->s[e->p->deps[i][k]]))
             return true;
-    }
     return false;
 }
 
@@ -640,7 +690,8 @@ static void finish_gate_poll(engine *e, task *t)
             continue;
         }
         for (size_t j = 0; j < c->output.len; j++) {
-            sh_values_push(&now, c->output.items[j]);
+            if (sh_values_push(&now, c->output.items[j]) != SH_OK)
+                complete = false; /* out of memory: this poll does not count */
             c->output.items[j] = NULL;
         }
         c->output.len = 0;
@@ -655,7 +706,7 @@ static void finish_gate_poll(engine *e, task *t)
     }
     sh_values_clear(&now);
     int64_t next = now_ns() + sr->gate.poll_interval_ms * 1000000;
-    if (next > sr->gate_deadline_ns) {
+    if (now_ns() >= sr->gate_deadline_ns) {
         char cond[400];
         sh_gate_describe(&sr->gate, cond, sizeof cond);
         sh_error err;
@@ -667,7 +718,10 @@ static void finish_gate_poll(engine *e, task *t)
         return;
     }
     sr->state = S_GATE_WAIT;
-    sr->ready_at_ns = next;
+    /* The last poll happens at the deadline, not after it. */
+    sr->ready_at_ns = next < sr->gate_deadline_ns ? next : sr->gate_deadline_ns;
+    if (e->progress)
+        sh_progress_set(e->progress, st->name, "waiting", sr->attempts, sr->items_in, SIZE_MAX, sr->first_start_ns, 0);
 }
 
 static void finish_attempt(engine *e, task *t)
@@ -679,7 +733,7 @@ static void finish_attempt(engine *e, task *t)
     sr->attempts++;
     if (c->started_worker)
         e->workers_started++;
-    put_attempt(e, c);
+    put_attempt(e, c, false);
     if (c->status == SH_S_OK) {
         sr->output = c->output;
         c->output = (sh_values){0};
@@ -693,7 +747,12 @@ static void finish_attempt(engine *e, task *t)
         }
         return;
     }
-    if (transient(c->status) && sr->attempts <= (uint32_t)st->retry.max && !e->stop) {
+    /* A plugin quarantined by this very failure would only crash again. */
+    bool quarantined = sr->target.plugin && sr->target.plugin->status == SH_PLUGIN_QUARANTINED;
+    if (quarantined && st->retry.max)
+        sh_error_prefix(&c->err, "no more retries: plugin '%s' is now quarantined ('stagehost plugins reset %s' "
+                                 "clears it)", sr->d->name, sr->d->name);
+    if (transient(c->status) && sr->attempts <= (uint32_t)st->retry.max && !e->stop && !quarantined) {
         double wait = (double)st->retry.backoff_ms * pow(st->retry.multiplier, (double)(sr->attempts - 1));
         if (wait > 3600e3)
             wait = 3600e3;
@@ -702,6 +761,11 @@ static void finish_attempt(engine *e, task *t)
         sh_log(SH_LOG_WARN, "stage '%s' attempt %u failed: %s; retrying in %.0f ms (%u of %lld retries left)",
                st->name, c->attempt, c->err.message, wait, (unsigned)(st->retry.max - sr->attempts + 1),
                (long long)st->retry.max);
+        free(sr->error);
+        sr->error = strdup(c->err.message); /* kept should the run stop before the next attempt */
+        if (e->progress)
+            sh_progress_set(e->progress, st->name, "waiting", sr->attempt_base + sr->attempts, sr->items_in, SIZE_MAX,
+                            sr->first_start_ns, 0);
         put_stage(e, i, "retrying", c, false);
         return;
     }
@@ -723,17 +787,15 @@ static void finish_task(engine *e, task *t)
 static bool launch(engine *e, size_t i)
 {
     stage_run *sr = &e->s[i];
+    bool here = sr->is_hook || needs_main_thread(e, i);
+    if (!here && e->threads >= e->jobs)
+        return false;
     task *t = make_task(e, i);
     if (!t) {
         sh_error err;
         sh_error_set(&err, SH_S_NOMEM, "out of memory preparing its input");
         fail_stage(e, i, SH_S_NOMEM, &err, NULL);
         return true;
-    }
-    bool here = needs_main_thread(e, t);
-    if (!here && e->threads >= e->jobs) {
-        task_free(t);
-        return false;
     }
     if (!sr->first_start_ns) {
         sr->first_start_ns = now_ns();
@@ -742,15 +804,7 @@ static bool launch(engine *e, size_t i)
     sr->state = S_RUNNING;
     sr->running = t;
     if (!sr->is_gate) {
-        /* Recorded before the call: should the host die during it, a resumed run still counts this attempt. */
-        sh_attempt_record a = {.run_id = e->run_id,
-                               .stage = e->p->stages[i].name,
-                               .attempt = t->calls[0].attempt,
-                               .status = "running",
-                               .started_ns = sh_wall_ns()};
-        sh_error aerr;
-        if (sh_runstore_put_attempt(e->store, &a, &aerr) != SH_S_OK)
-            store_warn(&aerr);
+        put_attempt(e, &t->calls[0], true);
         sr->attempts++; /* so the record says which attempt is running */
         put_stage(e, i, "running", NULL, false);
         sr->attempts--;
@@ -908,6 +962,14 @@ static sh_status open_store(engine *e, sh_error *err)
                               "pipeline file",
                               e->opts->resume_id, pipeline, e->p->name, e->p->path);
         free(pipeline);
+        int64_t pid = 0;
+        bool active = false;
+        if (rc == SH_S_OK)
+            rc = sh_runstore_run_active(e->store, e->run_id, &pid, &active, err);
+        if (rc == SH_S_OK && active)
+            rc = sh_error_set(err, SH_S_CONFIG,
+                              "--resume %s: run %s is still running in process %lld; wait for it to end, or stop "
+                              "that process, then resume", e->opts->resume_id, e->run_id, (long long)pid);
         if (rc == SH_S_OK)
             rc = sh_runstore_resume_run(e->store, e->run_id, err);
         if (rc == SH_S_OK)
@@ -920,7 +982,11 @@ static sh_status open_store(engine *e, sh_error *err)
                        .pipeline_path = e->p->path,
                        .pipeline_name = e->p->name,
                        .pipeline_version = e->p->version};
-    return sh_runstore_begin_run(e->store, &r, err);
+    rc = sh_runstore_begin_run(e->store, &r, err);
+    /* Every stage is in the record from the start, so the store always shows the whole pipeline. */
+    for (size_t i = 0; rc == SH_S_OK && i < e->p->count; i++)
+        put_stage(e, i, "pending", NULL, false);
+    return rc;
 }
 
 static void make_execution_id(engine *e)
@@ -973,6 +1039,7 @@ void sh_run_report_free(sh_run_report *r)
     }
     free(r->stages);
     free(r->store_path);
+    free(r->store_problem);
     memset(r, 0, sizeof *r);
 }
 
@@ -1051,15 +1118,34 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
 
     schedule(&e);
 
-    /* Whatever did not get to run because the run failed is reported as such. */
+    /* Whatever did not get to run because the run failed is reported as such; a stage that was waiting to try
+     * again keeps its own failure. */
     for (size_t i = 0; i < p->count; i++) {
         stage_run *sr = &e.s[i];
-        if (sr->state < S_DONE) {
+        const char *first = e.failed_stage < p->count ? p->stages[e.failed_stage].name : "?";
+        if (sr->state == S_RETRY_WAIT || sr->state == S_GATE_WAIT) {
+            sh_error why;
+            sh_error_set(&why, SH_S_STAGE, "%s (no further attempt: the run stopped when stage '%s' failed)",
+                         sr->error ? sr->error : sr->gate_detail, first);
+            sr->is_gate = false; /* report the attempts, not polls */
+            fail_stage(&e, i, SH_S_STAGE, &why, NULL);
+        } else if (sr->state < S_DONE) {
             char why[400];
-            snprintf(why, sizeof why, "not run: the run stopped when stage '%s' failed",
-                     e.failed_stage < p->count ? p->stages[e.failed_stage].name : "?");
+            snprintf(why, sizeof why, "not run: the run stopped when stage '%s' failed", first);
             skip_stage(&e, i, why);
             sr->status_word = "not run";
+        }
+    }
+    /* Records the run store refused during the run get one more chance. */
+    char lost[512] = "";
+    for (size_t i = 0; e.store_failures && i < p->count; i++) {
+        stage_run *sr = &e.s[i];
+        if (!sr->unrecorded)
+            continue;
+        put_stage(&e, i, sr->status_word ? sr->status_word : "not run", NULL, sr->state == S_DONE);
+        if (sr->unrecorded) {
+            size_t used = strlen(lost);
+            snprintf(lost + used, sizeof lost - used, "%s'%s'", used ? ", " : "", p->stages[i].name);
         }
     }
     bool partial = false;
@@ -1071,6 +1157,14 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         SH_S_OK)
         store_warn(&serr);
     fill_report(&e, report, started);
+    if (lost[0])
+        report->store_problem = dupf("run store %s could not record stage(s) %s (see the warnings above); their "
+                                     "results are not in it, and a resume of run %s would run them again",
+                                     sh_runstore_path(e.store), lost, e.run_id);
+    else if (e.store_failures)
+        report->store_problem = dupf("run store %s refused %zu record(s) during the run (see the warnings above); "
+                                     "the stages' final records were written", sh_runstore_path(e.store),
+                                     e.store_failures);
     /* No task is running any more: hook implementations may use the runtime freely. */
     sh_hooks_run_finished(rt, p->name, report->status);
 

@@ -48,6 +48,7 @@ typedef struct sh_run_report {
     size_t count;
     size_t workers_started;
     int64_t wall_ns;
+    char *store_problem; /* NULL, or what the run store failed to record */
 } sh_run_report;
 
 /* Validates, then runs (or resumes) the pipeline, recording it in the run store. A failing stage ends the run

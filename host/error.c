@@ -58,3 +58,17 @@ int sh_status_exit_code(sh_status status)
         return 2;
     }
 }
+
+void sh_error_append(sh_error *err, sh_status status, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    char line[SH_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t used = strlen(err->message);
+    snprintf(err->message + used, sizeof err->message - used, "%s%s", used ? "\n" : "", line);
+    err->status = status;
+}

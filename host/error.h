@@ -36,6 +36,10 @@ __attribute__((format(printf, 2, 3))) sh_status sh_error_prefix(sh_error *err, c
 
 void sh_error_clear(sh_error *err);
 
+/* Adds a line to the message (a newline first unless it is empty) and sets the status: for checks that report
+ * every problem at once. */
+__attribute__((format(printf, 3, 4))) void sh_error_append(sh_error *err, sh_status status, const char *fmt, ...);
+
 /* The CLI exit code for a status: 0, 1 (a stage failed) or 2 (usage, configuration, validation). */
 int sh_status_exit_code(sh_status status);
 

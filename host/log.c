@@ -5,6 +5,18 @@
 
 static int verbosity;
 
+/* A live display on stderr (progress.h) that must be taken down around each line and put back after it. */
+static void (*guard_before)(void *ctx);
+static void (*guard_after)(void *ctx);
+static void *guard_ctx;
+
+void sh_log_set_guard(void (*before)(void *ctx), void (*after)(void *ctx), void *ctx)
+{
+    guard_before = before;
+    guard_after = after;
+    guard_ctx = ctx;
+}
+
 void sh_log_set_verbosity(int level) { verbosity = level; }
 int sh_log_verbosity(void) { return verbosity; }
 
@@ -32,5 +44,9 @@ void sh_log(sh_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    if (guard_before)
+        guard_before(guard_ctx);
     fprintf(stderr, "stagehost: %s: %s\n", sh_log_level_name(level), line);
+    if (guard_after)
+        guard_after(guard_ctx);
 }

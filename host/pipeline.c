@@ -148,6 +148,10 @@ static sh_status parse_stage(sh_cfg *c, config_setting_t *g, size_t index, sh_pi
                     "downstream branch stops)", word);
     free(word);
     KEEP_GOING(sh_cfg_int(c, g, "timeout_ms", "a number of milliseconds", false, 1, &st->timeout_ms));
+    /* A week: longer is a typo, and deadlines in nanoseconds must not overflow. */
+    if (st->timeout_ms > 7 * 24 * 3600 * 1000LL)
+        sh_cfg_fail(c, config_setting_get_member(g, "timeout_ms"), "key 'timeout_ms' is %lld: at most a week "
+                    "(604800000) is allowed", (long long)st->timeout_ms);
     bool cache = false;
     if (config_setting_get_member(g, "cache")) {
         KEEP_GOING(sh_cfg_bool(c, g, "cache", &cache));
@@ -235,19 +239,8 @@ sh_status sh_pipeline_load(const char *path, sh_pipeline **out, sh_error *err)
 }
 
 /* Appends "PATH:LINE: message" to err, which may already hold errors of an earlier check. */
-__attribute__((format(printf, 5, 6))) static void add_error(sh_error *err, size_t *errors, const char *path,
-                                                             int line, const char *fmt, ...)
-{
-    char msg[SH_ERROR_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    size_t used = (*errors)++ == 0 && err->status == SH_S_OK ? 0 : strlen(err->message);
-    snprintf(err->message + used, sizeof err->message - used, "%s%s:%d: %s", used ? "\n" : "", path, line,
-             msg);
-    err->status = SH_S_CONFIG;
-}
+#define add_error(err, errors, path, line, fmt, ...)                                                              \
+    (sh_error_append((err), SH_S_CONFIG, "%s:%d: " fmt, (path), (line), __VA_ARGS__), (*(errors))++)
 
 static size_t find_stage(const sh_pipeline *p, const char *name)
 {

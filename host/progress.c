@@ -1,7 +1,10 @@
 #include "progress.h"
+#include "log.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct line {
     char name[128];
@@ -16,13 +19,43 @@ struct sh_progress {
     line *lines;
     size_t len, cap;
     size_t drawn; /* lines on screen from the last draw */
+    /* Log lines come from any thread (plugins log while their stage runs): each one takes the display down and
+     * puts it back under this lock, so lines never land inside it. */
+    pthread_mutex_t lock;
 };
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void erase(sh_progress *p);
+static void draw(sh_progress *p, int64_t now_ns);
+
+static void before_log(void *ctx)
+{
+    sh_progress *p = ctx;
+    pthread_mutex_lock(&p->lock);
+    erase(p);
+}
+
+static void after_log(void *ctx)
+{
+    sh_progress *p = ctx;
+    draw(p, monotonic_ns());
+    pthread_mutex_unlock(&p->lock);
+}
 
 sh_progress *sh_progress_new(FILE *out)
 {
     sh_progress *p = calloc(1, sizeof *p);
-    if (p)
-        p->out = out;
+    if (!p)
+        return NULL;
+    p->out = out;
+    pthread_mutex_init(&p->lock, NULL);
+    sh_log_set_guard(before_log, after_log, p);
     return p;
 }
 
@@ -30,6 +63,8 @@ void sh_progress_free(sh_progress *p)
 {
     if (!p)
         return;
+    sh_log_set_guard(NULL, NULL, NULL);
+    pthread_mutex_destroy(&p->lock);
     free(p->lines);
     free(p);
 }
@@ -47,13 +82,16 @@ void sh_progress_set(sh_progress *p, const char *name, const char *state, uint32
 {
     if (!p)
         return;
+    pthread_mutex_lock(&p->lock);
     line *l = find(p, name);
     if (!l) {
         if (p->len == p->cap) {
             size_t cap = p->cap ? p->cap * 2 : 8;
             line *grown = realloc(p->lines, cap * sizeof *grown);
-            if (!grown)
+            if (!grown) {
+                pthread_mutex_unlock(&p->lock);
                 return;
+            }
             p->lines = grown;
             p->cap = cap;
         }
@@ -66,6 +104,7 @@ void sh_progress_set(sh_progress *p, const char *name, const char *state, uint32
     l->items_out = items_out;
     l->started_ns = started_ns;
     l->ended_ns = ended_ns;
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void erase(sh_progress *p)
@@ -77,11 +116,8 @@ static void erase(sh_progress *p)
     p->drawn = 0;
 }
 
-void sh_progress_draw(sh_progress *p, int64_t now_ns)
+static void draw(sh_progress *p, int64_t now_ns)
 {
-    if (!p)
-        return;
-    erase(p);
     for (size_t i = 0; i < p->len; i++) {
         const line *l = &p->lines[i];
         double s = (double)((l->ended_ns ? l->ended_ns : now_ns) - l->started_ns) / 1e9;
@@ -95,10 +131,23 @@ void sh_progress_draw(sh_progress *p, int64_t now_ns)
     fflush(p->out);
 }
 
+void sh_progress_draw(sh_progress *p, int64_t now_ns)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    erase(p);
+    draw(p, now_ns);
+    pthread_mutex_unlock(&p->lock);
+}
+
 void sh_progress_clear(sh_progress *p)
 {
     if (!p)
         return;
+    pthread_mutex_lock(&p->lock);
     erase(p);
     fflush(p->out);
+    p->len = 0; /* a log line from here on is not followed by a redraw */
+    pthread_mutex_unlock(&p->lock);
 }

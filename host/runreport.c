@@ -45,7 +45,9 @@ void sh_run_report_render(const sh_run_report *r, const char *pipeline, sh_buf *
         sh_buf_printf(out, "  %-*s  %-10s %9s %9s %8u %10s  %s\n", (int)w, s->name ? s->name : "?",
                       s->status ? s->status : "?", in, outn, s->attempts, t, s->source ? s->source : "?");
     }
-    if (r->store_path)
+    if (r->store_problem)
+        sh_buf_printf(out, "warning: %s\n", r->store_problem);
+    else if (r->store_path)
         sh_buf_printf(out, "recorded in %s; 'stagehost runs show %.12s' has the details\n", r->store_path, r->run_id);
 }
 
@@ -61,6 +63,7 @@ sh_value *sh_run_report_to_value(const sh_run_report *r, const char *pipeline)
     rc |= put(m, "store", r->store_path ? sh_value_cstring(r->store_path) : sh_value_null());
     rc |= put(m, "wall_ms", sh_value_double((double)r->wall_ns / 1e6));
     rc |= put(m, "workers_started", sh_value_int((int64_t)r->workers_started));
+    rc |= put(m, "store_problem", r->store_problem ? sh_value_cstring(r->store_problem) : sh_value_null());
     for (size_t i = 0; rc == SH_OK && i < r->count; i++) {
         const sh_stage_report *s = &r->stages[i];
         sh_value *st = sh_value_map();

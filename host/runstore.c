@@ -89,6 +89,22 @@ static sh_status step_done(sh_runstore *s, sqlite3_stmt *st, const char *doing, 
     return out;
 }
 
+/* Ends a failed transaction. A failed COMMIT (SQLITE_BUSY) leaves it open, and every later write would join it
+ * and be lost with it: whatever failed, nothing stays open. */
+static void rollback(sh_runstore *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sh_status commit(sh_runstore *s, const char *doing, sh_error *err)
+{
+    sh_status rc = exec(s, "COMMIT", doing, err);
+    if (rc != SH_S_OK)
+        rollback(s);
+    return rc;
+}
+
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
@@ -129,12 +145,24 @@ static sh_status migrate(sh_runstore *s, sh_error *err)
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         if ((rc = exec(s, "BEGIN IMMEDIATE", "starting a schema upgrade", err)) != SH_S_OK)
             return rc;
-        if ((rc = exec(s, migrations[v], "creating its tables", err)) != SH_S_OK ||
-            (rc = exec(s, bump, "recording its schema version", err)) != SH_S_OK) {
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        /* Another process may have upgraded the store between our first look and taking the write lock. */
+        if ((rc = prepare(s, "PRAGMA user_version", &st, err)) != SH_S_OK) {
+            rollback(s);
             return rc;
         }
-        if ((rc = exec(s, "COMMIT", "committing a schema upgrade", err)) != SH_S_OK)
+        int now = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (now > v) {
+            exec(s, "COMMIT", "ending a schema check", err);
+            v = now - 1;
+            continue;
+        }
+        if ((rc = exec(s, migrations[v], "creating its tables", err)) != SH_S_OK ||
+            (rc = exec(s, bump, "recording its schema version", err)) != SH_S_OK) {
+            rollback(s);
+            return rc;
+        }
+        if ((rc = commit(s, "committing a schema upgrade", err)) != SH_S_OK)
             return rc;
     }
     return SH_S_OK;
@@ -222,6 +250,29 @@ sh_status sh_runstore_begin_run(sh_runstore *s, const sh_run_record *run, sh_err
     return step_done(s, st, "recording a new run", err);
 }
 
+static bool process_alive(int64_t pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+
+sh_status sh_runstore_run_active(sh_runstore *s, const char *run_id, int64_t *pid, bool *active, sh_error *err)
+{
+    *active = false;
+    *pid = 0;
+    sqlite3_stmt *st;
+    sh_status rc = prepare(s, "SELECT status, host_pid FROM runs WHERE id = ?", &st, err);
+    if (rc != SH_S_OK)
+        return rc;
+    bind_text(st, 1, run_id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(st, 0);
+        *pid = sqlite3_column_int64(st, 1);
+        *active = status && strcmp(status, "running") == 0 && process_alive(*pid);
+    } else if (step != SQLITE_DONE) {
+        rc = db_error(s, err, "reading a run");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 sh_status sh_runstore_resume_run(sh_runstore *s, const char *run_id, sh_error *err)
 {
     sqlite3_stmt *st;
@@ -306,19 +357,26 @@ static sh_status decode_items(sh_runstore *s, const void *data, int len, sh_valu
     sh_wire_reader r;
     sh_wire_reader_init(&r, data, (size_t)(len < 0 ? 0 : len));
     sh_error e;
-    if (sh_wire_get_value(&r, out, &e) != SH_S_OK || sh_value_type(*out) != SH_TYPE_ARRAY ||
-        !sh_wire_reader_done(&r)) {
+    const char *why = NULL;
+    *out = NULL;
+    if (sh_wire_get_value(&r, out, &e) != SH_S_OK)
+        why = e.message;
+    else if (sh_value_type(*out) != SH_TYPE_ARRAY)
+        why = "it is not a list of items";
+    else if (!sh_wire_reader_done(&r))
+        why = "it has bytes after its items";
+    if (why) {
         sh_value_free(*out);
         *out = NULL;
-        return sh_error_set(err, SH_S_IO, "run store %s: a stored output does not decode (%s); the file was changed "
-                                          "by something else than stagehost: move it aside",
-                            s->path, e.message);
+        return sh_error_set(err, SH_S_IO, "run store %s: a stored output does not decode (%s); it is not used, and "
+                                          "the stage runs instead", s->path, why);
     }
     return SH_S_OK;
 }
 
-sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, const sh_value *const *output,
-                                size_t output_count, const sh_log_record *logs, size_t log_count, sh_error *err)
+sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, bool with_output,
+                                const sh_value *const *output, size_t output_count, const sh_log_record *logs,
+                                size_t log_count, sh_error *err)
 {
     sh_status rc = exec(s, "BEGIN IMMEDIATE", "starting a transaction", err);
     if (rc != SH_S_OK)
@@ -352,7 +410,7 @@ sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, const 
         bind_text(st, 13, r->error);
         rc = step_done(s, st, "recording a stage", err);
     }
-    if (rc == SH_S_OK && output) {
+    if (rc == SH_S_OK && with_output) {
         sh_buf b;
         sh_buf_init(&b);
         encode_items(&b, output, output_count);
@@ -384,10 +442,10 @@ sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, const 
         rc = step_done(s, st, "storing a log line", err);
     }
     if (rc != SH_S_OK) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        rollback(s);
         return rc;
     }
-    return exec(s, "COMMIT", "committing a stage", err);
+    return commit(s, "committing a stage", err);
 }
 
 sh_status sh_runstore_put_attempt(sh_runstore *s, const sh_attempt_record *a, sh_error *err)
@@ -581,7 +639,7 @@ static void fix_run_status(sh_value *row)
 {
     const char *status = sh_value_get_string(sh_value_map_get(row, "status"), NULL);
     int64_t pid = sh_value_get_int(sh_value_map_get(row, "host_pid"));
-    if (status && strcmp(status, "running") == 0 && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+    if (status && strcmp(status, "running") == 0 && pid > 0 && !process_alive(pid))
         sh_value_map_set(row, "status", sh_value_cstring("interrupted"));
 }
 

@@ -34,6 +34,8 @@ typedef struct sh_run_record {
 } sh_run_record;
 
 sh_status sh_runstore_begin_run(sh_runstore *s, const sh_run_record *run, sh_error *err);
+/* Whether run `run_id` is being run right now: its status is "running" and its host process (*pid) is alive. */
+sh_status sh_runstore_run_active(sh_runstore *s, const char *run_id, int64_t *pid, bool *active, sh_error *err);
 /* Marks an existing run as running again (resumed by this process). */
 sh_status sh_runstore_resume_run(sh_runstore *s, const char *run_id, sh_error *err);
 /* status: "succeeded", "failed" or "partial" (a stage with on_failure = "continue" failed). */
@@ -75,9 +77,11 @@ typedef struct sh_log_record {
     char *message;
 } sh_log_record;
 
-/* Records a stage's state; with `output` (its items) and `logs`, all in one transaction. Either may be NULL. */
-sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *st, const sh_value *const *output,
-                                size_t output_count, const sh_log_record *logs, size_t log_count, sh_error *err);
+/* Records a stage's state; with its output items when `with_output` (zero items are an output too) and its
+ * log lines, all in one transaction. */
+sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *st, bool with_output,
+                                const sh_value *const *output, size_t output_count, const sh_log_record *logs,
+                                size_t log_count, sh_error *err);
 sh_status sh_runstore_put_attempt(sh_runstore *s, const sh_attempt_record *a, sh_error *err);
 
 /* A finished stage of run `run_id` whose fingerprint equals `fingerprint`: its output (owned by the caller, as

@@ -10,17 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static void append(sh_error *err, size_t *errors, const char *fmt, ...)
-{
-    char line[SH_ERROR_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t used = strlen(err->message);
-    snprintf(err->message + used, sizeof err->message - used, "%s%s", used ? "\n" : "", line);
-    (*errors)++;
-}
+/* One more problem: counted, and appended to the others. The status is settled at the end. */
+#define append(err, counter, ...) (sh_error_append((err), SH_S_CONFIG, __VA_ARGS__), (*(counter))++)
 
 static bool contracts_match(const char *upstream_output, const char *input)
 {
@@ -80,6 +71,14 @@ sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_va
                 append(err, &other_errors,
                        "%s:%d: stage '%s': a gate needs at least one stage in 'depends_on': it checks their output, "
                        "and runs them again while it waits", p->path, st->line, st->name);
+            for (size_t k = 0; graph_errors == 0 && k < st->dep_count; k++) {
+                const sh_target *up = &targets[p->deps[i][k]];
+                if (up->action && (sh_target_is_gate(up) || sh_target_is_hook(up)))
+                    append(err, &other_errors,
+                           "%s:%d: stage '%s': a gate runs the stages it depends on again while it waits, which it "
+                           "cannot do for the %s stage '%s'; make the gate depend on the stage before that one",
+                           p->path, st->depends_line[k], st->name, up->action, p->stages[p->deps[i][k]].name);
+            }
         }
     }
     /* Contracts need a sound graph: with unknown names the edges are not known. */

@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "json.h"
+#include "log.h"
 #include "runreport.h"
 #include "runstore.h"
 
@@ -127,11 +128,10 @@ static void print_show(const sh_value *r)
     const sh_value *logs = sh_value_map_get(r, "logs");
     if (sh_value_count(logs)) {
         printf("\n  log\n");
-        static const char *const levels[] = {"error", "warn", "info", "debug"};
         for (size_t i = 0; i < sh_value_count(logs); i++) {
             const sh_value *l = sh_value_array_get(logs, i);
             int64_t lv = num(l, "level");
-            printf("  %-20s %-5s %s\n", str(l, "stage"), lv >= 0 && lv < 4 ? levels[lv] : "?", str(l, "message"));
+            printf("  %-20s %-7s %s\n", str(l, "stage"), sh_log_level_name((sh_log_level)lv), str(l, "message"));
         }
     }
 }

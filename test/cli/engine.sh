@@ -377,6 +377,91 @@ run "$SH" run "$T/hook2.cfg" --plugins-dir "$T/hk"
 expect_rc 2 "a hook stage without a hook"
 expect_in err "stage 'h': a hook stage needs config key 'hook'" "hook stage configuration error"
 
+# --- edge cases: empty outputs on resume, a run still running, cache per directory, gate deadlines,
+# quarantine during retries, a retry cut short by a failure elsewhere ----------------------------------------
+mkdir -p "$T/e/empty"
+pipeline "$T/e/p.cfg" '{ name = "a"; type = "read"; config = { path = "empty"; }; },
+  { name = "b"; type = "test/faults.flaky"; config = { fail_times = 1; }; },
+  { name = "c"; type = "write"; config = { path = "out.jsonl"; }; }'
+run "$SH" run "$T/e/p.cfg" $F --json
+expect_rc 1 "a stage fails after one that emitted nothing"
+eid=$(json "$T/out" 'd["run_id"]')
+run "$SH" run "$T/e/p.cfg" $F --resume "$eid" --json
+expect_rc 0 "resume after the failure"
+[ "$(json "$T/out" '[(s["name"], s["status"], s["attempts"]) for s in d["stages"]]')" = \
+  "[('a', 'reused', 1), ('b', 'succeeded', 2), ('c', 'succeeded', 1)]" ] || fail "resume: an empty output is reused too: $(cat "$T/out")"
+
+pipeline "$T/e/long.cfg" '{ name = "s"; type = "test/faults.sleep"; config = { ms = 1500; }; }'
+"$SH" run "$T/e/long.cfg" $F >/dev/null 2>&1 &
+long=$!
+lid=""
+for _ in $(seq 60); do
+    sleep 0.05
+    "$SH" runs list "$T/e/long.cfg" --json >"$T/ll.json" 2>/dev/null || continue
+    lid=$(json "$T/ll.json" '[r["id"] for r in d if r["status"] == "running"][0] if any(r["status"] == "running" for r in d) else ""')
+    [ -n "$lid" ] && break
+done
+run "$SH" run "$T/e/long.cfg" $F --resume "$lid"
+expect_rc 2 "resuming a run that is still running"
+expect_in err "is still running in process $long" "the running process is named"
+wait "$long"
+
+mkdir -p "$T/d1/docs" "$T/d2/docs"
+printf 'content of d1' >"$T/d1/docs/x.txt"
+printf 'content of d2' >"$T/d2/docs/x.txt"
+for d in d1 d2; do
+    pipeline "$T/$d/p.cfg" '{ name = "r"; type = "read"; config = { path = "docs"; }; cache = true; },
+      { name = "w"; type = "write"; config = { path = "out.jsonl"; }; }'
+    run "$SH" run "$T/$d/p.cfg" --store "$T/shared.db"
+done
+grep -q "content of d2" "$T/d2/out.jsonl" || fail "the cache served another directory's files: $(cat "$T/d2/out.jsonl")"
+
+pipeline "$T/e/gate.cfg" '{ name = "s"; type = "read"; config = { path = "../status.txt"; }; },
+  { name = "g"; type = "gate"; config = { field = "content"; equals = "ready"; poll_interval_ms = 3000;
+                                           timeout_ms = 300; }; }'
+printf 'pending' >"$T/status.txt"
+start=$(date +%s%N)
+run "$SH" run "$T/e/gate.cfg"
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_rc 1 "a gate whose poll interval is longer than its timeout"
+[ "$took" -lt 2500 ] || fail "the gate waited $took ms for a poll past its 300 ms timeout"
+expect_in err "gate timed out after 300 ms" "the gate's own timeout is kept"
+
+pipeline "$T/e/q.cfg" '{ name = "boom"; type = "test/faults.segv"; retry = { max = 5; backoff_ms = 1; }; }'
+STAGEHOST_STATE_DIR="$T/.state-q" run "$SH" run "$T/e/q.cfg" $F
+expect_rc 1 "a plugin quarantined while its stage retries"
+expect_in err "failed on attempt 3: no more retries: plugin 'test/faults' is now quarantined" \
+    "retries stop once the plugin is quarantined"
+
+cat >"$T/e/cut.cfg" <<'P'
+pipeline = { name = "cut"; stages = (
+  { name = "flaky"; type = "test/faults.flaky"; depends_on = (); config = { fail_times = 5; };
+    retry = { max = 5; backoff_ms = 2000; }; },
+  { name = "bad"; type = "test/faults.fail"; depends_on = (); }
+); };
+P
+run "$SH" run "$T/e/cut.cfg" $F --json
+expect_rc 1 "a failure while another stage waits to retry"
+python3 - "$T/out" <<'PY' || fail "the stage waiting to retry keeps its own error"
+import json, sys
+d = json.load(open(sys.argv[1]))
+st = {s["name"]: s for s in d["stages"]}
+assert st["flaky"]["status"] == "failed" and st["flaky"]["attempts"] == 1, st
+assert "failing attempt 1" in st["flaky"]["error"] and "no further attempt: the run stopped" in st["flaky"]["error"], st
+PY
+
+cat >"$T/e/hg.cfg" <<'P'
+pipeline = { name = "hg"; stages = (
+  { name = "s"; type = "read"; config = { path = "empty"; }; },
+  { name = "h"; type = "hook"; config = { hook = "doc.validate"; args = ( "path" ); }; },
+  { name = "g"; type = "gate"; config = { field = "result"; equals = "x"; }; }
+); };
+P
+run "$SH" pipeline validate "$T/e/hg.cfg"
+expect_rc 2 "a gate right after a hook stage"
+expect_in err "a gate runs the stages it depends on again while it waits, which it cannot do for the hook stage 'h'" \
+    "gate after hook message"
+
 # --- run-completion hook and --deterministic -------------------------------------------------------------
 # test/hook-b's h_notify(path, what) appends "b WHAT" to the file PATH: as stagehost.run_finished(pipeline,
 # status) it is told the run's status, here with a pipeline named after a file.

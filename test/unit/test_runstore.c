@@ -93,7 +93,7 @@ static void test_stage_output_round_trip_and_fingerprint(void **state)
                           .started_ns = 1,
                           .finished_ns = 2};
     sh_error err;
-    assert_int_equal(sh_runstore_put_stage(fx->s, &st, (const sh_value *const *)items, 2, logs, 1, &err), SH_S_OK);
+    assert_int_equal(sh_runstore_put_stage(fx->s, &st, true, (const sh_value *const *)items, 2, logs, 1, &err), SH_S_OK);
 
     sh_value *out = NULL;
     bool found = false;
@@ -115,10 +115,20 @@ static void test_stage_output_round_trip_and_fingerprint(void **state)
     /* A stage that did not finish has no output to reuse, even with its fingerprint. */
     st.name = "b";
     st.status = "failed";
-    assert_int_equal(sh_runstore_put_stage(fx->s, &st, NULL, 0, NULL, 0, &err), SH_S_OK);
+    assert_int_equal(sh_runstore_put_stage(fx->s, &st, false, NULL, 0, NULL, 0, &err), SH_S_OK);
     assert_int_equal(sh_runstore_finished_output(fx->s, st.run_id, "b", "f1", &out, &attempts, &found, &err),
                      SH_S_OK);
     assert_false(found);
+
+    /* A finished stage that emitted nothing has an output to reuse all the same: zero items. */
+    st.name = "empty";
+    st.status = "succeeded";
+    assert_int_equal(sh_runstore_put_stage(fx->s, &st, true, NULL, 0, NULL, 0, &err), SH_S_OK);
+    assert_int_equal(sh_runstore_finished_output(fx->s, st.run_id, "empty", "f1", &out, &attempts, &found, &err),
+                     SH_S_OK);
+    assert_true(found);
+    assert_int_equal(sh_value_count(out), 0);
+    sh_value_free(out);
 
     sh_attempt_record a = {.run_id = st.run_id, .stage = "b", .attempt = 3, .status = "crashed", .error = "SIGSEGV"};
     assert_int_equal(sh_runstore_put_attempt(fx->s, &a, &err), SH_S_OK);
@@ -132,7 +142,7 @@ static void test_stage_output_round_trip_and_fingerprint(void **state)
     assert_int_equal(sh_runstore_show(fx->s, st.run_id, &show, &err), SH_S_OK);
     assert_string_equal(sh_value_get_string(sh_value_map_get(show, "pipeline"), NULL), "demo");
     const sh_value *stages = sh_value_map_get(show, "stage_list");
-    assert_int_equal(sh_value_count(stages), 2);
+    assert_int_equal(sh_value_count(stages), 3);
     const sh_value *l0 = sh_value_array_get(sh_value_map_get(show, "logs"), 0);
     assert_string_equal(sh_value_get_string(sh_value_map_get(l0, "message"), NULL), "hello from the plugin");
     const sh_value *a0 = sh_value_array_get(sh_value_map_get(show, "attempts"), 0);
