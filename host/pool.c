@@ -13,6 +13,9 @@ typedef struct entry {
     sh_instance *in;
     int64_t last_used; /* monotonic ns */
     bool busy;
+    /* Whether it runs in a worker. A busy instance belongs to the thread calling it (its worker may be reaped
+     * meanwhile), so the pool reads this instead of the instance while it is out. */
+    bool worker;
 } entry;
 
 struct sh_pool {
@@ -69,7 +72,7 @@ size_t sh_pool_live_workers(const sh_pool *p)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->len; i++)
-        n += sh_instance_pid(p->entries[i].in) != 0;
+        n += p->entries[i].busy ? p->entries[i].worker : sh_instance_pid(p->entries[i].in) != 0;
     return n;
 }
 
@@ -163,6 +166,7 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
         return rc;
     }
     event(p, SH_CACHE_LOAD);
+    e.worker = sh_instance_pid(e.in) != 0;
     if (sh_instance_pid(e.in))
         sh_log(SH_LOG_INFO, "plugin '%s' loaded in worker process %d (isolation %s)", name, sh_instance_pid(e.in),
                sh_isolation_name(iso));
