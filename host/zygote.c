@@ -408,7 +408,6 @@ sh_status sh_zygote_wait(sh_zygote *z, pid_t pid, int timeout_ms, sh_exit_info *
     sh_status st = SH_S_OK;
     pthread_mutex_lock(&z->lock);
     while (!take_exit(z, pid, info)) {
-        /* Read in short slices, letting go of the lock in between: another thread may be spawning. */
         int left = 10;
         if (until) {
             int64_t ns = until - sh_monotonic_ns();
@@ -419,14 +418,21 @@ sh_status sh_zygote_wait(sh_zygote *z, pid_t pid, int timeout_ms, sh_exit_info *
             if (ns < 10 * 1000000)
                 left = (int)((ns + 999999) / 1000000);
         }
+        /* Wait for something to read without the lock, so that a thread spawning a worker (which holds it from
+         * its request to its answer) is never kept waiting by us; then read only what is there, under the lock.
+         * Whatever the other thread read meanwhile was stashed, and take_exit finds it. */
+        pthread_mutex_unlock(&z->lock);
+        struct pollfd pfd = {.fd = z->fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, left);
+        pthread_mutex_lock(&z->lock);
+        if (pr <= 0)
+            continue;
         int64_t ignored;
         bool got = false;
-        st = read_message(z, left, &ignored, &got, err);
+        st = read_message(z, 0, &ignored, &got, err);
         if (st == SH_S_IO)
             break;
         st = SH_S_OK;
-        pthread_mutex_unlock(&z->lock);
-        pthread_mutex_lock(&z->lock);
     }
     pthread_mutex_unlock(&z->lock);
     return st;
