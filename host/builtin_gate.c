@@ -33,16 +33,11 @@ bool sh_gate_parse(const sh_value *config, sh_gate *out, char *why, size_t why_l
 {
     memset(out, 0, sizeof *out);
     static const char *const known[] = {"field", "equals", "match", "poll_interval_ms", "timeout_ms"};
-    for (size_t i = 0; i < sh_value_count(config); i++) {
-        const char *key = sh_value_map_entry(config, i, NULL);
-        bool ok = false;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-            ok |= strcmp(key, known[k]) == 0;
-        if (!ok) {
-            snprintf(why, why_len, "unknown gate key '%s'; the keys are field, equals, match (\"all\" or \"any\"), "
-                                   "poll_interval_ms and timeout_ms", key);
-            return false;
-        }
+    const char *unknown = sh_value_unknown_key(config, known, sizeof known / sizeof known[0]);
+    if (unknown) {
+        snprintf(why, why_len, "unknown gate key '%s'; the keys are field, equals, match (\"all\" or \"any\"), "
+                               "poll_interval_ms and timeout_ms", unknown);
+        return false;
     }
     const char *field = sh_value_get_string(sh_value_map_get(config, "field"), NULL);
     const sh_value *equals = sh_value_map_get(config, "equals");

@@ -1184,6 +1184,12 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
             size_t used = strlen(err->message);
             snprintf(err->message + used, sizeof err->message - used, "\nstages not run: %s", skipped);
         }
+        if (!report->store_problem) {
+            size_t used = strlen(err->message);
+            snprintf(err->message + used, sizeof err->message - used,
+                     "\nonce fixed, finish the run without redoing what succeeded: stagehost run %s --resume %.12s",
+                     p->path, e.run_id);
+        }
     }
     for (size_t i = 0; i < p->count; i++) {
         sh_values_clear(&e.s[i].output);

@@ -39,15 +39,10 @@ bool sh_hook_stage_parse(const sh_value *config, sh_hook_stage *out, char *why, 
 {
     memset(out, 0, sizeof *out);
     static const char *const known[] = {"hook", "args", "tags", "into"};
-    for (size_t i = 0; i < sh_value_count(config); i++) {
-        const char *key = sh_value_map_entry(config, i, NULL);
-        bool ok = false;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-            ok |= strcmp(key, known[k]) == 0;
-        if (!ok) {
-            snprintf(why, why_len, "unknown hook stage key '%s'; the keys are hook, args, tags and into", key);
-            return false;
-        }
+    const char *unknown = sh_value_unknown_key(config, known, sizeof known / sizeof known[0]);
+    if (unknown) {
+        snprintf(why, why_len, "unknown hook stage key '%s'; the keys are hook, args, tags and into", unknown);
+        return false;
     }
     const char *hook = sh_value_get_string(sh_value_map_get(config, "hook"), NULL);
     if (!hook || !strchr(hook, '.')) {

@@ -401,3 +401,16 @@ const char *sh_type_name(sh_type t)
     static const char *const names[] = {"null", "bool", "integer", "double", "string", "bytes", "array", "map"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
+
+const char *sh_value_unknown_key(const sh_value *m, const char *const *known, size_t count)
+{
+    for (size_t i = 0; i < sh_value_count(m); i++) {
+        const char *key = sh_value_map_entry(m, i, NULL);
+        bool found = false;
+        for (size_t k = 0; k < count && !found; k++)
+            found = strcmp(key, known[k]) == 0;
+        if (!found)
+            return key;
+    }
+    return NULL;
+}

@@ -62,6 +62,8 @@ const sh_value *sh_value_map_get(const sh_value *v, const char *key);
 const char *sh_value_map_entry(const sh_value *v, size_t index, const sh_value **value);
 
 bool sh_value_equal(const sh_value *a, const sh_value *b);
+/* The first key of map `m` that is not in `known`, or NULL when all are known. */
+const char *sh_value_unknown_key(const sh_value *m, const char *const *known, size_t count);
 
 /* A growable list of owned values, used for batches of items. */
 typedef struct sh_values {

@@ -439,6 +439,42 @@ static void test_all_key_errors_at_once(void **state)
     tu_expect_contains(err.message, ":4: on_failure 'ignore' is not one of");
     tu_expect_contains(err.message, ":5: key 'cache' must be true or false");
     tu_expect_contains(err.message, ":5: key 'depends_on' of stage 'c' must be a list");
+
+    /* Bounds: a typo must not keep a run alive for days. */
+    assert_int_equal(load(fx,
+                          "pipeline = { name = \"x\";\n  stages = (\n"
+                          "    { name = \"a\"; type = \"read\"; retry = { max = 101; backoff_ms = 3600001; }; },\n"
+                          "    { name = \"b\"; type = \"read\"; retry = { multiplier = 0.5; }; timeout_ms = 604800001; }\n"
+                          "  );\n};\n",
+                          &p, &err),
+                     SH_S_CONFIG);
+    tu_expect_contains(err.message, ":3: key 'max' is 101: at most 100 retries");
+    tu_expect_contains(err.message, ":3: key 'backoff_ms' is more than an hour");
+    tu_expect_contains(err.message, ":4: key 'multiplier' must be a number from 1.0 to 100.0");
+    tu_expect_contains(err.message, ":4: key 'timeout_ms' is 604800001: at most a week");
+}
+
+static void test_order_with_a_cycle_places_every_stage(void **state)
+{
+    /* The order is only meaningful for a sound graph, but it must stay a permutation whatever it is given. */
+    fixture *fx = *state;
+    sh_pipeline *p = NULL;
+    sh_error err;
+    assert_int_equal(load(fx,
+                          "pipeline = { name = \"x\"; stages = (\n"
+                          "  { name = \"a\"; type = \"read\"; depends_on = (\"b\"); },\n"
+                          "  { name = \"b\"; type = \"read\"; depends_on = (\"a\"); },\n"
+                          "  { name = \"c\"; type = \"read\"; depends_on = (); } ); };\n",
+                          &p, &err),
+                     SH_S_OK);
+    sh_error_clear(&err);
+    assert_int_equal(sh_pipeline_check(p, &err), 1);
+    size_t order[3];
+    sh_pipeline_order(p, order);
+    assert_int_equal(order[0], 2);
+    assert_int_equal(order[0] + order[1] + order[2], 3);
+    assert_int_not_equal(order[1], order[2]);
+    sh_pipeline_free(p);
 }
 
 static void test_invalid_stage_name(void **state)
@@ -542,6 +578,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cycle_is_printed_as_a_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_defaults_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_key_errors_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_with_a_cycle_places_every_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_stage_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_not_a_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_stage_key, setup, teardown),
