@@ -437,9 +437,11 @@ cat >"$T/e/cut.cfg" <<'P'
 pipeline = { name = "cut"; stages = (
   { name = "flaky"; type = "test/faults.flaky"; depends_on = (); config = { fail_times = 5; };
     retry = { max = 5; backoff_ms = 2000; }; },
-  { name = "bad"; type = "test/faults.fail"; depends_on = (); }
+  { name = "wait"; type = "test/faults.sleep"; depends_on = (); config = { ms = 500; report = false; }; },
+  { name = "bad"; type = "test/faults.fail"; depends_on = ("wait"); }
 ); };
 P
+# flaky fails at once and waits 2 s to retry; bad fails half a second in and stops the run meanwhile.
 run "$SH" run "$T/e/cut.cfg" $F --json
 expect_rc 1 "a failure while another stage waits to retry"
 python3 - "$T/out" <<'PY' || fail "the stage waiting to retry keeps its own error"
