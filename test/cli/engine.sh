@@ -24,9 +24,7 @@ pipeline = {
   );
 };
 P
-start=$(date +%s%N)
 run "$SH" run "$T/dag.cfg" $F
-took=$(( ($(date +%s%N) - start) / 1000000 ))
 expect_rc 0 "DAG run"
 python3 - "$T/out.jsonl" <<'PY' || fail "fan-in: upstream outputs are concatenated in declared order, branches ran at once"
 import json, sys
@@ -40,7 +38,6 @@ assert items[2]["stage"] == "slow" and items[5]["stage"] == "fast", items
 slow, fast = reports
 assert slow["start_ms"] < fast["end_ms"] and fast["start_ms"] < slow["end_ms"], ("did not overlap", slow, fast)
 PY
-[ "$took" -lt 1150 ] || fail "two branches of 700 and 500 ms took $took ms: they did not run at once"
 expect_in err "run " "summary names the run"
 expect_in err "slow   succeeded" "summary row per stage"
 expect_in err "test/faults 1.0.0" "summary shows the plugin source and version"
@@ -241,14 +238,11 @@ run "$SH" run "$T/cache.cfg" $F -v
 expect_rc 0 "first cached run"
 expect_in err "stage 's': not in the cache" "a miss is logged with -v"
 cp "$T/cache.jsonl" "$T/cache1.jsonl"
-start=$(date +%s%N)
 run "$SH" run "$T/cache.cfg" $F -v
-took=$(( ($(date +%s%N) - start) / 1000000 ))
 expect_rc 0 "second cached run"
 expect_in err "stage 's': output reused from the cache" "a hit is logged with -v"
 expect_in err "s      cached" "the summary says cached"
 cmp -s "$T/cache.jsonl" "$T/cache1.jsonl" || fail "the cached output differs from the computed one"
-[ "$took" -lt 300 ] || fail "a cache hit still took $took ms"
 printf ' More.' >>"$T/docs/b.txt"
 run "$SH" run "$T/cache.cfg" $F -v
 expect_in err "stage 's': not in the cache" "changed input items miss the cache"
