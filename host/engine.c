@@ -386,6 +386,26 @@ static void put_attempt(engine *e, const call *c, bool running)
     }
 }
 
+/* Records written between these go in one transaction. A failed commit loses them all: the stage is marked to be
+ * recorded again at the end. */
+static void batch_begin(engine *e)
+{
+    sh_error err;
+    if (sh_runstore_batch_begin(e->store, &err) != SH_S_OK)
+        store_warn(&err); /* each record then commits on its own */
+}
+
+static void batch_end(engine *e, size_t i)
+{
+    sh_error err;
+    if (sh_runstore_batch_end(e->store, true, &err) != SH_S_OK) {
+        sh_error_prefix(&err, "stage '%s' not recorded", e->p->stages[i].name);
+        store_warn(&err);
+        e->s[i].unrecorded = true;
+        e->store_failures++;
+    }
+}
+
 /* ---- stage transitions (main thread) ------------------------------------------------------------------------ */
 
 static void describe_source(const stage_run *sr, char *out, size_t len)
@@ -733,6 +753,8 @@ static void finish_attempt(engine *e, task *t)
     sr->attempts++;
     if (c->started_worker)
         e->workers_started++;
+    /* The attempt, the stage's record and its output (and the cache entry) land together. */
+    batch_begin(e);
     put_attempt(e, c, false);
     if (c->status == SH_S_OK) {
         sr->output = c->output;
@@ -740,13 +762,14 @@ static void finish_attempt(engine *e, task *t)
         finish_done(e, i, "succeeded", c);
         if (sr->use_cache) {
             sh_error err;
-            if (sh_runstore_cache_put(e->store, sr->cache_key, sr->d ? sr->d->name : SH_BUILTIN_PLUGIN_NAME,
-                                      sr->d ? sr->d->version : SH_VERSION, st->type,
+            if (sh_runstore_cache_put(e->store, sr->cache_key, plugin_name(sr), plugin_version(sr), st->type,
                                       (const sh_value *const *)sr->output.items, sr->output.len, &err) != SH_S_OK)
                 store_warn(&err);
         }
+        batch_end(e, i);
         return;
     }
+    batch_end(e, i);
     /* A plugin quarantined by this very failure would only crash again. */
     bool quarantined = sr->target.plugin && sr->target.plugin->status == SH_PLUGIN_QUARANTINED;
     if (quarantined && st->retry.max)
@@ -804,10 +827,12 @@ static bool launch(engine *e, size_t i)
     sr->state = S_RUNNING;
     sr->running = t;
     if (!sr->is_gate) {
+        batch_begin(e);
         put_attempt(e, &t->calls[0], true);
         sr->attempts++; /* so the record says which attempt is running */
         put_stage(e, i, "running", NULL, false);
         sr->attempts--;
+        batch_end(e, i);
     }
     if (e->progress)
         sh_progress_set(e->progress, e->p->stages[i].name, sr->is_gate ? "polling" : "running",
@@ -982,10 +1007,17 @@ static sh_status open_store(engine *e, sh_error *err)
                        .pipeline_path = e->p->path,
                        .pipeline_name = e->p->name,
                        .pipeline_version = e->p->version};
-    rc = sh_runstore_begin_run(e->store, &r, err);
-    /* Every stage is in the record from the start, so the store always shows the whole pipeline. */
+    /* The run and every stage in it, pending, in one transaction: the store always shows the whole pipeline. */
+    rc = sh_runstore_batch_begin(e->store, err);
+    if (rc == SH_S_OK)
+        rc = sh_runstore_begin_run(e->store, &r, err);
     for (size_t i = 0; rc == SH_S_OK && i < e->p->count; i++)
         put_stage(e, i, "pending", NULL, false);
+    sh_error end;
+    if (sh_runstore_batch_end(e->store, rc == SH_S_OK, &end) != SH_S_OK && rc == SH_S_OK) {
+        *err = end;
+        rc = end.status;
+    }
     return rc;
 }
 

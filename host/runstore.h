@@ -84,6 +84,11 @@ sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *st, bool 
                                 size_t log_count, sh_error *err);
 sh_status sh_runstore_put_attempt(sh_runstore *s, const sh_attempt_record *a, sh_error *err);
 
+/* Groups the records written until sh_runstore_batch_end() into one transaction: fewer commits, and they land
+ * together. `keep` false rolls them all back. */
+sh_status sh_runstore_batch_begin(sh_runstore *s, sh_error *err);
+sh_status sh_runstore_batch_end(sh_runstore *s, bool keep, sh_error *err);
+
 /* A finished stage of run `run_id` whose fingerprint equals `fingerprint`: its output (owned by the caller, as
  * an array value) and its attempt count. *found is false when there is none. */
 sh_status sh_runstore_finished_output(sh_runstore *s, const char *run_id, const char *stage, const char *fingerprint,
