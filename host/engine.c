@@ -859,6 +859,9 @@ static bool launch(engine *e, size_t i)
     return true;
 }
 
+static void unlock_engine(void *lock) { pthread_mutex_unlock(lock); }
+static void lock_engine(void *lock) { pthread_mutex_lock(lock); }
+
 /* ---- the scheduler ------------------------------------------------------------------------------------------ */
 
 static const char *upstream_problem(const engine *e, size_t i)
@@ -1138,6 +1141,7 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
     sh_hooks_run_started(rt);
     sh_pipeline_order(p, e.order);
     pthread_mutex_init(&e.lock, NULL);
+    sh_pool_set_guard(rt->pool, unlock_engine, lock_engine, &e.lock);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1197,8 +1201,11 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         report->store_problem = dupf("run store %s refused %zu record(s) during the run (see the warnings above); "
                                      "the stages' final records were written", sh_runstore_path(e.store),
                                      e.store_failures);
-    /* No task is running any more: hook implementations may use the runtime freely. */
+    /* No task is running any more. The lock is the pool's guard (sh_pool_set_guard): held, as around every pool
+     * use, while the implementations are called. */
+    pthread_mutex_lock(&e.lock);
     sh_hooks_run_finished(rt, p->name, report->status);
+    pthread_mutex_unlock(&e.lock);
 
     rc = SH_S_OK;
     if (e.stop) {
@@ -1230,6 +1237,7 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         sh_hook_stage_free(&e.s[i].hook);
     }
     sh_progress_free(e.progress);
+    sh_pool_set_guard(rt->pool, NULL, NULL, NULL);
     pthread_cond_destroy(&e.cond);
     pthread_mutex_destroy(&e.lock);
     sh_runstore_close(e.store);

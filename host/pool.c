@@ -20,6 +20,10 @@ typedef struct entry {
 
 struct sh_pool {
     sh_pool_config cfg;
+    /* The lock its caller holds around every pool call, let go while an instance loads (sh_pool_set_guard). */
+    void (*release)(void *ctx);
+    void (*retake)(void *ctx);
+    void *guard_ctx;
     sh_zygote *zygote;
     sh_metrics *metrics;
     entry *entries;
@@ -145,21 +149,30 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
     event(p, SH_CACHE_MISS);
     if (d && iso != SH_ISOLATION_NONE)
         make_room(p);
-    if (p->len == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 8;
-        entry *grown = realloc(p->entries, cap * sizeof *grown);
-        if (!grown)
-            return sh_error_set(err, SH_S_NOMEM, "out of memory caching plugin '%s'", name);
-        p->entries = grown;
-        p->cap = cap;
-    }
     entry e = {.plugin = strdup(name), .library = strdup(library), .iso = iso, .busy = true};
     if (!e.plugin || !e.library) {
         free(e.plugin);
         free(e.library);
         return sh_error_set(err, SH_S_NOMEM, "out of memory caching plugin '%s'", name);
     }
+    /* Loading takes a fork, a dlopen and the plugin's init(), up to its timeout: other threads using the pool
+     * go on meanwhile. The new entry is not in the table yet, and the table may change under us. */
+    if (p->release)
+        p->release(p->guard_ctx);
     sh_status rc = sh_instance_open(d, iso, limits, config, policy, p->zygote, &e.in, err);
+    if (p->retake)
+        p->retake(p->guard_ctx);
+    if (rc == SH_S_OK && p->len == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        entry *grown = realloc(p->entries, cap * sizeof *grown);
+        if (grown) {
+            p->entries = grown;
+            p->cap = cap;
+        } else {
+            sh_instance_close(e.in);
+            rc = sh_error_set(err, SH_S_NOMEM, "out of memory caching plugin '%s'", name);
+        }
+    }
     if (rc != SH_S_OK) {
         free(e.plugin);
         free(e.library);
@@ -227,4 +240,11 @@ void sh_pool_each(const sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh
     for (size_t i = 0; i < p->len; i++)
         fn(ctx, p->entries[i].plugin, p->entries[i].iso, sh_instance_pid(p->entries[i].in),
            (now - p->entries[i].last_used) / 1000000);
+}
+
+void sh_pool_set_guard(sh_pool *p, void (*release)(void *ctx), void (*retake)(void *ctx), void *ctx)
+{
+    p->release = release;
+    p->retake = retake;
+    p->guard_ctx = ctx;
 }

@@ -27,6 +27,10 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
                           const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
                           sh_error *err);
 
+/* For callers that serialise pool calls with a lock of their own: sh_pool_acquire calls `release` before loading
+ * a new instance and `retake` after, so other threads can use the pool while a plugin loads. NULL: none. */
+void sh_pool_set_guard(sh_pool *p, void (*release)(void *ctx), void (*retake)(void *ctx), void *ctx);
+
 /* The warm instance of `d` with isolation `iso`, marked in use, or NULL (nothing is loaded). */
 sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso);
 
