@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -303,9 +304,13 @@ int64_t sh_monotonic_ns(void)
 
 bool sh_wire_spin_readable(int fd, int64_t spin_ns)
 {
-    static int cpus; /* racy but idempotent: every thread computes the same value */
-    if (!cpus)
+    /* Every thread computes the same value, so a relaxed atomic suffices (a plain int would be a data race). */
+    static _Atomic int cached_cpus;
+    int cpus = atomic_load_explicit(&cached_cpus, memory_order_relaxed);
+    if (!cpus) {
         cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+        atomic_store_explicit(&cached_cpus, cpus, memory_order_relaxed);
+    }
     if (cpus < 2 || spin_ns <= 0)
         return false;
     int64_t until = sh_monotonic_ns() + spin_ns;
