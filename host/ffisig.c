@@ -54,11 +54,14 @@ sh_status sh_ffi_prepare(sh_ffi_call *c, const sh_signature *sig, sh_convention 
     if (conv == SH_CONV_HOOK)
         c->types[n++] = &ffi_type_pointer; /* sh_call * */
     for (size_t i = 0; i < sig->nargs; i++) {
+        c->first_slot[i] = (unsigned char)n;
         c->types[n++] = scalar(sig->args[i]);
         if (sig->args[i] == SH_NT_BYTES)
             c->types[n++] = size_type();
     }
     ffi_type *ret;
+    c->boxed = conv == SH_CONV_HOOK &&
+               (sig->ret == SH_NT_STRING || sig->ret == SH_NT_BYTES || sig->ret == SH_NT_VALUE);
     if (conv == SH_CONV_HOOK) {
         if (sig->ret != SH_NT_VOID)
             c->types[n++] = &ffi_type_pointer; /* the result out-parameter */
@@ -84,19 +87,9 @@ void sh_ffi_args_init(sh_ffi_args *a, const sh_ffi_call *c)
         a->ptrs[i] = &a->slots[i];
     a->out_value = NULL;
     if (c->conv == SH_CONV_HOOK && c->sig.ret != SH_NT_VOID) {
-        bool boxed = c->sig.ret == SH_NT_STRING || c->sig.ret == SH_NT_BYTES || c->sig.ret == SH_NT_VALUE;
-        a->out_ptr = boxed ? (void *)&a->out_value : (void *)&a->out;
+        a->out_ptr = c->boxed ? (void *)&a->out_value : (void *)&a->out;
         a->ptrs[c->nslots - 1] = &a->out_ptr;
     }
-}
-
-/* The first slot of argument i. */
-static size_t slot_of(const sh_ffi_call *c, size_t i)
-{
-    size_t s = c->conv == SH_CONV_HOOK ? 1 : 0;
-    for (size_t k = 0; k < i; k++)
-        s += c->sig.args[k] == SH_NT_BYTES ? 2 : 1;
-    return s;
 }
 
 static sh_status mistyped(sh_error *err, const char *what, sh_ntype want, const sh_value *v, const char *why)
@@ -109,7 +102,7 @@ sh_status sh_ffi_arg_set(sh_ffi_args *a, const sh_ffi_call *c, size_t i, const s
                          sh_error *err)
 {
     sh_ntype t = c->sig.args[i];
-    sh_ffi_slot *s = &a->slots[slot_of(c, i)];
+    sh_ffi_slot *s = &a->slots[c->first_slot[i]];
     sh_type vt = v ? sh_value_type(v) : SH_TYPE_NULL;
     switch (t) {
     case SH_NT_I32:
@@ -188,40 +181,55 @@ static sh_value *scalar_value(sh_ntype t, const void *raw, bool widened)
     }
 }
 
-int sh_ffi_call_hook(const sh_ffi_call *c, void (*fn)(void), sh_call *call, sh_ffi_args *a, sh_value **result)
+int sh_ffi_call_hook_raw(const sh_ffi_call *c, void (*fn)(void), sh_call *call, sh_ffi_args *a)
 {
-    *result = NULL;
     a->slots[0].p = call;
     ffi_arg rc = 0;
     ffi_call((ffi_cif *)&c->cif, fn, &rc, a->ptrs);
     int status = (int)(ffi_sarg)rc;
-    sh_ntype t = c->sig.ret;
-    bool boxed = t == SH_NT_STRING || t == SH_NT_BYTES || t == SH_NT_VALUE;
+    if (!c->boxed)
+        return status; /* a scalar stays in a->out for the caller to use or box */
+    sh_value *v = a->out_value;
     if (status != SH_OK) {
         /* A failing or stopping implementation's result, if it built one, is not used. */
-        if (boxed)
-            sh_value_free(a->out_value);
+        sh_value_free(v);
         a->out_value = NULL;
         return status;
     }
-    if (t == SH_NT_VOID)
-        return SH_OK;
-    if (boxed) {
+    sh_ntype t = c->sig.ret;
+    sh_type want = t == SH_NT_STRING ? SH_TYPE_STRING : SH_TYPE_BYTES;
+    if (!v || (t != SH_NT_VALUE && sh_value_type(v) != want)) {
+        call->failed = true;
+        snprintf(call->error, sizeof call->error,
+                 "the implementation returned success but %s; its hookspec declares a %s result", v ? "a value "
+                 "of another type" : "no result", sh_ntype_name(t));
+        sh_value_free(v);
+        a->out_value = NULL;
+        return SH_ERR_FAILED;
+    }
+    return SH_OK;
+}
+
+sh_value *sh_ffi_slot_value(sh_ntype t, const sh_ffi_slot *s) { return scalar_value(t, s, false); }
+
+sh_value *sh_ffi_result_value(const sh_ffi_call *c, sh_ffi_args *a)
+{
+    if (c->boxed) {
         sh_value *v = a->out_value;
         a->out_value = NULL;
-        sh_type want = t == SH_NT_STRING ? SH_TYPE_STRING : SH_TYPE_BYTES;
-        if (!v || (t != SH_NT_VALUE && sh_value_type(v) != want)) {
-            call->failed = true;
-            snprintf(call->error, sizeof call->error,
-                     "the implementation returned success but %s; its hookspec declares a %s result", v ? "a value "
-                     "of another type" : "no result", sh_ntype_name(t));
-            sh_value_free(v);
-            return SH_ERR_FAILED;
-        }
-        *result = v;
-        return SH_OK;
+        return v;
     }
-    if (!(*result = scalar_value(t, &a->out, false))) {
+    return c->sig.ret == SH_NT_VOID ? NULL : scalar_value(c->sig.ret, &a->out, false);
+}
+
+int sh_ffi_call_hook(const sh_ffi_call *c, void (*fn)(void), sh_call *call, sh_ffi_args *a, sh_value **result)
+{
+    *result = NULL;
+    int status = sh_ffi_call_hook_raw(c, fn, call, a);
+    if (status != SH_OK || c->sig.ret == SH_NT_VOID)
+        return status;
+    if (!(*result = sh_ffi_result_value(c, a))) {
+        /* Only a scalar can come back NULL here: a boxed result was checked by sh_ffi_call_hook_raw. */
         call->failed = true;
         snprintf(call->error, sizeof call->error, "out of memory");
         return SH_ERR_NOMEM;

@@ -56,6 +56,11 @@ typedef struct sh_ffi_call {
     size_t nslots;
     sh_signature sig;
     sh_convention conv;
+    /* Worked out once so that a call does no per-argument bookkeeping: the first slot of each argument (bytes
+     * take two), and whether the hook convention hands its result back as an sh_value * (string, bytes, value)
+     * rather than as a C scalar in sh_ffi_args.out. */
+    unsigned char first_slot[SH_SIG_MAX_ARGS];
+    bool boxed;
 } sh_ffi_call;
 
 sh_status sh_ffi_prepare(sh_ffi_call *c, const sh_signature *sig, sh_convention conv, sh_error *err);
@@ -92,6 +97,19 @@ sh_status sh_ffi_arg_set(sh_ffi_args *a, const sh_ffi_call *c, size_t i, const s
  * result as a value (NULL for void), owned by the caller. A result of the wrong value type (a string hook
  * returning an integer value) is a failure recorded in `call`. */
 int sh_ffi_call_hook(const sh_ffi_call *c, void (*fn)(void), sh_call *call, sh_ffi_args *a, sh_value **result);
+
+/* sh_ffi_call_hook without building the result: on SH_OK a scalar result stays in a->out as C data and a boxed
+ * one in a->out_value (checked, owned by the caller). A caller that passes a scalar straight on (a chain's next
+ * link) thus allocates nothing; sh_ffi_result_value turns it into a value when one is needed. */
+int sh_ffi_call_hook_raw(const sh_ffi_call *c, void (*fn)(void), sh_call *call, sh_ffi_args *a);
+
+/* The result of a successful sh_ffi_call_hook_raw as a value (moved out of `a` when boxed): NULL for void, or
+ * when out of memory. */
+sh_value *sh_ffi_result_value(const sh_ffi_call *c, sh_ffi_args *a);
+
+/* A scalar of type `t` (i32, u32, i64, u64, double, bool) held in a slot, as a value; NULL when out of memory or
+ * for another type. */
+sh_value *sh_ffi_slot_value(sh_ntype t, const sh_ffi_slot *s);
 
 /* Calls `fn` with the plain convention; *result is the return value as a value (NULL for void, or when out of
  * memory or a string result is not UTF-8: then SH_S_STAGE with the reason). */

@@ -37,6 +37,10 @@ struct sh_hook {
     impl *impls;    /* dispatch order */
     size_t count;
     impl *fallback; /* capability */
+    /* A chain whose value is a C scalar (anything but u64, whose values above INT64_MAX a value cannot pass
+     * back in): each link's output goes straight into the next link's first argument slot, and a value is
+     * built only for the final answer. */
+    bool chain_native;
 };
 
 struct sh_hooks {
@@ -273,6 +277,9 @@ sh_status sh_hooks_build(sh_runtime *rt, sh_hooks **out, sh_error *err)
             rc = sh_ffi_prepare(&hk->fc, &hk->spec->sig, SH_CONV_HOOK, err);
             if (rc != SH_S_OK)
                 sh_error_prefix(err, "%s:%d: hook '%s'", hk->file->path, hk->spec->line, hk->spec->full_name);
+            sh_ntype t = hk->spec->sig.ret;
+            hk->chain_native = hk->spec->dispatch == SH_DISPATCH_CHAIN && hk->spec->sig.nargs &&
+                               hk->spec->sig.args[0] == t && !hk->fc.boxed && t != SH_NT_VOID && t != SH_NT_U64;
         }
     const sh_registry *reg = &rt->registry;
     for (size_t i = 0; rc == SH_S_OK && i < reg->len; i++) {
@@ -366,7 +373,7 @@ void sh_hook_impl_at(const sh_hook *hk, size_t i, sh_hook_impl_info *out)
 typedef struct dispatch {
     sh_hooks *h;
     sh_hook *hk;
-    const sh_value *const *args; /* as given; args[0] replaced along a chain */
+    const sh_value **args;       /* as given (read only), or for a chain a copy whose args[0] it replaces */
     size_t nargs;
     sh_ffi_args native;          /* the same arguments converted once, for direct calls */
     sh_invocation inv;
@@ -396,13 +403,20 @@ static sh_status instance_of(dispatch *d, impl *im, sh_instance **in, sh_error *
     return SH_S_OK;
 }
 
-/* Calls one implementation: middleware first, then the function. *stopped when it stopped its chain. */
-static sh_status call_impl(dispatch *d, impl *im, sh_value **result, bool *stopped, sh_error *err)
+/* Calls one implementation: middleware first, then the function. *stopped when it stopped its chain.
+ * With `keep_native`, a direct call's result is left in d->native (*native set, *result NULL) for the caller to
+ * pass on without building a value; otherwise, and always for a call in a worker, it is *result. */
+static sh_status call_impl(dispatch *d, impl *im, bool keep_native, sh_value **result, bool *native, bool *stopped,
+                           sh_error *err)
 {
     *result = NULL;
+    *native = false;
     *stopped = false;
-    sh_status rc = sh_middleware_admit(&d->h->mw, im->denied, im->quota_slot, im->plugin, d->hk->spec->full_name, err);
-    if (rc != SH_S_OK)
+    sh_status rc;
+    /* Nothing configured (the usual case) costs one test, not a call. */
+    if (sh_middleware_on(&d->h->mw) &&
+        (rc = sh_middleware_admit(&d->h->mw, im->denied, im->quota_slot, im->plugin, d->hk->spec->full_name,
+                                  err)) != SH_S_OK)
         return rc;
     d->inv.plugin = im->plugin;
     if (!im->fn) {
@@ -417,14 +431,14 @@ static sh_status call_impl(dispatch *d, impl *im, sh_value **result, bool *stopp
             return rc;
         }
     }
-    /* Direct: the prepared cif, the arguments converted once per dispatch, a call reset field by field (it
-     * carries a 1 KiB message buffer that needs no clearing). */
+    /* Direct: the prepared cif, the arguments converted once per dispatch, one call per dispatch reset field by
+     * field (it carries a 1 KiB message buffer that needs no clearing). */
     sh_call *call = &d->call;
     call->failed = false;
     call->error[0] = '\0';
     call->rng = 0;
     call->clock_reads = 0;
-    int status = sh_ffi_call_hook(&d->hk->fc, im->fn, call, &d->native, result);
+    int status = sh_ffi_call_hook_raw(&d->hk->fc, im->fn, call, &d->native);
     if (call->tmp_dir)
         sh_call_finish(call);
     if (status == SH_HOOK_STATUS_STOP) {
@@ -433,6 +447,12 @@ static sh_status call_impl(dispatch *d, impl *im, sh_value **result, bool *stopp
     }
     if (status != SH_OK)
         return sh_error_set(err, SH_S_STAGE, "%s", sh_call_error(call, status));
+    if (keep_native) {
+        *native = true;
+        return SH_S_OK;
+    }
+    if (d->hk->spec->sig.ret != SH_NT_VOID && !(*result = sh_ffi_result_value(&d->hk->fc, &d->native)))
+        return sh_error_set(err, SH_S_STAGE, "out of memory");
     return SH_S_OK;
 }
 
@@ -450,11 +470,66 @@ static bool supports(const impl *im, const char *const *tags, size_t ntags)
     return false;
 }
 
+/* A chain: each output is the next link's first argument. With hk->chain_native a direct link's scalar output
+ * is copied from the result slot into the first argument slot as C data; a value is built only when a worker
+ * link needs the value or for the final answer. The answers are the same as boxing every link's output. */
+static sh_status dispatch_chain(dispatch *d, sh_value **result, sh_error *err)
+{
+    sh_hook *hk = d->hk;
+    sh_ffi_args *a = &d->native;
+    sh_ffi_slot *first = &a->slots[hk->fc.first_slot[0]];
+    sh_value *cur = NULL;     /* owned once an implementation produced it as a value; NULL before */
+    bool native_in = false;   /* the current input is C data in *first (not yet a value) */
+    for (size_t i = 0; i < hk->count; i++) {
+        impl *im = &hk->impls[i];
+        if (native_in && !im->fn) {
+            /* A worker (or a plugin not loaded yet, which may turn out to be one) takes values. */
+            if (!(cur = sh_ffi_slot_value(hk->spec->sig.ret, first)))
+                return sh_error_set(err, SH_S_NOMEM, "out of memory");
+            native_in = false;
+        }
+        if (!native_in)
+            d->args[0] = cur ? cur : d->args[0];
+        sh_value *r = NULL;
+        bool native = false, stopped = false;
+        sh_status rc = call_impl(d, im, hk->chain_native, &r, &native, &stopped, err);
+        if (rc != SH_S_OK) {
+            sh_value_free(cur);
+            return impl_failed(d, im, err);
+        }
+        if (stopped)
+            break;
+        sh_value_free(cur);
+        cur = NULL;
+        if (native) {
+            sh_ntype t = hk->spec->sig.ret;
+            /* A bool argument built from a value is 0 or 1, whatever non-zero int the link returned. */
+            if (t == SH_NT_BOOL)
+                first->b = a->out.b != 0;
+            else
+                *first = a->out;
+            native_in = true;
+            continue;
+        }
+        cur = r;
+        if (i + 1 < hk->count &&
+            (rc = sh_ffi_arg_set(a, &hk->fc, 0, cur, "the chain's value", err)) != SH_S_OK) {
+            sh_value_free(cur);
+            return impl_failed(d, im, err);
+        }
+    }
+    if (native_in)
+        *result = sh_ffi_slot_value(hk->spec->sig.ret, first);
+    else
+        *result = cur ? cur : sh_value_copy(d->args[0]);
+    return *result ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory");
+}
+
 static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntags, sh_value **result, sh_error *err)
 {
     sh_hook *hk = d->hk;
     sh_value *r = NULL;
-    bool stopped = false;
+    bool native = false, stopped = false;
     sh_status rc = SH_S_OK;
     switch (hk->spec->dispatch) {
     case SH_DISPATCH_SINGLETON:
@@ -463,7 +538,7 @@ static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntag
                                 "singleton hook '%s' has no implementation: no usable plugin on the search path "
                                 "declares it (stagehost hooks list shows what is there)",
                                 hk->spec->full_name);
-        rc = call_impl(d, &hk->impls[0], result, &stopped, err);
+        rc = call_impl(d, &hk->impls[0], false, result, &native, &stopped, err);
         return rc == SH_S_OK ? rc : impl_failed(d, &hk->impls[0], err);
     case SH_DISPATCH_CAPABILITY: {
         impl *pick = NULL;
@@ -483,7 +558,7 @@ static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntag
                                 hk->spec->full_name, ntags ? "the tags [" : "a call without tags", list,
                                 ntags ? "]" : "");
         }
-        rc = call_impl(d, pick, result, &stopped, err);
+        rc = call_impl(d, pick, false, result, &native, &stopped, err);
         return rc == SH_S_OK ? rc : impl_failed(d, pick, err);
     }
     case SH_DISPATCH_COLLECT: {
@@ -491,7 +566,7 @@ static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntag
         if (!list)
             return sh_error_set(err, SH_S_NOMEM, "out of memory");
         for (size_t i = 0; i < hk->count; i++) {
-            rc = call_impl(d, &hk->impls[i], &r, &stopped, err);
+            rc = call_impl(d, &hk->impls[i], false, &r, &native, &stopped, err);
             if (rc != SH_S_OK && !hk->spec->best_effort) {
                 sh_value_free(list);
                 return impl_failed(d, &hk->impls[i], err);
@@ -514,37 +589,17 @@ static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntag
     case SH_DISPATCH_NOTIFY:
         for (size_t i = 0; i < hk->count; i++) {
             sh_error e;
-            if (call_impl(d, &hk->impls[i], &r, &stopped, &e) != SH_S_OK)
+            /* keep_native: a notify hook returns nothing, and whatever it did is dropped unbuilt. */
+            if (call_impl(d, &hk->impls[i], true, &r, &native, &stopped, &e) != SH_S_OK)
                 sh_log(SH_LOG_WARN, "hook %s: plugin=%s error=%s", hk->spec->full_name, hk->impls[i].plugin,
                        e.message);
             sh_value_free(r);
+            if (native && hk->fc.boxed)
+                sh_value_free(sh_ffi_result_value(&hk->fc, &d->native));
         }
         return SH_S_OK;
-    case SH_DISPATCH_CHAIN: {
-        sh_value *cur = NULL; /* owned once an implementation produced it; the caller's args[0] before */
-        const sh_value *in = d->args[0];
-        const sh_value **argv = (const sh_value **)d->args;
-        for (size_t i = 0; i < hk->count; i++) {
-            argv[0] = in;
-            rc = call_impl(d, &hk->impls[i], &r, &stopped, err);
-            if (rc != SH_S_OK) {
-                sh_value_free(cur);
-                return impl_failed(d, &hk->impls[i], err);
-            }
-            if (stopped)
-                break;
-            sh_value_free(cur);
-            cur = r;
-            in = cur;
-            if (i + 1 < hk->count &&
-                (rc = sh_ffi_arg_set(&d->native, &hk->fc, 0, in, "the chain's value", err)) != SH_S_OK) {
-                sh_value_free(cur);
-                return impl_failed(d, &hk->impls[i], err);
-            }
-        }
-        *result = cur ? cur : sh_value_copy(in);
-        return *result ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory");
-    }
+    case SH_DISPATCH_CHAIN:
+        return dispatch_chain(d, result, err);
     }
     return sh_error_set(err, SH_S_CONFIG, "unknown dispatch class");
 }
@@ -563,11 +618,16 @@ sh_status sh_hooks_call(sh_hooks *h, sh_hook *hk, const sh_value *const *args, s
     d.h = h;
     d.hk = hk;
     d.nargs = nargs;
-    /* The chain replaces args[0] as it goes: a private copy of the pointer array. */
+    /* The chain replaces args[0] as it goes: a private copy of the pointer array. The other classes only read
+     * the caller's, and skip the copy. */
     const sh_value *argv[SH_SIG_MAX_ARGS + 1];
-    if (nargs)
-        memcpy(argv, args, nargs * sizeof *argv);
-    d.args = argv;
+    if (hk->spec->dispatch == SH_DISPATCH_CHAIN) {
+        for (size_t i = 0; i < nargs; i++)
+            argv[i] = args[i];
+        d.args = argv;
+    } else {
+        d.args = (const sh_value **)args;
+    }
     sh_ffi_args_init(&d.native, &hk->fc);
     for (size_t i = 0; i < nargs; i++) {
         sh_status rc = sh_ffi_arg_set(&d.native, &hk->fc, i, args[i], hk->spec->full_name, err);
@@ -586,7 +646,8 @@ sh_status sh_hooks_call(sh_hooks *h, sh_hook *hk, const sh_value *const *args, s
     d.call.failed = false;
     d.call.error[0] = '\0';
     sh_status rc = dispatch_call(&d, tags, ntags, result, err);
-    sh_call_finish(&d.call);
+    if (d.call.tmp_dir)
+        sh_call_finish(&d.call);
     return rc;
 }
 

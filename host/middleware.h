@@ -51,6 +51,10 @@ bool sh_middleware_denies(const sh_middleware *mw, const char *plugin, const cha
 /* A quota counter for a plugin (the same slot for every implementation of one plugin is the caller's job). */
 sh_status sh_middleware_add_slot(sh_middleware *mw, size_t *slot, sh_error *err);
 
+/* Whether anything is configured: when not, every call is admitted and sh_middleware_admit need not run (the
+ * hook call path tests this inline rather than paying a call per implementation). */
+static inline bool sh_middleware_on(const sh_middleware *mw) { return mw->cfg != NULL; }
+
 /* Admits one call: governance, then quota, writing the audit line. SH_S_STAGE with "permission denied: ..." or
  * "quota exceeded: ..." when refused. */
 sh_status sh_middleware_admit(sh_middleware *mw, bool denied, size_t slot, const char *plugin, const char *hook,
