@@ -275,7 +275,7 @@ cp "$T/r/docs/a.txt" "$T/u/docs/a.txt"
 cat >"$T/r/p.cfg" <<'P'
 pipeline = { name = "resumable"; stages = (
   { name = "a"; type = "read"; config = { path = "docs"; }; },
-  { name = "b"; type = "test/faults.sleep"; config = { ms = 2500; report = false; }; },
+  { name = "b"; type = "test/faults.sleep"; config = { ms = 5000; report = false; }; },
   { name = "c"; type = "test/faults.echo"; },
   { name = "d"; type = "write"; config = { path = "out.jsonl"; }; }
 ); };
@@ -285,7 +285,7 @@ cp "$T/r/p.cfg" "$T/u/p.cfg"
 "$SH" run "$T/r/p.cfg" $F >/dev/null 2>"$T/killed.err" &
 host=$!
 rid=""
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     sleep 0.05
     "$SH" runs list "$T/r/p.cfg" --json >"$T/rl.json" 2>/dev/null || continue
     rid=$(json "$T/rl.json" 'd[0]["id"] if d else ""')
@@ -385,11 +385,11 @@ expect_rc 0 "resume after the failure"
 [ "$(json "$T/out" '[(s["name"], s["status"], s["attempts"]) for s in d["stages"]]')" = \
   "[('a', 'reused', 1), ('b', 'succeeded', 2), ('c', 'succeeded', 1)]" ] || fail "resume: an empty output is reused too: $(cat "$T/out")"
 
-pipeline "$T/e/long.cfg" '{ name = "s"; type = "test/faults.sleep"; config = { ms = 1500; }; }'
+pipeline "$T/e/long.cfg" '{ name = "s"; type = "test/faults.sleep"; config = { ms = 20000; }; }'
 "$SH" run "$T/e/long.cfg" $F >/dev/null 2>&1 &
 long=$!
 lid=""
-for _ in $(seq 60); do
+for _ in $(seq 300); do
     sleep 0.05
     "$SH" runs list "$T/e/long.cfg" --json >"$T/ll.json" 2>/dev/null || continue
     lid=$(json "$T/ll.json" '[r["id"] for r in d if r["status"] == "running"][0] if any(r["status"] == "running" for r in d) else ""')
@@ -398,7 +398,8 @@ done
 run "$SH" run "$T/e/long.cfg" $F --resume "$lid"
 expect_rc 2 "resuming a run that is still running"
 expect_in err "is still running in process $long" "the running process is named"
-wait "$long"
+kill -KILL "$long"
+wait "$long" 2>/dev/null
 
 mkdir -p "$T/d1/docs" "$T/d2/docs"
 printf 'content of d1' >"$T/d1/docs/x.txt"
