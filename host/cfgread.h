@@ -23,6 +23,9 @@ typedef struct sh_strlist sh_strlist;
  * The caller always calls config_destroy(). */
 sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, sh_error *err);
 
+/* config_setting_get_member(group, key) for a key without path separators, without its per-character cost.
+ * NULL when group is NULL or not a group. */
+config_setting_t *sh_cfg_member(const config_setting_t *group, const char *key);
 int sh_cfg_line(const config_setting_t *s);
 const char *sh_cfg_type_word(const config_setting_t *s);
 __attribute__((format(printf, 3, 4))) sh_status sh_cfg_fail(sh_cfg *p, const config_setting_t *at, const char *fmt,

@@ -144,7 +144,7 @@ static bool contract_name(const char *s)
 
 static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
-    config_setting_t *s = config_setting_get_member(root, "stages");
+    config_setting_t *s = sh_cfg_member(root, "stages");
     if (!s)
         return sh_cfg_fail(p, root, "missing required key 'stages' (a list of groups such as "
                              "( { type = \"chunk\"; input = \"document\"; output = \"chunk\"; } ))");
@@ -190,7 +190,7 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
         if (!st->type)
             continue;
         if (!sh_valid_stage_type(st->type)) {
-            sh_cfg_fail(p, config_setting_get_member(g, "type"),
+            sh_cfg_fail(p, sh_cfg_member(g, "type"),
                         "stage type '%s' is invalid: use letters, digits, '_' and '-' only (no '.' or '/')",
                         st->type);
             continue;
@@ -207,7 +207,7 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
 
 static sh_status parse_hooks(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
-    config_setting_t *s = config_setting_get_member(root, "hooks");
+    config_setting_t *s = sh_cfg_member(root, "hooks");
     if (!s)
         return SH_S_OK;
     if (config_setting_type(s) != CONFIG_TYPE_LIST)
@@ -243,14 +243,14 @@ static sh_status parse_hooks(sh_cfg *p, const config_setting_t *root, sh_descrip
             bool ok = kind && sh_hook_name_valid(kind) && sh_hook_name_valid(dot + 1);
             free(kind);
             if (!ok)
-                sh_cfg_fail(p, config_setting_get_member(g, "hook"),
+                sh_cfg_fail(p, sh_cfg_member(g, "hook"),
                             "hook '%s' must be \"KIND.NAME\" (lowercase letters, digits, '_' and '-'), such as "
                             "\"doc.validate\"", h->hook);
         }
         if (h->symbol && !c_identifier(h->symbol))
-            sh_cfg_fail(p, config_setting_get_member(g, "symbol"), "symbol '%s' is not a C identifier", h->symbol);
+            sh_cfg_fail(p, sh_cfg_member(g, "symbol"), "symbol '%s' is not a C identifier", h->symbol);
         if (h->priority >= SH_HOOK_PRIORITY_RESERVED)
-            sh_cfg_fail(p, config_setting_get_member(g, "priority"),
+            sh_cfg_fail(p, sh_cfg_member(g, "priority"),
                         "priority %lld is reserved: priorities %d and above belong to the host's middleware "
                         "(governance, quota); use a priority below %d",
                         (long long)h->priority, SH_HOOK_PRIORITY_RESERVED, SH_HOOK_PRIORITY_RESERVED);
@@ -297,7 +297,7 @@ sh_status sh_descriptor_parse_limits(sh_cfg *p, const config_setting_t *s, sh_li
                               out->processes, out->file_size_mb, out->output_mb};
     for (size_t i = 0; rc == SH_S_OK && i < sizeof ranges / sizeof ranges[0]; i++)
         if (values[i] > ranges[i].max)
-            rc = sh_cfg_fail(p, config_setting_get_member(s, ranges[i].key),
+            rc = sh_cfg_fail(p, sh_cfg_member(s, ranges[i].key),
                              "limits.%s = %lld is out of range: at most %lld %s", ranges[i].key,
                              (long long)values[i], (long long)ranges[i].max, ranges[i].unit);
     return rc;
@@ -305,13 +305,13 @@ sh_status sh_descriptor_parse_limits(sh_cfg *p, const config_setting_t *s, sh_li
 
 static sh_status parse_limits(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
-    config_setting_t *s = config_setting_get_member(root, "limits");
+    config_setting_t *s = sh_cfg_member(root, "limits");
     return s ? sh_descriptor_parse_limits(p, s, &d->limits) : SH_S_OK;
 }
 
 static sh_status parse_permissions(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
-    config_setting_t *s = config_setting_get_member(root, "permissions");
+    config_setting_t *s = sh_cfg_member(root, "permissions");
     if (!s)
         return SH_S_OK;
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -334,7 +334,7 @@ static sh_status parse_permissions(sh_cfg *p, const config_setting_t *root, sh_d
     for (size_t k = 0; rc == SH_S_OK && k < 2; k++)
         for (size_t i = 0; rc == SH_S_OK && i < lists[k]->len; i++)
             if (lists[k]->items[i][0] != '/')
-                rc = sh_cfg_fail(p, config_setting_get_member(s, names[k]),
+                rc = sh_cfg_fail(p, sh_cfg_member(s, names[k]),
                                  "permissions.%s path '%s' must be absolute", names[k], lists[k]->items[i]);
     return rc;
 }
@@ -356,7 +356,7 @@ static sh_status parse_abi(sh_cfg *p, const config_setting_t *root, sh_descripto
     while (ok && isdigit((unsigned char)*q) && minor <= 0xffff)
         minor = minor * 10 + (unsigned long)(*q++ - '0');
     ok = ok && *q == '\0';
-    config_setting_t *s = config_setting_get_member(root, "abi");
+    config_setting_t *s = sh_cfg_member(root, "abi");
     if (!ok || major > 0xffff || minor > 0xffff) {
         rc = sh_cfg_fail(p, s, "key 'abi' must look like \"1.0\" (MAJOR.MINOR), got \"%s\"", abi);
     } else if (major != SH_ABI_MAJOR) {
@@ -374,7 +374,7 @@ static sh_status parse_abi(sh_cfg *p, const config_setting_t *root, sh_descripto
 static sh_status parse_requires(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
     KEEP_GOING(sh_cfg_strlist(p, root, "requires", &d->requires));
-    config_setting_t *s = config_setting_get_member(root, "requires");
+    config_setting_t *s = sh_cfg_member(root, "requires");
     if (!d->requires.len)
         return SH_S_OK;
     d->requirements = calloc(d->requires.len, sizeof *d->requirements);
@@ -400,15 +400,15 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
     int64_t format = SH_DESCRIPTOR_FORMAT;
     if (sh_cfg_int(p, root, "format", "the descriptor format version, 1", true, 0, &format) == SH_S_OK &&
         format != SH_DESCRIPTOR_FORMAT)
-        sh_cfg_fail(p, config_setting_get_member(root, "format"),
+        sh_cfg_fail(p, sh_cfg_member(root, "format"),
                     "descriptor format %lld is not supported: this host reads format %d", (long long)format,
                     SH_DESCRIPTOR_FORMAT);
     d->format = (int)format;
 
     KEEP_GOING(sh_cfg_string(p, root, "name", "the plugin's name as \"namespace/name\"", true, &d->name));
-    d->name_line = sh_cfg_line(config_setting_get_member(root, "name"));
+    d->name_line = sh_cfg_line(sh_cfg_member(root, "name"));
     if (d->name && !sh_valid_plugin_name(d->name)) {
-        sh_cfg_fail(p, config_setting_get_member(root, "name"),
+        sh_cfg_fail(p, sh_cfg_member(root, "name"),
                     "plugin name '%s' must be \"namespace/name\" with lowercase letters, digits and '-' in each "
                     "part, such as \"core/text\"",
                     d->name);
@@ -417,15 +417,15 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
     }
 
     KEEP_GOING(sh_cfg_string(p, root, "version", "a semantic version string such as \"1.0.0\"", true, &d->version));
-    d->version_line = sh_cfg_line(config_setting_get_member(root, "version"));
+    d->version_line = sh_cfg_line(sh_cfg_member(root, "version"));
     if (d->version && !sh_valid_semver(d->version))
-        sh_cfg_fail(p, config_setting_get_member(root, "version"),
+        sh_cfg_fail(p, sh_cfg_member(root, "version"),
                     "version '%s' is not a semantic version such as \"1.4.0\"", d->version);
 
     KEEP_GOING(sh_cfg_string(p, root, "library", "the plugin's shared object, relative to the descriptor", true,
                              &d->library));
     if (d->library && !sh_valid_library_path(d->library))
-        sh_cfg_fail(p, config_setting_get_member(root, "library"),
+        sh_cfg_fail(p, sh_cfg_member(root, "library"),
                     "library '%s' must be a path inside the plugin's directory, relative to the descriptor, with no "
                     "'..' (put the library beside its descriptor, or link it there)",
                     d->library);
@@ -433,7 +433,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
     if (!d->entry && !(d->entry = strdup(SH_DEFAULT_ENTRY)))
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     if (!c_identifier(d->entry))
-        sh_cfg_fail(p, config_setting_get_member(root, "entry"), "entry '%s' is not a C identifier", d->entry);
+        sh_cfg_fail(p, sh_cfg_member(root, "entry"), "entry '%s' is not a C identifier", d->entry);
 
     KEEP_GOING(parse_abi(p, root, d));
     KEEP_GOING(parse_stages(p, root, d));
@@ -444,7 +444,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
     char *iso = NULL;
     KEEP_GOING(sh_cfg_string(p, root, "isolation", "\"process\", \"call\" or \"none\"", false, &iso));
     if (iso && !sh_isolation_parse(iso, &d->isolation))
-        sh_cfg_fail(p, config_setting_get_member(root, "isolation"),
+        sh_cfg_fail(p, sh_cfg_member(root, "isolation"),
                     "isolation '%s' is not one of \"process\", \"call\" or \"none\"", iso);
     free(iso);
     KEEP_GOING(parse_limits(p, root, d));
@@ -462,12 +462,12 @@ static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descripto
     snprintf(d->library_path, need, "%s/%s", d->dir, d->library);
     struct stat st;
     if (stat(d->library_path, &st) != 0)
-        return sh_cfg_fail(p, config_setting_get_member(root, "library"),
+        return sh_cfg_fail(p, sh_cfg_member(root, "library"),
                     "library '%s' not found at %s (%s): build the plugin, or fix 'library' (it is relative to "
                     "the descriptor's directory)",
                     d->library, d->library_path, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return sh_cfg_fail(p, config_setting_get_member(root, "library"), "library %s is not a regular file",
+        return sh_cfg_fail(p, sh_cfg_member(root, "library"), "library %s is not a regular file",
                     d->library_path);
     return SH_S_OK;
 }
@@ -479,18 +479,29 @@ sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *er
 
 sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char **name, sh_error *err)
 {
+    return sh_descriptor_load_in(path, NULL, out, name, err);
+}
+
+sh_status sh_descriptor_load_in(const char *path, const char *real_dir, sh_descriptor **out, char **name,
+                                sh_error *err)
+{
     *out = NULL;
     if (name)
         *name = NULL;
     sh_descriptor *d = calloc(1, sizeof *d);
     if (!d || !(d->path = strdup(path)))
         goto nomem;
-    /* An absolute directory, so the library path stays valid in a worker, whose working directory differs. */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    char resolved[PATH_MAX];
-    d->dir = dir && realpath(dir, resolved) ? strdup(resolved) : dir ? strdup(dir) : NULL;
-    free(dir);
+    /* An absolute directory, so the library path stays valid in a worker, whose working directory differs.
+     * Discovery resolves it once per directory (realpath walks every component: a few syscalls per file). */
+    if (real_dir) {
+        d->dir = strdup(real_dir);
+    } else {
+        const char *slash = strrchr(path, '/');
+        char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+        char resolved[PATH_MAX];
+        d->dir = dir && realpath(dir, resolved) ? strdup(resolved) : dir ? strdup(dir) : NULL;
+        free(dir);
+    }
     if (!d->dir)
         goto nomem;
 

@@ -113,6 +113,11 @@ sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *er
  * a valid `name`, so that errors about the plugin can say why it is unusable. */
 sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char **name, sh_error *err);
 
+/* As sh_descriptor_load_named, with realpath() of the descriptor's directory already known (real_dir; NULL: work
+ * it out), for discovery, which loads a whole directory at once. */
+sh_status sh_descriptor_load_in(const char *path, const char *real_dir, sh_descriptor **out, char **name,
+                                sh_error *err);
+
 void sh_descriptor_free(sh_descriptor *d);
 
 /* Parses a `limits` group (descriptor or host configuration) into `out`, leaving absent keys untouched. */

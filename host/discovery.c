@@ -4,10 +4,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 
 static const char suffix[] = ".plugin";
@@ -25,39 +27,62 @@ static int by_name(const struct dirent **a, const struct dirent **b) { return st
 /* One directory, answered from the registry cache where its descriptors are unchanged (cache may be NULL). */
 static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *cache, sh_error *err)
 {
-    struct dirent **names;
-    int n = scandir(dir, &names, is_descriptor, by_name);
-    if (n < 0)
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
         return sh_error_set(err, SH_S_CONFIG, "cannot read plugins directory %s: %s", dir, strerror(errno));
-    sh_regcache_begin_dir(cache, dir);
-    sh_status rc = SH_S_OK;
-    for (int i = 0; i < n; i++) {
-        if (rc == SH_S_OK) {
-            size_t len = strlen(dir) + strlen(names[i]->d_name) + 2;
-            char *path = malloc(len);
-            if (!path) {
-                rc = sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
-            } else {
-                snprintf(path, len, "%s/%s", dir, names[i]->d_name);
-                sh_descriptor *d = NULL;
-                char *name = NULL;
-                sh_error derr;
-                sh_error_clear(&derr);
-                sh_status drc = sh_regcache_load(cache, path, names[i]->d_name, &d, &name, &derr);
-                if (drc == SH_S_NOMEM)
-                    rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
-                else
-                    rc = sh_registry_add(reg, path, d, name, drc == SH_S_OK ? NULL : derr.message, err);
-                free(name);
-                free(path);
-            }
-        }
-        free(names[i]);
+    /* Once per directory: every descriptor records it, and realpath costs a few syscalls (NULL: each load works
+     * it out, as it would alone). */
+    char *real = realpath(dir, NULL);
+    /* The cache looks at the directory before anything reads it, so a listing it keeps is never newer than the
+     * directory times it records. */
+    const char *const *listed = NULL;
+    long n = sh_regcache_begin_dir(cache, dir, dfd, real, &listed);
+    struct dirent **names = NULL;
+    if (n < 0 && (n = scandirat(dfd, ".", &names, is_descriptor, by_name)) < 0) {
+        sh_status rc = sh_error_set(err, SH_S_CONFIG, "cannot read plugins directory %s: %s", dir, strerror(errno));
+        free(real);
+        close(dfd);
+        return rc;
     }
-    free(names);
+    size_t dlen = strlen(dir), cap = dlen + 64;
+    char *path = malloc(cap);
+    sh_status rc = path ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
+    if (path) {
+        memcpy(path, dir, dlen);
+        path[dlen] = '/';
+    }
+    for (long i = 0; i < n && rc == SH_S_OK; i++) {
+        const char *file = listed ? listed[i] : names[i]->d_name;
+        size_t flen = strlen(file);
+        if (dlen + flen + 2 > cap) {
+            char *p = realloc(path, cap = dlen + flen + 64);
+            if (!p) {
+                rc = sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
+                break;
+            }
+            path = p;
+        }
+        memcpy(path + dlen + 1, file, flen + 1);
+        sh_descriptor *d = NULL;
+        char *name = NULL;
+        sh_error derr;
+        sh_error_clear(&derr);
+        sh_status drc = sh_regcache_load(cache, path, file, real, &d, &name, &derr);
+        if (drc == SH_S_NOMEM)
+            rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
+        else
+            rc = sh_registry_add(reg, path, d, name, drc == SH_S_OK ? NULL : derr.message, err);
+        free(name);
+    }
     /* A scan cut short would record a partial directory. */
     if (rc == SH_S_OK)
         sh_regcache_end_dir(cache);
+    for (long i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+    free(path);
+    free(real);
+    close(dfd);
     return rc;
 }
 

@@ -30,10 +30,10 @@ static sh_status parse_arg(sh_cfg *p, const config_setting_t *a, int i, sh_value
         rc = sh_cfg_string(p, a, "type", SH_NTYPE_NAMES, true, &type);
     if (rc == SH_S_OK)
         rc = sh_cfg_string(p, a, "field", "the item field passed as this argument", false, &field);
-    config_setting_t *value = config_setting_get_member(a, "value");
+    config_setting_t *value = sh_cfg_member(a, "value");
     sh_ntype t = SH_NT_VOID;
     if (rc == SH_S_OK && !sh_ntype_parse(type, false, &t))
-        rc = sh_cfg_fail(p, config_setting_get_member(a, "type"), "unknown type '%s': use one of %s", type,
+        rc = sh_cfg_fail(p, sh_cfg_member(a, "type"), "unknown type '%s': use one of %s", type,
                          SH_NTYPE_NAMES);
     if (rc == SH_S_OK && t == SH_NT_VALUE)
         rc = sh_cfg_fail(p, a, "a plain C function cannot take a value handle: use a number, bool, string or bytes");
@@ -96,9 +96,9 @@ static sh_status parse_returns(sh_cfg *p, const config_setting_t *r, sh_value *s
 sh_status sh_funcstage_parse(sh_cfg *p, const config_setting_t *stage, sh_value **out)
 {
     *out = NULL;
-    config_setting_t *fn = config_setting_get_member(stage, "function");
-    config_setting_t *args = config_setting_get_member(stage, "args");
-    config_setting_t *ret = config_setting_get_member(stage, "returns");
+    config_setting_t *fn = sh_cfg_member(stage, "function");
+    config_setting_t *args = sh_cfg_member(stage, "args");
+    config_setting_t *ret = sh_cfg_member(stage, "returns");
     if (!fn) {
         if (args || ret)
             return sh_cfg_fail(p, args ? args : ret, "'args' and 'returns' describe a function stage: add "

@@ -1,30 +1,33 @@
 /*
- * File layout (integers little-endian):
+ * File layout (integers little-endian; a string is a u32 length, its bytes, then a NUL):
  *
  *   header  8-byte magic "SHREGCAC" | u32 SH_REGCACHE_FORMAT | u32 0 | u64 body length | u64 checksum of the body
- *   body    wire values: BYTES key | INT directory count | per directory:
- *             BYTES path | BYTES real path | INT st_dev | INT st_ino | INT mtime_ns | INT entry count |
- *             BYTES entries
- *   entry   BYTES file name | INT size | INT mtime_ns | INT ctime_ns | INT st_ino | INT status |
- *             BYTES payload (status OK: the wire encoding of sh_descriptor_to_value; else the error message) |
- *             BYTES plugin name, or NULL
+ *   body    string key | u32 directory count | per directory:
+ *             string path | string real path | i64 st_dev, st_ino, mtime_ns, ctime_ns | u32 listed |
+ *             u32 entry count | u64 entries length | entries
+ *   entry   u32 entry length | string file name | i64 size, mtime_ns, ctime_ns, st_ino | i32 status |
+ *             u32 payload length | payload
+ *
+ * An entry's status is SH_S_OK with the descriptor's record (descriptor_blob.c) as payload, a refusal's status
+ * with its message, or LISTED with no payload: the file is there but is parsed each time (modified too recently,
+ * @include, or a refusal that names the plugin). Every descriptor file of a directory has an entry, in byte order
+ * of file names, the order discovery lists them in: a scan walks the entries in step with the listing and copies
+ * unchanged ones without decoding them.
  *
  * The key names the host version, SH_REGCACHE_SCHEMA, the descriptor format and the size of sh_descriptor: a
- * file written by another build is ignored. A directory's section applies only while its path still leads to the
- * same inode with the same real path; its mtime is recorded, but every entry is still checked against its file,
- * since editing a file in place leaves the directory's mtime alone. Entries of a directory are in byte order of file names, the order discovery lists them in, so a
- * scan walks them in step with the directory listing and copies unchanged entries without decoding them.
+ * file written by another build is ignored. The rules that decide what may be answered from the file are in
+ * regcache.h.
  */
 #include "regcache.h"
 #include "buf.h"
-#include "descriptor_value.h"
+#include "descriptor_blob.h"
 #include "sh_config.h"
-#include "wire.h"
 
 #include <stagehost/abi.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +36,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_FILE "registry-v1.cache"
+#define CACHE_FILE "registry-v2.cache"
+/* The format 1 file of earlier builds: removed when this format's file is written, so it does not linger. */
+#define OLD_CACHE_FILE "registry-v1.cache"
 #define HEADER_SIZE 32
 #define MAX_CACHE_BYTES ((size_t)1 << 30)
 /* Directories scanned in this run come first; others are kept (while they exist) up to this many in all, so
  * that a host run over many temporary plugin directories does not grow the file without bound. */
 #define MAX_DIRS 64
-/* A file modified less than this before the scan started is not cached: a second change within the same
- * timestamp tick, with the same size, would go unseen (coarse kernel clocks, 1-2 s on some filesystems). */
+/* A file (or directory) modified less than this before the scan started is not trusted: a second change within
+ * the same timestamp tick, with the same size, would go unseen (coarse kernel clocks, 1-2 s on some
+ * filesystems). */
 #define RACY_NS (2 * 1000000000LL)
 #define MAX_DESCRIPTOR_BYTES (1u << 20)
+#define LISTED (-1)
 
 static const uint8_t magic[8] = {'S', 'H', 'R', 'E', 'G', 'C', 'A', 'C'};
 
@@ -51,10 +58,16 @@ static sh_regcache_stats stats;
 void sh_regcache_get_stats(sh_regcache_stats *out) { *out = stats; }
 void sh_regcache_reset_stats(void) { memset(&stats, 0, sizeof stats); }
 
+/* A bounds-checked cursor over the file. */
+typedef struct cur {
+    const uint8_t *p, *end;
+} cur;
+
 typedef struct cdir {
     char *path;
     char *real; /* realpath(path): descriptors record their directory's, and the same inode can have several */
-    int64_t dev, ino, mtime;
+    int64_t dev, ino, mtime, ctime;
+    bool listed;        /* the entries name every descriptor file the directory held at (mtime, ctime) */
     const uint8_t *ent; /* its entries: in the loaded file, or in fresh once a scan changed them */
     size_t ent_len;
     uint64_t ent_count;
@@ -64,7 +77,7 @@ typedef struct cdir {
 
 struct sh_regcache {
     char *dir;  /* the cache directory */
-    char *file; /* dir/registry-v1.cache */
+    char *file; /* dir/CACHE_FILE */
     uint8_t *data;
     size_t len;
     cdir *dirs;
@@ -76,9 +89,12 @@ struct sh_regcache {
     /* The directory being scanned. */
     bool active;
     size_t cur;
+    int dfd;
     char *cur_real;
-    int64_t cur_dev, cur_ino, cur_mtime;
-    sh_wire_reader old; /* its old entries not yet walked past */
+    int64_t cur_dev, cur_ino, cur_mtime, cur_ctime;
+    bool complete;      /* every file so far got its entry */
+    const char **names; /* the listing handed to discovery */
+    cur old;            /* its old entries not yet walked past */
     uint64_t old_left;
     /* Its new entries. While every file is a hit, in order, they are the old ones: `mirror` says so and
      * mirror_end is where they end, and nothing is copied (a warm start copies nothing). */
@@ -87,60 +103,87 @@ struct sh_regcache {
     sh_buf fresh;
     uint64_t fresh_count;
     bool cur_dirty;
+    /* The last library checked in this run and whether it was a regular file: plugins often share one. */
+    char *lib;
+    bool lib_ok;
 };
 
-/* ---- encoding helpers: the wire format's BYTES and INT, read without allocating ---- */
+/* ---- encoding ---- */
 
-static void put_bytes(sh_buf *b, const void *p, size_t n)
+static void put_str(sh_buf *b, const char *s)
 {
-    if (n > UINT32_MAX) {
+    size_t n = strlen(s);
+    if (n >= UINT32_MAX) {
         b->failed = 1;
         return;
     }
-    sh_buf_u8(b, SH_WIRE_BYTES);
     sh_buf_u32(b, (uint32_t)n);
-    sh_buf_append(b, p, n);
+    sh_buf_append(b, s, n + 1);
 }
 
-static bool rd_int(sh_wire_reader *r, int64_t *out)
-{
-    if (r->len - r->pos < 9 || r->data[r->pos] != SH_WIRE_INT)
-        return false;
-    uint64_t v = 0;
-    for (int i = 8; i >= 1; i--)
-        v = (v << 8) | r->data[r->pos + (size_t)i];
-    *out = (int64_t)v;
-    r->pos += 9;
-    return true;
-}
+static void put_i64(sh_buf *b, int64_t v) { sh_buf_u64(b, (uint64_t)v); }
 
-/* BYTES, or NULL when `nullable` (then *p is NULL). */
-static bool rd_bytes(sh_wire_reader *r, const uint8_t **p, size_t *n, bool nullable)
+static void patch_u32(sh_buf *b, size_t at, size_t v)
 {
-    if (r->pos >= r->len)
-        return false;
-    if (nullable && r->data[r->pos] == SH_WIRE_NULL) {
-        r->pos++;
-        *p = NULL;
-        *n = 0;
-        return true;
+    if (b->failed || v > UINT32_MAX) {
+        b->failed = 1;
+        return;
     }
-    if (r->len - r->pos < 5 || r->data[r->pos] != SH_WIRE_BYTES)
+    for (int i = 0; i < 4; i++)
+        b->data[at + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void set_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static bool rd_u32(cur *r, uint32_t *v)
+{
+    if (r->end - r->p < 4)
         return false;
-    const uint8_t *q = r->data + r->pos + 1;
-    size_t len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 | (size_t)q[3] << 24;
-    if (len > r->len - r->pos - 5)
-        return false;
-    *p = q + 4;
-    *n = len;
-    r->pos += 5 + len;
+    *v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+    r->p += 4;
     return true;
 }
 
-/* Bytes that must be a C string: no NUL inside. */
-static bool rd_cstr(sh_wire_reader *r, const uint8_t **p, size_t *n, bool nullable)
+static bool rd_i64(cur *r, int64_t *v)
 {
-    return rd_bytes(r, p, n, nullable) && (!*p || !memchr(*p, '\0', *n));
+    if (r->end - r->p < 8)
+        return false;
+    *v = (int64_t)get_u64(r->p);
+    r->p += 8;
+    return true;
+}
+
+/* A string: NUL-terminated in place, no NUL inside. */
+static bool rd_str(cur *r, const char **s, size_t *n)
+{
+    uint32_t len;
+    if (!rd_u32(r, &len) || (size_t)(r->end - r->p) <= len || r->p[len] != '\0' || memchr(r->p, '\0', len))
+        return false;
+    *s = (const char *)r->p;
+    *n = len;
+    r->p += (size_t)len + 1;
+    return true;
+}
+
+static bool rd_bytes(cur *r, size_t n, const uint8_t **p)
+{
+    if ((size_t)(r->end - r->p) < n)
+        return false;
+    *p = r->p;
+    r->p += n;
+    return true;
 }
 
 static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
@@ -173,20 +216,6 @@ static int key_string(char *out, size_t size)
     /* The struct's size catches a descriptor change whose author forgot to bump the schema, most of the time. */
     return snprintf(out, size, "stagehost %s; schema %d; descriptor format %d; abi %d; descriptor %zu", SH_VERSION,
                     SH_REGCACHE_SCHEMA, SH_DESCRIPTOR_FORMAT, SH_ABI_MAJOR, sizeof(sh_descriptor));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void set_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* ---- the cache directory ---- */
@@ -264,7 +293,7 @@ static void drop_dirs(sh_regcache *c)
     c->ndirs = c->cap = 0;
 }
 
-static cdir *add_cdir(sh_regcache *c, const uint8_t *path, size_t len)
+static cdir *add_cdir(sh_regcache *c, const char *path)
 {
     if (c->ndirs == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 8;
@@ -276,7 +305,7 @@ static cdir *add_cdir(sh_regcache *c, const uint8_t *path, size_t len)
     }
     cdir *d = &c->dirs[c->ndirs];
     memset(d, 0, sizeof *d);
-    if (!(d->path = strndup((const char *)path, len)))
+    if (!(d->path = strdup(path)))
         return NULL;
     sh_buf_init(&d->fresh);
     c->ndirs++;
@@ -285,35 +314,38 @@ static cdir *add_cdir(sh_regcache *c, const uint8_t *path, size_t len)
 
 static bool parse_body(sh_regcache *c, const uint8_t *body, size_t len)
 {
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, body, len);
+    cur r = {body, body + len};
     char want[256];
     int wlen = key_string(want, sizeof want);
-    const uint8_t *key;
+    const char *key;
     size_t klen;
-    int64_t count;
-    if (!rd_bytes(&r, &key, &klen, false) || wlen < 0 || klen != (size_t)wlen || memcmp(key, want, klen) != 0 ||
-        !rd_int(&r, &count) || count < 0 || (uint64_t)count > len)
+    uint32_t count;
+    if (!rd_str(&r, &key, &klen) || wlen < 0 || klen != (size_t)wlen || memcmp(key, want, klen) != 0 ||
+        !rd_u32(&r, &count))
         return false;
-    for (int64_t i = 0; i < count; i++) {
-        const uint8_t *path, *real, *entries;
-        size_t plen, rlen, elen;
-        int64_t dev, ino, mtime, n;
-        if (!rd_cstr(&r, &path, &plen, false) || !rd_cstr(&r, &real, &rlen, false) || !rd_int(&r, &dev) ||
-            !rd_int(&r, &ino) || !rd_int(&r, &mtime) || !rd_int(&r, &n) || !rd_bytes(&r, &entries, &elen, false) ||
-            n < 0 || (uint64_t)n > elen)
+    for (uint32_t i = 0; i < count; i++) {
+        const char *path, *real;
+        size_t plen, rlen;
+        int64_t dev, ino, mtime, ctime, elen;
+        uint32_t listed, n;
+        const uint8_t *entries;
+        if (!rd_str(&r, &path, &plen) || !rd_str(&r, &real, &rlen) || !rd_i64(&r, &dev) || !rd_i64(&r, &ino) ||
+            !rd_i64(&r, &mtime) || !rd_i64(&r, &ctime) || !rd_u32(&r, &listed) || !rd_u32(&r, &n) ||
+            !rd_i64(&r, &elen) || elen < 0 || !rd_bytes(&r, (size_t)elen, &entries) || n > (uint64_t)elen)
             return false;
-        cdir *d = add_cdir(c, path, plen);
-        if (!d || !(d->real = strndup((const char *)real, rlen)))
+        cdir *d = add_cdir(c, path);
+        if (!d || !(d->real = strdup(real)))
             return false;
         d->dev = dev;
         d->ino = ino;
         d->mtime = mtime;
+        d->ctime = ctime;
+        d->listed = listed == 1;
         d->ent = entries;
-        d->ent_len = elen;
-        d->ent_count = (uint64_t)n;
+        d->ent_len = (size_t)elen;
+        d->ent_count = n;
     }
-    return sh_wire_reader_done(&r);
+    return r.p == r.end;
 }
 
 /* Reads and checks the whole file. Anything wrong leaves the cache empty and marked for rewriting. */
@@ -372,6 +404,7 @@ sh_regcache *sh_regcache_open(void)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     c->start_ns = ns(now);
+    c->dfd = -1;
     sh_buf_init(&c->fresh);
     if (!(c->dir = pick_dir()) || !(c->file = join(c->dir, CACHE_FILE))) {
         free(c->dir);
@@ -386,13 +419,18 @@ sh_regcache *sh_regcache_open(void)
 
 static void put_section(sh_buf *b, const cdir *d)
 {
-    put_bytes(b, d->path, strlen(d->path));
-    put_bytes(b, d->real, strlen(d->real));
-    sh_wire_put_int(b, d->dev);
-    sh_wire_put_int(b, d->ino);
-    sh_wire_put_int(b, d->mtime);
-    sh_wire_put_int(b, (int64_t)d->ent_count);
-    put_bytes(b, d->ent, d->ent_len);
+    put_str(b, d->path);
+    put_str(b, d->real);
+    put_i64(b, d->dev);
+    put_i64(b, d->ino);
+    put_i64(b, d->mtime);
+    put_i64(b, d->ctime);
+    sh_buf_u32(b, d->listed);
+    if (d->ent_count > UINT32_MAX)
+        b->failed = 1;
+    sh_buf_u32(b, (uint32_t)d->ent_count);
+    put_i64(b, (int64_t)d->ent_len);
+    sh_buf_append(b, d->ent, d->ent_len);
 }
 
 /* A directory not scanned this run is worth keeping while it is still the directory it was. */
@@ -424,10 +462,11 @@ static void save(sh_regcache *c)
     uint8_t header[HEADER_SIZE] = {0};
     sh_buf_append(&b, header, sizeof header);
     char key[256];
-    int klen = key_string(key, sizeof key);
-    put_bytes(&b, key, klen > 0 ? (size_t)klen : 0);
-    size_t count_at = b.len + 1; /* the INT's 8 bytes, after its tag */
-    sh_wire_put_int(&b, 0);
+    if (key_string(key, sizeof key) < 0)
+        return;
+    put_str(&b, key);
+    size_t count_at = b.len;
+    sh_buf_u32(&b, 0);
     size_t written = 0;
     for (size_t i = 0; i < c->norder; i++, written++)
         put_section(&b, &c->dirs[c->order[i]]);
@@ -436,11 +475,11 @@ static void save(sh_regcache *c)
             put_section(&b, &c->dirs[i]);
             written++;
         }
+    patch_u32(&b, count_at, written);
     if (b.failed) {
         sh_buf_free(&b);
         return;
     }
-    set_u64(b.data + count_at, written);
     memcpy(b.data, magic, sizeof magic);
     b.data[8] = SH_REGCACHE_FORMAT;
     set_u64(b.data + 16, b.len - HEADER_SIZE);
@@ -454,10 +493,15 @@ static void save(sh_regcache *c)
     if (fd >= 0) {
         bool ok = write_all(fd, b.data, b.len) && fsync(fd) == 0;
         ok = close(fd) == 0 && ok;
-        if (ok && rename(tmp, c->file) == 0)
+        if (ok && rename(tmp, c->file) == 0) {
             stats.writes++;
-        else
+            char *old = join(c->dir, OLD_CACHE_FILE);
+            if (old)
+                unlink(old);
+            free(old);
+        } else {
             unlink(tmp);
+        }
     }
     free(tmp);
     sh_buf_free(&b);
@@ -472,6 +516,8 @@ void sh_regcache_close(sh_regcache *c)
     drop_dirs(c);
     sh_buf_free(&c->fresh);
     free(c->cur_real);
+    free(c->names);
+    free(c->lib);
     free(c->order);
     free(c->data);
     free(c->dir);
@@ -481,11 +527,61 @@ void sh_regcache_close(sh_regcache *c)
 
 /* ---- scanning ---- */
 
-void sh_regcache_begin_dir(sh_regcache *c, const char *dir)
+typedef struct entry {
+    const uint8_t *start;
+    size_t len;
+    const char *file;
+    size_t file_len;
+    int64_t size, mtime, ctime, ino;
+    int32_t status;
+    const uint8_t *payload;
+    size_t payload_len;
+} entry;
+
+static bool read_entry(cur *r, entry *e)
 {
+    const uint8_t *start = r->p;
+    uint32_t total, status, plen;
+    cur in;
+    if (!rd_u32(r, &total) || total < 4 || !rd_bytes(r, total - 4, &in.p))
+        return false;
+    in.end = in.p + (total - 4);
+    if (!rd_str(&in, &e->file, &e->file_len) || !rd_i64(&in, &e->size) || !rd_i64(&in, &e->mtime) ||
+        !rd_i64(&in, &e->ctime) || !rd_i64(&in, &e->ino) || !rd_u32(&in, &status) || !rd_u32(&in, &plen) ||
+        !rd_bytes(&in, plen, &e->payload) || in.p != in.end)
+        return false;
+    e->status = (int32_t)status;
+    e->payload_len = plen;
+    e->start = start;
+    e->len = total;
+    return true;
+}
+
+/* The listing recorded in a section, as NUL-terminated names inside the loaded file; NULL when an entry is
+ * unreadable (cannot happen past the checksum) or memory runs out. */
+static const char **listing(const cdir *d)
+{
+    const char **names = malloc((d->ent_count ? d->ent_count : 1) * sizeof *names);
+    cur r = {d->ent, d->ent + d->ent_len};
+    for (uint64_t i = 0; names && i < d->ent_count; i++) {
+        entry e;
+        if (!read_entry(&r, &e)) {
+            free(names);
+            return NULL;
+        }
+        names[i] = e.file;
+    }
+    return names;
+}
+
+long sh_regcache_begin_dir(sh_regcache *c, const char *dir, int dfd, const char *real, const char *const **names)
+{
+    if (names)
+        *names = NULL;
     if (!c)
-        return;
+        return -1;
     c->active = false;
+    c->dfd = dfd;
     sh_buf_reset(&c->fresh);
     c->fresh.failed = 0;
     c->fresh_count = 0;
@@ -493,19 +589,22 @@ void sh_regcache_begin_dir(sh_regcache *c, const char *dir)
     c->mirror = true;
     c->old_base = c->mirror_end = NULL;
     c->cur_dirty = false;
+    c->complete = true;
     free(c->cur_real);
     c->cur_real = NULL;
+    free(c->names);
+    c->names = NULL;
     struct stat st;
-    if (stat(dir, &st) != 0 || !(c->cur_real = realpath(dir, NULL)))
-        return;
+    if (!real || fstat(dfd, &st) != 0 || !(c->cur_real = strdup(real)))
+        return -1;
     size_t i = 0;
     while (i < c->ndirs && strcmp(c->dirs[i].path, dir) != 0)
         i++;
     if (i < c->ndirs && c->dirs[i].scanned)
-        return; /* the same directory twice in one run: the first scan's section stands */
+        return -1; /* the same directory twice in one run: the first scan's section stands */
     if (i == c->ndirs) {
-        if (!add_cdir(c, (const uint8_t *)dir, strlen(dir)))
-            return;
+        if (!add_cdir(c, dir))
+            return -1;
         c->cur_dirty = true;
     }
     cdir *d = &c->dirs[i];
@@ -513,15 +612,25 @@ void sh_regcache_begin_dir(sh_regcache *c, const char *dir)
     c->cur_dev = (int64_t)st.st_dev;
     c->cur_ino = (int64_t)st.st_ino;
     c->cur_mtime = ns(st.st_mtim);
-    if (d->ent && d->dev == c->cur_dev && d->ino == c->cur_ino && d->real && strcmp(d->real, c->cur_real) == 0) {
-        sh_wire_reader_init(&c->old, d->ent, d->ent_len);
+    c->cur_ctime = ns(st.st_ctim);
+    bool same_dir = d->ent && d->dev == c->cur_dev && d->ino == c->cur_ino && d->real && strcmp(d->real, real) == 0;
+    if (same_dir) {
+        c->old = (cur){d->ent, d->ent + d->ent_len};
         c->old_left = d->ent_count;
         c->old_base = c->mirror_end = d->ent;
     } else if (d->ent) {
         c->cur_dirty = true; /* a different directory now goes by this path: nothing of it applies */
     }
-    c->cur_dirty = c->cur_dirty || d->mtime != c->cur_mtime;
+    bool unchanged = d->mtime == c->cur_mtime && d->ctime == c->cur_ctime;
+    c->cur_dirty = c->cur_dirty || !unchanged;
     c->active = true;
+    /* Creating, removing or renaming an entry sets the directory's mtime and ctime; nobody can set a ctime
+     * back, and the section was only marked listed if that ctime was already old when it was recorded. */
+    if (!names || !same_dir || !d->listed || !unchanged || d->ent_count > LONG_MAX || !(c->names = listing(d)))
+        return -1;
+    stats.listings++;
+    *names = c->names;
+    return (long)d->ent_count;
 }
 
 /* The new entries stop being the old ones: copy those mirrored so far. */
@@ -537,8 +646,13 @@ void sh_regcache_end_dir(sh_regcache *c)
     if (!c || !c->active)
         return;
     c->active = false;
+    c->dfd = -1;
     if (c->old_left)
         c->cur_dirty = true; /* entries for files that are gone */
+    cdir *d = &c->dirs[c->cur];
+    /* A listing read within the racy window could miss an entry created in the same tick, after it. */
+    bool listed = c->complete && c->cur_ctime < c->start_ns - RACY_NS;
+    c->cur_dirty = c->cur_dirty || listed != d->listed;
     if (c->cur_dirty)
         unmirror(c);
     size_t *order = realloc(c->order, (c->norder + 1) * sizeof *order);
@@ -547,7 +661,6 @@ void sh_regcache_end_dir(sh_regcache *c)
     if (!order || c->fresh.failed)
         return; /* out of memory: keep the old section, which the next run checks entry by entry anyway */
     c->order[c->norder++] = c->cur;
-    cdir *d = &c->dirs[c->cur];
     if (c->cur_dirty) {
         sh_buf_free(&d->fresh);
         d->fresh = c->fresh;
@@ -562,34 +675,14 @@ void sh_regcache_end_dir(sh_regcache *c)
     d->dev = c->cur_dev;
     d->ino = c->cur_ino;
     d->mtime = c->cur_mtime;
+    d->ctime = c->cur_ctime;
+    d->listed = listed;
     d->scanned = true;
     c->dirty = c->dirty || c->cur_dirty;
 }
 
-typedef struct entry {
-    const uint8_t *start;
-    size_t len;
-    const uint8_t *file;
-    size_t file_len;
-    int64_t size, mtime, ctime, ino, status;
-    const uint8_t *payload, *name;
-    size_t payload_len, name_len;
-} entry;
-
-static bool read_entry(sh_wire_reader *r, entry *e)
-{
-    size_t start = r->pos;
-    if (!rd_bytes(r, &e->file, &e->file_len, false) || !rd_int(r, &e->size) || !rd_int(r, &e->mtime) ||
-        !rd_int(r, &e->ctime) || !rd_int(r, &e->ino) || !rd_int(r, &e->status) ||
-        !rd_bytes(r, &e->payload, &e->payload_len, false) || !rd_cstr(r, &e->name, &e->name_len, true))
-        return false;
-    e->start = r->data + start;
-    e->len = r->pos - start;
-    return true;
-}
-
 /* Byte order, as discovery sorts names (strcmp compares unsigned bytes too). */
-static int name_cmp(const uint8_t *a, size_t an, const char *b, size_t bn)
+static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
     int r = memcmp(a, b, an < bn ? an : bn);
     return r ? r : (an > bn) - (an < bn);
@@ -601,7 +694,7 @@ static bool find_old(sh_regcache *c, const char *file, entry *e)
 {
     size_t flen = strlen(file);
     while (c->old_left) {
-        sh_wire_reader save = c->old;
+        cur save = c->old;
         if (!read_entry(&c->old, e)) {
             c->old_left = 0; /* unreadable (cannot happen past the checksum): drop the rest */
             c->cur_dirty = true;
@@ -626,27 +719,27 @@ static bool same_key(const entry *e, const struct stat *st)
            e->ino == (int64_t)st->st_ino;
 }
 
-/* A cached valid descriptor, if it decodes to this very file and its library is still there: discovery checks
- * the library's existence, and a library that vanished must make the descriptor invalid exactly as a parse
- * would (the caller then parses, for the exact message). */
-static sh_descriptor *use_valid(const entry *e, const char *path)
+/* Whether the library is (still) a regular file, as a parse would find: asked once per library per run. */
+static bool library_ok(sh_regcache *c, const char *path)
 {
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, e->payload, e->payload_len);
-    sh_value *v = NULL;
-    sh_descriptor *d = NULL;
-    sh_error derr;
-    if (sh_wire_get_value(&r, &v, &derr) != SH_S_OK || !sh_wire_reader_done(&r) ||
-        sh_descriptor_from_value(v, &d, &derr) != SH_S_OK) {
-        sh_value_free(v);
-        return NULL;
-    }
-    sh_value_free(v);
+    if (c->lib && strcmp(c->lib, path) == 0)
+        return c->lib_ok;
     struct stat st;
-    if (!d->path || strcmp(d->path, path) != 0 || !d->library_path || stat(d->library_path, &st) != 0 ||
-        !S_ISREG(st.st_mode)) {
+    bool ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    free(c->lib);
+    c->lib = strdup(path);
+    c->lib_ok = ok;
+    return ok;
+}
+
+/* A cached valid descriptor, if its library is still there: a library that vanished must make the descriptor
+ * invalid exactly as a parse would (the caller then parses, for the exact message). */
+static sh_descriptor *use_valid(sh_regcache *c, const entry *e, const char *path)
+{
+    sh_descriptor *d = sh_descriptor_blob_get(e->payload, e->payload_len, path, c->cur_real);
+    if (d && !library_ok(c, d->library_path)) {
         sh_descriptor_free(d);
-        return NULL;
+        d = NULL;
     }
     return d;
 }
@@ -670,52 +763,6 @@ static bool self_contained(const char *path)
     return ok;
 }
 
-static void store(sh_regcache *c, const char *path, const char *file, const struct stat *st, sh_status rc,
-                  const sh_descriptor *d, const char *name, const sh_error *err)
-{
-    if (rc == SH_S_NOMEM || ns(st->st_mtim) >= c->start_ns - RACY_NS)
-        return;
-    /* A refusal that names the plugin came late enough to be about the library, which may appear anywhere
-     * later: such refusals are parsed again each time (they are rare). */
-    if (rc != SH_S_OK && (name || !err))
-        return;
-    /* Always through the value form, so that fields added to it are cached without a change here. */
-    sh_value *v = NULL;
-    if (rc == SH_S_OK && !(v = sh_descriptor_to_value(d)))
-        return; /* out of memory, or a string the value form cannot hold */
-    if (!self_contained(path)) {
-        sh_value_free(v);
-        return;
-    }
-    unmirror(c);
-    sh_buf *b = &c->fresh;
-    put_bytes(b, file, strlen(file));
-    sh_wire_put_int(b, (int64_t)st->st_size);
-    sh_wire_put_int(b, ns(st->st_mtim));
-    sh_wire_put_int(b, ns(st->st_ctim));
-    sh_wire_put_int(b, (int64_t)st->st_ino);
-    sh_wire_put_int(b, rc);
-    if (v) {
-        /* BYTES around the value, its length patched in, so a scan can pass over it without decoding. */
-        sh_buf_u8(b, SH_WIRE_BYTES);
-        size_t at = b->len;
-        sh_buf_u32(b, 0);
-        sh_wire_put_value(b, v);
-        size_t len = b->len - at - 4;
-        if (!b->failed && len <= UINT32_MAX)
-            for (int i = 0; i < 4; i++)
-                b->data[at + (size_t)i] = (uint8_t)(len >> (8 * i));
-        else
-            b->failed = 1;
-        sh_value_free(v);
-    } else {
-        put_bytes(b, err->message, strlen(err->message));
-    }
-    sh_buf_u8(b, SH_WIRE_NULL); /* the plugin name: only unnamed refusals are cached, for now */
-    c->fresh_count++;
-    c->cur_dirty = true;
-}
-
 /* An unchanged entry goes to the new section as it is. */
 static void keep(sh_regcache *c, const entry *e)
 {
@@ -728,49 +775,92 @@ static void keep(sh_regcache *c, const entry *e)
     c->fresh_count++;
 }
 
-sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, sh_descriptor **out, char **name,
-                           sh_error *err)
+/* Records the file's entry after a parse: the result when it may be reused, else LISTED. `old` is the file's
+ * previous entry with the same key, if any. */
+static void store(sh_regcache *c, const char *path, const char *file, const struct stat *st, sh_status rc,
+                  const sh_descriptor *d, const char *name, const sh_error *err, const entry *old)
+{
+    if (rc == SH_S_NOMEM) {
+        c->complete = false;
+        return;
+    }
+    /* A refusal that names the plugin came late enough to be about the library, which may appear anywhere
+     * later: such refusals are parsed again each time (they are rare). */
+    bool reuse = ns(st->st_mtim) < c->start_ns - RACY_NS && (rc == SH_S_OK || (!name && err)) &&
+                 self_contained(path);
+    if (!reuse && old && old->status == LISTED) {
+        keep(c, old);
+        return;
+    }
+    unmirror(c);
+    sh_buf *b = &c->fresh;
+    size_t at = b->len;
+    sh_buf_u32(b, 0);
+    put_str(b, file);
+    put_i64(b, (int64_t)st->st_size);
+    put_i64(b, ns(st->st_mtim));
+    put_i64(b, ns(st->st_ctim));
+    put_i64(b, (int64_t)st->st_ino);
+    size_t status_at = b->len;
+    sh_buf_u32(b, (uint32_t)(reuse ? (int32_t)rc : LISTED));
+    size_t payload_at = b->len;
+    sh_buf_u32(b, 0);
+    if (reuse && rc == SH_S_OK && !sh_descriptor_blob_put(b, d)) {
+        /* Cannot be recorded (out of memory): listed only. */
+        if (!b->failed) {
+            b->len = payload_at + 4;
+            patch_u32(b, status_at, (uint32_t)LISTED);
+        }
+    } else if (reuse && rc != SH_S_OK) {
+        sh_buf_append(b, err->message, strlen(err->message));
+    }
+    patch_u32(b, payload_at, b->len - payload_at - 4);
+    patch_u32(b, at, b->len - at);
+    if (b->failed)
+        c->complete = false;
+    c->fresh_count++;
+    c->cur_dirty = true;
+}
+
+sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, const char *real,
+                           sh_descriptor **out, char **name, sh_error *err)
 {
     struct stat st;
-    if (!c || !c->active || stat(path, &st) != 0)
-        return sh_descriptor_load_named(path, out, name, err);
-    entry e;
-    if (find_old(c, file, &e)) {
-        if (same_key(&e, &st)) {
-            if (e.status == SH_S_OK) {
-                sh_descriptor *d = use_valid(&e, path);
-                if (d) {
-                    *out = d;
-                    if (name)
-                        *name = NULL;
-                    keep(c, &e);
-                    stats.hits++;
-                    return SH_S_OK;
-                }
-            } else if (e.status > SH_S_OK && e.status <= SH_S_NOMEM && e.payload_len < SH_ERROR_MESSAGE_MAX &&
-                       !memchr(e.payload, '\0', e.payload_len)) {
-                char *pname = e.name ? strndup((const char *)e.name, e.name_len) : NULL;
-                if (!e.name || pname) {
-                    *out = NULL;
-                    if (name)
-                        *name = pname;
-                    else
-                        free(pname);
-                    keep(c, &e);
-                    stats.hits++;
-                    return sh_error_set(err, (sh_status)e.status, "%.*s", (int)e.payload_len,
-                                        (const char *)e.payload);
-                }
-            }
-        }
-        c->cur_dirty = true; /* the entry is stale: replaced below, or dropped */
+    if (!c || !c->active)
+        return sh_descriptor_load_in(path, real, out, name, err);
+    if (fstatat(c->dfd, file, &st, 0) != 0) {
+        c->complete = false; /* gone since the listing: the next run reads the directory again */
+        return sh_descriptor_load_in(path, real, out, name, err);
     }
+    entry e;
+    bool have = find_old(c, file, &e) && same_key(&e, &st);
+    if (have && e.status == SH_S_OK) {
+        sh_descriptor *d = use_valid(c, &e, path);
+        if (d) {
+            *out = d;
+            if (name)
+                *name = NULL;
+            keep(c, &e);
+            stats.hits++;
+            return SH_S_OK;
+        }
+    } else if (have && e.status > SH_S_OK && e.status <= SH_S_NOMEM && e.payload_len < SH_ERROR_MESSAGE_MAX &&
+               !memchr(e.payload, '\0', e.payload_len)) {
+        *out = NULL;
+        if (name)
+            *name = NULL;
+        keep(c, &e);
+        stats.hits++;
+        return sh_error_set(err, (sh_status)e.status, "%.*s", (int)e.payload_len, (const char *)e.payload);
+    }
+    if (!have || e.status != LISTED)
+        c->cur_dirty = true; /* a stale entry, or none: replaced below */
     stats.misses++;
-    /* Whether a refusal named the plugin decides whether it may be cached, so ask even if the caller does not. */
+    /* Whether a refusal named the plugin decides whether it may be reused, so ask even if the caller does not. */
     char *local = NULL;
     char **np = name ? name : &local;
-    sh_status rc = sh_descriptor_load_named(path, out, np, err);
-    store(c, path, file, &st, rc, *out, *np, err);
+    sh_status rc = sh_descriptor_load_in(path, c->cur_real, out, np, err);
+    store(c, path, file, &st, rc, *out, *np, err, have ? &e : NULL);
     free(local);
     return rc;
 }

@@ -155,29 +155,37 @@ typedef enum variant { COLD, FIRST, WARM, COLD_BARE, WARM_BARE } variant;
 static const char *const variant_names[] = {"cold (no cache)", "first run (writes cache)", "warm cache",
                                             "  cold, without registry", "  warm, without registry"};
 
-/* Discovery's loop without the registry. Returns the number of valid descriptors. */
+/* Discovery's loop without the registry (and, like it, without reading the directory when the cache knows its
+ * listing). Returns the number of valid descriptors. */
 static size_t load_bare(const char *dir)
 {
     sh_regcache *c = sh_regcache_open();
-    struct dirent **names;
-    int n = scandir(dir, &names, is_descriptor, by_name);
-    sh_regcache_begin_dir(c, dir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *real = realpath(dir, NULL);
+    const char *const *listed = NULL;
+    long n = sh_regcache_begin_dir(c, dir, dfd, real, &listed);
+    struct dirent **names = NULL;
+    if (n < 0)
+        n = scandirat(dfd, ".", &names, is_descriptor, by_name);
     char path[PATH_MAX + 300];
     size_t valid = 0;
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+    for (long i = 0; i < n; i++) {
+        const char *file = listed ? listed[i] : names[i]->d_name;
+        snprintf(path, sizeof path, "%s/%s", dir, file);
         sh_descriptor *d = NULL;
         char *name = NULL;
         sh_error err;
-        valid += sh_regcache_load(c, path, names[i]->d_name, &d, &name, &err) == SH_S_OK;
+        valid += sh_regcache_load(c, path, file, real, &d, &name, &err) == SH_S_OK;
         sh_descriptor_free(d);
         free(name);
-        free(names[i]);
     }
-    if (n >= 0)
-        free(names);
+    for (long i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
     sh_regcache_end_dir(c);
     sh_regcache_close(c);
+    free(real);
+    close(dfd);
     return valid;
 }
 

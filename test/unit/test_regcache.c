@@ -81,7 +81,7 @@ static int setup(void **state)
     }
     snprintf(fx->plugins, sizeof fx->plugins, "%s/plugins", fx->root);
     snprintf(fx->cache_dir, sizeof fx->cache_dir, "%s/cache", fx->root);
-    snprintf(fx->cache_file, sizeof fx->cache_file, "%s/registry-v1.cache", fx->cache_dir);
+    snprintf(fx->cache_file, sizeof fx->cache_file, "%s/registry-v2.cache", fx->cache_dir);
     if (mkdir(fx->plugins, 0755) != 0)
         return -1;
     char lib[PATH_MAX + 64];
@@ -430,7 +430,7 @@ static void test_unwritable_cache_dir(void **state)
     s = check_dir(fx->plugins);
     assert_int_equal(s.writes, 1);
     char want[PATH_MAX + 64];
-    snprintf(want, sizeof want, "%s/.cache/stagehost/registry-v1.cache", fx->root);
+    snprintf(want, sizeof want, "%s/.cache/stagehost/registry-v2.cache", fx->root);
     struct stat st;
     assert_int_equal(stat(want, &st), 0);
     /* An absolute one wins. */
@@ -439,7 +439,7 @@ static void test_unwritable_cache_dir(void **state)
     setenv("XDG_CACHE_HOME", xdg_dir, 1);
     s = check_dir(fx->plugins);
     assert_int_equal(s.writes, 1);
-    snprintf(want, sizeof want, "%s/xdg/stagehost/registry-v1.cache", fx->root);
+    snprintf(want, sizeof want, "%s/xdg/stagehost/registry-v2.cache", fx->root);
     assert_int_equal(stat(want, &st), 0);
 
     if (home)
@@ -745,14 +745,19 @@ static void test_unfinished_scan(void **state)
             truncate_half(fx->cache_file); /* so that closing writes */
         sh_regcache *c = sh_regcache_open();
         assert_non_null(c);
-        sh_regcache_begin_dir(c, other);
+        int dfd = open(other, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char *real = realpath(other, NULL);
+        assert_true(dfd >= 0 && real);
+        sh_regcache_begin_dir(c, other, dfd, real, NULL);
         sh_descriptor *d = NULL;
         char *name = NULL;
         sh_error err;
-        assert_int_equal(sh_regcache_load(c, path, "a.plugin", &d, &name, &err), SH_S_CONFIG);
+        assert_int_equal(sh_regcache_load(c, path, "a.plugin", real, &d, &name, &err), SH_S_CONFIG);
         sh_descriptor_free(d);
         free(name);
         sh_regcache_close(c);
+        close(dfd);
+        free(real);
         if (damaged)
             check_dir(fx->plugins);
         sh_regcache_stats s = check_dir(fx->plugins);
