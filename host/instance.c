@@ -74,17 +74,10 @@ sh_status sh_instance_call(sh_instance *in, const sh_invocation *inv, const char
         rc = call_inproc(in, inv, action, stage_config, input, output, usage, err);
     } else {
         sh_worker_set_timeout(in->w, timeout_ms > 0 ? timeout_ms : in->limits.timeout_ms);
-        uint32_t id = 0;
-        rc = sh_worker_create_stage(in->w, inv, action, stage_config, &id, err);
-        if (rc == SH_S_OK) {
-            rc = sh_worker_process(in->w, id, inv, (const sh_value *const *)input->items, input->len,
-                                   in->isolation == SH_ISOLATION_CALL, output, err);
-            *usage = *sh_worker_last_usage(in->w);
-            if (rc == SH_S_OK || rc == SH_S_STAGE) {
-                sh_error ignored;
-                sh_worker_destroy_stage(in->w, id, &ignored);
-            }
-        }
+        /* create + process + destroy in one request and one answer */
+        rc = sh_worker_call(in->w, inv, action, stage_config, (const sh_value *const *)input->items, input->len,
+                            in->isolation == SH_ISOLATION_CALL, output, err);
+        *usage = *sh_worker_last_usage(in->w);
         sh_worker_set_timeout(in->w, in->limits.timeout_ms);
     }
     if (rc != SH_S_OK)

@@ -82,6 +82,106 @@ void sh_wire_put_int(sh_buf *b, int64_t i)
     sh_buf_u64(b, (uint64_t)i);
 }
 
+size_t sh_wire_value_size(const sh_value *v)
+{
+    size_t n = 0;
+    switch (sh_value_type(v)) {
+    case SH_TYPE_INT:
+    case SH_TYPE_DOUBLE:
+        return 9;
+    case SH_TYPE_STRING:
+    case SH_TYPE_BYTES:
+        return v->u.s.len > UINT32_MAX ? SIZE_MAX : 5 + v->u.s.len;
+    case SH_TYPE_ARRAY:
+        if (v->u.a.len > UINT32_MAX)
+            return SIZE_MAX;
+        n = 5;
+        for (size_t i = 0; i < v->u.a.len; i++) {
+            size_t k = sh_wire_value_size(v->u.a.items[i]);
+            if (k == SIZE_MAX || k > SIZE_MAX / 2 - n)
+                return SIZE_MAX;
+            n += k;
+        }
+        return n;
+    case SH_TYPE_MAP:
+        if (v->u.m.len > UINT32_MAX)
+            return SIZE_MAX;
+        n = 5;
+        for (size_t i = 0; i < v->u.m.len; i++) {
+            size_t k = sh_wire_value_size(v->u.m.entries[i].value), klen = strlen(v->u.m.entries[i].key);
+            if (k == SIZE_MAX || klen > UINT32_MAX || k > SIZE_MAX / 4 - n - klen)
+                return SIZE_MAX;
+            n += 4 + klen + k;
+        }
+        return n;
+    default:
+        return 1;
+    }
+}
+
+static uint8_t *enc_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *enc_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *encode(uint8_t *p, const sh_value *v)
+{
+    switch (sh_value_type(v)) {
+    case SH_TYPE_NULL:
+        *p++ = SH_WIRE_NULL;
+        return p;
+    case SH_TYPE_BOOL:
+        *p++ = v->u.b ? SH_WIRE_TRUE : SH_WIRE_FALSE;
+        return p;
+    case SH_TYPE_INT:
+        *p++ = SH_WIRE_INT;
+        return enc_u64(p, (uint64_t)v->u.i);
+    case SH_TYPE_DOUBLE: {
+        uint64_t bits;
+        memcpy(&bits, &v->u.d, sizeof bits);
+        *p++ = SH_WIRE_DOUBLE;
+        return enc_u64(p, bits);
+    }
+    case SH_TYPE_STRING:
+    case SH_TYPE_BYTES:
+        *p++ = v->type == SH_TYPE_STRING ? SH_WIRE_STRING : SH_WIRE_BYTES;
+        p = enc_u32(p, (uint32_t)v->u.s.len);
+        if (v->u.s.len)
+            memcpy(p, v->u.s.data, v->u.s.len);
+        return p + v->u.s.len;
+    case SH_TYPE_ARRAY:
+        *p++ = SH_WIRE_ARRAY;
+        p = enc_u32(p, (uint32_t)v->u.a.len);
+        for (size_t i = 0; i < v->u.a.len; i++)
+            p = encode(p, v->u.a.items[i]);
+        return p;
+    case SH_TYPE_MAP:
+        *p++ = SH_WIRE_MAP;
+        p = enc_u32(p, (uint32_t)v->u.m.len);
+        for (size_t i = 0; i < v->u.m.len; i++) {
+            size_t klen = strlen(v->u.m.entries[i].key);
+            p = enc_u32(p, (uint32_t)klen);
+            memcpy(p, v->u.m.entries[i].key, klen);
+            p = encode(p + klen, v->u.m.entries[i].value);
+        }
+        return p;
+    default:
+        *p++ = SH_WIRE_NULL;
+        return p;
+    }
+}
+
+size_t sh_wire_encode(uint8_t *dst, const sh_value *v) { return (size_t)(encode(dst, v) - dst); }
+
 size_t sh_wire_frame_begin(sh_buf *b, uint8_t type)
 {
     size_t offset = b->len;
@@ -280,6 +380,46 @@ static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_erro
 }
 
 sh_status sh_wire_get_value(sh_wire_reader *r, sh_value **out, sh_error *err) { return get_value(r, out, 0, err); }
+
+sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_value **out, sh_error *err)
+{
+    *out = NULL;
+    if (len >= 5) {
+        /* Read the tag and the length once each (volatile: the compiler may not read them again later). */
+        const volatile uint8_t *h = p;
+        uint8_t tag = h[0];
+        uint32_t n = (uint32_t)h[1] | (uint32_t)h[2] << 8 | (uint32_t)h[3] << 16 | (uint32_t)h[4] << 24;
+        if ((tag == SH_WIRE_STRING || tag == SH_WIRE_BYTES) && (size_t)n == len - 5) {
+            sh_value *v = sh_value_bytes(p + 5, n);
+            if (!v)
+                return sh_error_set(err, SH_S_NOMEM, "out of memory copying a %u-byte value", n);
+            /* Validated in the copy, which the worker can no longer touch. */
+            if (tag == SH_WIRE_STRING) {
+                if (!sh_utf8_valid(v->u.s.data, n)) {
+                    sh_value_free(v);
+                    return sh_error_set(err, SH_S_PROTOCOL, "a %u-byte string in the shared buffer is not valid "
+                                                            "UTF-8", n);
+                }
+                v->type = SH_TYPE_STRING;
+            }
+            *out = v;
+            return SH_S_OK;
+        }
+    }
+    sh_buf_reset(scratch);
+    sh_buf_append(scratch, p, len);
+    if (scratch->failed)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory copying a %zu-byte item", len);
+    sh_wire_reader r;
+    sh_wire_reader_init(&r, scratch->data, len);
+    sh_status st = sh_wire_get_value(&r, out, err);
+    if (st == SH_S_OK && !sh_wire_reader_done(&r)) {
+        sh_value_free(*out);
+        *out = NULL;
+        st = sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after an item in the shared buffer");
+    }
+    return st;
+}
 
 sh_status sh_wire_get_typed(sh_wire_reader *r, sh_type type, const char *what, sh_value **out, sh_error *err)
 {

@@ -37,6 +37,12 @@ size_t sh_wire_frame_begin(sh_buf *b, uint8_t type);
 /* Completes the frame started at `offset` by writing its length. */
 void sh_wire_frame_end(sh_buf *b, size_t offset);
 
+/* The size of v's encoding; SIZE_MAX when it cannot be encoded (a piece over 4 GiB). */
+size_t sh_wire_value_size(const sh_value *v);
+/* Encodes v into dst, which must have room for sh_wire_value_size(v) bytes; returns the bytes written. For
+ * encoding straight into a shared buffer, without a copy through an sh_buf. */
+size_t sh_wire_encode(uint8_t *dst, const sh_value *v);
+
 /* Decoding from one frame's payload. */
 typedef struct sh_wire_reader {
     const uint8_t *data;
@@ -50,6 +56,12 @@ bool sh_wire_reader_done(const sh_wire_reader *r);
 sh_status sh_wire_get_value(sh_wire_reader *r, sh_value **out, sh_error *err);
 /* Decodes a value that must be of `type` (a convenience for protocol fields); `what` names it in errors. */
 sh_status sh_wire_get_typed(sh_wire_reader *r, sh_type type, const char *what, sh_value **out, sh_error *err);
+
+/* Decodes the one value encoded in `len` bytes at `p`, memory that another process may rewrite while it is read
+ * (a worker's shared buffer). Nothing is validated where it could still change: a string or bytes value is
+ * copied into its own storage first (one copy), its length read once, and a string is checked for UTF-8 in that
+ * copy; anything else is copied into `scratch` (reused) and decoded from there. */
+sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_value **out, sh_error *err);
 
 /* I/O. Writes all of b, retrying on EINTR and short writes; never raises SIGPIPE. */
 sh_status sh_wire_send(int fd, const sh_buf *b, sh_error *err);

@@ -1,6 +1,7 @@
 #include "worker.h"
 #include "log.h"
 #include "protocol.h"
+#include "shmbuf.h"
 #include "zygote.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 struct sh_worker {
@@ -31,6 +33,11 @@ struct sh_worker {
     sh_buf out;
     sh_buf in;       /* bytes read from the worker; frames are parsed from in_start on */
     size_t in_start;
+    sh_inv_cache sent;   /* the invocation strings the worker has: only changes are sent */
+    sh_shmbuf shm;       /* the shared buffer for large payloads, once one was needed */
+    bool shm_announce;   /* the worker has not been given this buffer yet */
+    size_t shm_hint;     /* the size the last call's output asked for in the socket */
+    sh_buf scratch;      /* a private copy of a structured item from the shared buffer, decoded from there */
 };
 
 static int64_t deadline(const sh_worker *w)
@@ -173,11 +180,56 @@ static sh_status fail_memory(sh_worker *w, int64_t rss_kb, const char *during, s
                         (int)pid, w->plugin, (long long)w->limits.memory_mb, during, (long long)(rss_kb / 1024));
 }
 
+/* Sends the first bytes of b with the shared buffer's descriptor attached (SCM_RIGHTS); *sent tells how many. */
+static sh_status send_fd(sh_worker *w, const sh_buf *b, size_t *sent, sh_error *err)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    memset(&cm, 0, sizeof cm);
+    struct iovec iov = {.iov_base = b->data, .iov_len = b->len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &w->shm.fd, sizeof w->shm.fd);
+    for (;;) {
+        ssize_t n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
+        if (n > 0) {
+            *sent = (size_t)n;
+            return SH_S_OK;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {.fd = w->fd, .events = POLLOUT};
+            if (poll(&pfd, 1, 60000) == 0)
+                return sh_error_set(err, SH_S_TIMEOUT, "the worker has not read its channel for 60 s");
+            continue;
+        }
+        return sh_error_set(err, SH_S_IO, "writing to the worker channel failed: %s", strerror(errno));
+    }
+}
+
 static sh_status send_out(sh_worker *w, const char *during, sh_error *err)
 {
     if (w->fd < 0)
         return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
-    sh_status st = sh_wire_send(w->fd, &w->out, err);
+    sh_status st = SH_S_OK;
+    if (w->out.failed) {
+        st = sh_error_set(err, SH_S_NOMEM, "out of memory (or a value over 4 GiB) while encoding a frame");
+    } else if (w->shm_announce) {
+        size_t sent = 0;
+        st = send_fd(w, &w->out, &sent, err);
+        w->shm_announce = false;
+        sh_buf rest = {.data = w->out.data + sent, .len = w->out.len - sent, .cap = w->out.len - sent};
+        if (st == SH_S_OK && rest.len)
+            st = sh_wire_send(w->fd, &rest, err);
+    } else {
+        st = sh_wire_send(w->fd, &w->out, err);
+    }
     sh_buf_reset(&w->out);
     return st == SH_S_OK || st == SH_S_NOMEM ? st : fail_worker(w, st, during, err);
 }
@@ -230,12 +282,41 @@ static sh_status wait_readable(sh_worker *w, int64_t until, int64_t *over_kb, sh
     }
 }
 
+/* Tries to read for up to SH_WIRE_SPIN_NS without sleeping; true when something (or the end) arrived, with
+ * whatever came appended to w->in. Never spins on one CPU, where it would only delay the worker. */
+static bool spin_read(sh_worker *w)
+{
+    static _Atomic int cpus;
+    int n_cpus = cpus;
+    if (!n_cpus)
+        cpus = n_cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_cpus < 2)
+        return false;
+    int64_t until = sh_monotonic_ns() + SH_WIRE_SPIN_NS;
+    do {
+        for (int i = 0; i < 16; i++) {
+            ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+            if (n > 0) {
+                w->in.len += (size_t)n;
+                return true;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                return true; /* the caller's own read reports it */
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+    } while (sh_monotonic_ns() < until);
+    return false;
+}
+
 /* The next frame from the worker, read in as large pieces as the worker wrote them: one read usually brings a
  * call's emitted items, logs and its DONE together. `payload` points into w->in and stays valid until the next
  * call. A memory-limit breach found while waiting is reported in *over_kb. */
 static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *type, const uint8_t **payload,
                             size_t *len, int64_t *over_kb, sh_error *err)
 {
+    bool spun = false;
     for (;;) {
         size_t avail = w->in.len - w->in_start;
         const uint8_t *p = w->in.data + w->in_start;
@@ -284,9 +365,11 @@ static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *ty
             continue;
         if (errno != EAGAIN)
             return sh_error_set(err, SH_S_IO, "reading the worker channel failed: %s", strerror(errno));
-        /* A short call answers within microseconds: wait for it awake before sleeping in poll. */
-        if (sh_wire_spin_readable(w->fd, SH_WIRE_SPIN_NS))
+        /* A short call answers within microseconds: wait for it awake, by trying the read itself (one system
+         * call per try, not a peek and then a read), before sleeping in poll. */
+        if (!spun && spin_read(w))
             continue;
+        spun = true;
         sh_status st = wait_readable(w, until, over_kb, err);
         if (st != SH_S_OK || *over_kb)
             return st;
@@ -315,7 +398,7 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
 {
     int64_t until = deadline(w);
     size_t cap = w->limits.output_mb > 0 ? (size_t)w->limits.output_mb * 1024 * 1024 : SH_WIRE_DEFAULT_MAX_FRAME;
-    size_t received = 0;
+    size_t received = 0, socket_bytes = 0;
     bool done = false;
     sh_status result = SH_S_OK;
     for (;;) {
@@ -332,6 +415,12 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
         if (st != SH_S_OK)
             return fail_worker(w, st == SH_S_NOMEM ? SH_S_PROTOCOL : st, during, err);
         received += plen + 5;
+        if (type == SH_MSG_EMIT) {
+            /* Output that came through the socket in bulk: the next request sets up a shared buffer for it. */
+            socket_bytes += plen;
+            if (socket_bytes >= SH_SHMBUF_THRESHOLD && socket_bytes > w->shm_hint)
+                w->shm_hint = socket_bytes;
+        }
         sh_wire_reader r;
         sh_wire_reader_init(&r, payload, plen);
         if (type == SH_MSG_EMIT && out && !done) {
@@ -346,6 +435,46 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
             /* Either way the rest of the call's frames stay unread: the worker cannot be used again. */
             if (st != SH_S_OK)
                 return fail_worker(w, SH_S_PROTOCOL, during, err);
+        } else if (type == SH_MSG_EMIT_SHM && out && !done) {
+            /* The offset and length come from our own copy of the frame and are checked against our own size of
+             * the buffer; the bytes are copied out before anything looks at them (sh_wire_get_shared). */
+            uint64_t off = 0, len = 0;
+            sh_value *item = NULL;
+            if (!sh_protocol_get_u64(&r, &off) || !sh_protocol_get_u64(&r, &len) || !sh_wire_reader_done(&r))
+                st = sh_error_set(err, SH_S_PROTOCOL, "malformed shared-buffer item frame");
+            else if (!sh_shmbuf_contains(&w->shm, off, len))
+                st = sh_error_set(err, SH_S_PROTOCOL,
+                                  "an item at offset %llu, %llu bytes long, lies outside the %zu-byte shared buffer",
+                                  (unsigned long long)off, (unsigned long long)len, w->shm.size);
+            else if (len > cap - (received < cap ? received : cap))
+                st = sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
+                                                      "(limits.output_mb)", cap / (1024 * 1024));
+            else
+                st = sh_wire_get_shared(w->shm.base + off, (size_t)len, &w->scratch, &item, err);
+            received += (size_t)len;
+            if (st == SH_S_OK && sh_values_push(out, item) != SH_OK)
+                st = sh_error_set(err, SH_S_NOMEM, "out of memory collecting output");
+            if (st != SH_S_OK)
+                return fail_worker(w, SH_S_PROTOCOL, during, err);
+        } else if (type == SH_MSG_RESULT && !done) {
+            uint32_t code = 0;
+            uint64_t u = 0, sy = 0, rss = 0;
+            if (!sh_protocol_get_u32(&r, &code) || !sh_protocol_get_u64(&r, &u) || !sh_protocol_get_u64(&r, &sy) ||
+                !sh_protocol_get_u64(&r, &rss) || !sh_utf8_valid((const char *)r.data + r.pos, r.len - r.pos)) {
+                sh_error_set(err, SH_S_PROTOCOL, "malformed call result");
+                return fail_worker(w, SH_S_PROTOCOL, during, err);
+            }
+            w->usage.user_us = (int64_t)u;
+            w->usage.sys_us = (int64_t)sy;
+            w->usage.maxrss_kb = (int64_t)rss;
+            if (code != 0) {
+                result = code == SH_S_NOMEM ? SH_S_NOMEM : SH_S_STAGE;
+                int mlen = r.len - r.pos > SH_ERROR_MESSAGE_MAX ? SH_ERROR_MESSAGE_MAX : (int)(r.len - r.pos);
+                sh_error_set(err, result, "%.*s", mlen, (const char *)r.data + r.pos);
+            }
+            if (!forked)
+                return result;
+            done = true;
         } else if (type == SH_MSG_LOG) {
             sh_value *level = NULL, *msg = NULL;
             if (sh_wire_get_typed(&r, SH_TYPE_INT, "log level", &level, err) != SH_S_OK ||
@@ -450,6 +579,7 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
         return sh_error_set(err, SH_S_NOMEM, "out of memory starting a worker for plugin '%s'", d->name);
     }
     w->fd = -1;
+    w->shm = (sh_shmbuf)SH_SHMBUF_NONE; /* not fd 0: calloc's zero is a real descriptor */
     w->limits = *limits;
     w->zygote = zygote;
     /* The worker applies the effective limits, which may differ from the descriptor's own. */
@@ -550,19 +680,116 @@ sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const c
     return st;
 }
 
+/* Appends the items of a CALL or PROCESS request: inline when they are small, else encoded straight into the
+ * shared buffer (set up or enlarged here, and announced to the worker in the same send). */
+static sh_status put_items(sh_worker *w, const sh_value *const *items, size_t count, sh_error *err)
+{
+    if (count > UINT32_MAX)
+        return sh_error_set(err, SH_S_NOMEM, "too many items for one call (%zu)", count);
+    size_t total = 0;
+    for (size_t i = 0; i < count && total != SIZE_MAX; i++) {
+        size_t k = sh_wire_value_size(items[i]);
+        total = k == SIZE_MAX || k > SIZE_MAX / 2 - total ? SIZE_MAX : total + k;
+    }
+    if (total == SIZE_MAX)
+        return sh_error_set(err, SH_S_NOMEM, "an item is too large to send to a worker (a value over 4 GiB)");
+    /* Through the buffer, each item is followed by a NUL, so the worker can lend a string or bytes item to the
+     * plugin in place; the call's large output follows the inputs. */
+    size_t in_shm = total + count;
+    size_t want = in_shm + w->shm_hint;
+    if (want >= SH_SHMBUF_THRESHOLD && want > w->shm.size) {
+        sh_shmbuf fresh;
+        /* Without a shared buffer the items still go through the socket: slower, never wrong. */
+        sh_error ignored;
+        if (sh_shmbuf_create(&fresh, want, &ignored) == SH_S_OK) {
+            sh_shmbuf_release(&w->shm);
+            w->shm = fresh;
+            w->shm_announce = true;
+        }
+    }
+    w->shm_hint = 0;
+    sh_buf_u32(&w->out, (uint32_t)count);
+    if (total >= SH_SHMBUF_THRESHOLD && in_shm <= w->shm.size) {
+        sh_buf_u8(&w->out, SH_ITEMS_SHM);
+        sh_buf_u64(&w->out, 0);
+        sh_buf_u64(&w->out, in_shm);
+        size_t at = 0;
+        for (size_t i = 0; i < count; i++) {
+            at += sh_wire_encode(w->shm.base + at, items[i]);
+            w->shm.base[at++] = 0;
+        }
+    } else {
+        sh_buf_u8(&w->out, SH_ITEMS_INLINE);
+        for (size_t i = 0; i < count; i++)
+            sh_wire_put_value(&w->out, items[i]);
+    }
+    return SH_S_OK;
+}
+
+/* Completes a request frame; when the worker does not have the current shared buffer yet, puts the SHM
+ * announcement in front, so it travels first, with the descriptor, in the same send. */
+static void finish_request(sh_worker *w, size_t frame)
+{
+    sh_wire_frame_end(&w->out, frame);
+    if (w->shm_announce) {
+        /* Prepend the announcement: the worker must map the buffer before it reads the items from it. */
+        uint8_t head[13] = {9, 0, 0, 0, SH_MSG_SHM};
+        uint64_t size = w->shm.size;
+        for (int i = 0; i < 8; i++)
+            head[5 + i] = (uint8_t)(size >> (8 * i));
+        if (sh_buf_reserve(&w->out, sizeof head) == 0) {
+            memmove(w->out.data + sizeof head, w->out.data, w->out.len);
+            memcpy(w->out.data, head, sizeof head);
+            w->out.len += sizeof head;
+        }
+    }
+}
+
 sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
                             size_t count, bool fork_call, sh_values *out, sh_error *err)
 {
     sh_buf_reset(&w->out);
     size_t f = sh_wire_frame_begin(&w->out, SH_MSG_PROCESS);
-    sh_wire_put_int(&w->out, id);
-    sh_wire_put_int(&w->out, fork_call);
-    if (put_invocation(&w->out, inv, err) != SH_S_OK)
-        return SH_S_NOMEM;
-    for (size_t i = 0; i < count; i++)
-        sh_wire_put_value(&w->out, items[i]);
-    sh_wire_frame_end(&w->out, f);
-    sh_status st = send_out(w, "process", err);
+    sh_buf_u32(&w->out, id);
+    sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
+    sh_status st = put_items(w, items, count, err);
+    if (st != SH_S_OK) {
+        memset(w->sent.known, 0, sizeof w->sent.known);
+        return st;
+    }
+    finish_request(w, f);
+    st = send_out(w, "process", err);
+    if (st == SH_S_OK)
+        st = await_done(w, inv, "process", out, NULL, fork_call, err);
+    if (st != SH_S_OK)
+        sh_values_clear(out);
+    return st;
+}
+
+sh_status sh_worker_call(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
+                         const sh_value *const *items, size_t count, bool fork_call, sh_values *out, sh_error *err)
+{
+    memset(&w->usage, 0, sizeof w->usage);
+    sh_buf_reset(&w->out);
+    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_CALL);
+    sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
+    size_t tlen = strlen(type);
+    sh_buf_u32(&w->out, tlen > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)tlen);
+    sh_buf_append(&w->out, type, tlen + 1); /* with its NUL: the worker uses it in place */
+    if (config) {
+        sh_wire_put_value(&w->out, config);
+    } else {
+        /* No configuration is an empty one: the ABI promises plugins a map. */
+        sh_buf_u8(&w->out, SH_WIRE_MAP);
+        sh_buf_u32(&w->out, 0);
+    }
+    sh_status st = put_items(w, items, count, err);
+    if (st != SH_S_OK) {
+        memset(w->sent.known, 0, sizeof w->sent.known);
+        return st;
+    }
+    finish_request(w, f);
+    st = send_out(w, "process", err);
     if (st == SH_S_OK)
         st = await_done(w, inv, "process", out, NULL, fork_call, err);
     if (st != SH_S_OK)
@@ -659,6 +886,9 @@ void sh_worker_stop(sh_worker *w)
     remove_tmp_root(w);
     sh_buf_free(&w->out);
     sh_buf_free(&w->in);
+    sh_buf_free(&w->scratch);
+    sh_inv_cache_free(&w->sent);
+    sh_shmbuf_release(&w->shm);
     free(w->plugin);
     free(w);
 }

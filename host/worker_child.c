@@ -2,15 +2,18 @@
  * This is one of the two places allowed to end the process (_exit), as it is the worker's own main. */
 #include "inproc.h"
 #include "protocol.h"
+#include "shmbuf.h"
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +45,11 @@ typedef struct child {
     struct rusage last; /* resource use at the end of the last call, the start of the next */
     bool have_last;
     bool broken; /* the host went away; stop producing */
+    sh_inv_cache inv; /* the invocation strings the host sent last */
+    sh_shmbuf shm;    /* the shared buffer, once the host sent one */
+    size_t shm_used;  /* of the current call's output in it */
+    int pending_fd;   /* a descriptor that came with the request being read (SH_MSG_SHM), or -1 */
+    bool spin;        /* wait for the next request awake for a moment (never on one CPU) */
 } child;
 
 /* The next request into c->in, read in as large pieces as the host wrote it: header and payload usually come
@@ -53,6 +61,8 @@ static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
         c->in.len -= c->in_next;
         c->in_next = 0;
     }
+    bool spin = c->spin;
+    int64_t spin_until = spin ? sh_monotonic_ns() + SH_WIRE_SPIN_NS : 0;
     for (;;) {
         const uint8_t *p = c->in.data;
         size_t want = 64 * 1024;
@@ -71,9 +81,33 @@ static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
         }
         if (sh_buf_reserve(&c->in, want) != 0)
             return false;
-        ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+        /* recvmsg, not read: a descriptor the host passes (the shared buffer) would be dropped by read. */
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        struct iovec iov = {.iov_base = c->in.data + c->in.len, .iov_len = c->in.cap - c->in.len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                            .msg_controllen = sizeof cm.buf};
+        /* The next request of a busy host follows its answer within microseconds: wait for it awake for a
+         * moment (as the host waits for the answer) before sleeping, which would cost a wake-up each way. */
+        ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | (spin ? MSG_DONTWAIT : 0));
+        if (n < 0 && errno == EAGAIN && spin) {
+            if (sh_monotonic_ns() >= spin_until)
+                spin = false;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
+        struct cmsghdr *ch = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+        if (ch && ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS) {
+            if (c->pending_fd >= 0)
+                close(c->pending_fd);
+            memcpy(&c->pending_fd, CMSG_DATA(ch), sizeof c->pending_fd);
+        }
         if (n <= 0)
             return false;
         c->in.len += (size_t)n;
@@ -90,9 +124,21 @@ static void flush(child *c)
 static int child_emit(void *sink, sh_value *item)
 {
     child *c = sink;
-    size_t f = sh_wire_frame_begin(&c->out, SH_MSG_EMIT);
-    sh_wire_put_value(&c->out, item);
-    sh_wire_frame_end(&c->out, f);
+    size_t size = c->shm.base ? sh_wire_value_size(item) : 0;
+    if (size >= SH_SHMBUF_THRESHOLD && size != SIZE_MAX && size <= c->shm.size - c->shm_used) {
+        /* A large item goes into the shared buffer, encoded in place; the frame only says where. The host reads
+         * this call's part of the buffer only after the call, and the next call starts over at 0. */
+        sh_wire_encode(c->shm.base + c->shm_used, item);
+        size_t f = sh_wire_frame_begin(&c->out, SH_MSG_EMIT_SHM);
+        sh_buf_u64(&c->out, c->shm_used);
+        sh_buf_u64(&c->out, size);
+        sh_wire_frame_end(&c->out, f);
+        c->shm_used += size;
+    } else {
+        size_t f = sh_wire_frame_begin(&c->out, SH_MSG_EMIT);
+        sh_wire_put_value(&c->out, item);
+        sh_wire_frame_end(&c->out, f);
+    }
     sh_value_free(item);
     if (c->out.failed)
         return SH_ERR_NOMEM;
@@ -190,12 +236,16 @@ static void serve_create(child *c, sh_inproc *ip, sh_wire_reader *r)
 }
 
 /* Runs one PROCESS request and replies DONE with the call's resource use. */
-static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_value *invv, const sh_values *items)
+static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation *inv, const sh_values *items,
+                        sh_status created, const char *create_error)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_invocation inv;
-    sh_protocol_invocation_from_value(invv, &inv);
+    if (created != SH_S_OK) {
+        sh_protocol_put_result(&c->out, created, 0, 0, 0, create_error);
+        flush(c);
+        return;
+    }
     limit_cpu_for_call(c->cpu_seconds);
     /* A call's use starts where the last one's ended: one getrusage per call instead of two. What the worker
      * did in between (reading this request) is counted in this call, which is where it belongs anyway. */
@@ -204,30 +254,18 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_value *inv
         before = c->last;
     else
         getrusage(RUSAGE_SELF, &before);
-    sh_status st = sh_inproc_process(ip, (uint32_t)id, &inv, (const sh_value *const *)items->items, items->len,
+    sh_status st = sh_inproc_process(ip, (uint32_t)id, inv, (const sh_value *const *)items->items, items->len,
                                      child_emit, c, child_log, c, &err);
     getrusage(RUSAGE_SELF, &after);
     c->last = after;
     c->have_last = true;
-    sh_value *usage = sh_value_map();
-    if (usage) {
-        sh_value_map_set(usage, "user_us", sh_value_int(us(after.ru_utime) - us(before.ru_utime)));
-        sh_value_map_set(usage, "sys_us", sh_value_int(us(after.ru_stime) - us(before.ru_stime)));
-        sh_value_map_set(usage, "maxrss_kb", sh_value_int(after.ru_maxrss));
-    }
-    size_t f = sh_wire_frame_begin(&c->out, SH_MSG_DONE);
-    sh_wire_put_int(&c->out, st);
-    sh_wire_put_int(&c->out, 0);
-    sh_wire_put_string(&c->out, st == SH_S_OK ? "" : err.message);
-    if (usage)
-        sh_wire_put_value(&c->out, usage);
-    sh_wire_frame_end(&c->out, f);
-    sh_value_free(usage);
+    sh_protocol_put_result(&c->out, st, us(after.ru_utime) - us(before.ru_utime),
+                           us(after.ru_stime) - us(before.ru_stime), after.ru_maxrss, st == SH_S_OK ? "" : err.message);
     flush(c);
 }
 
 /* "call" isolation: the call runs in a fork of this warm worker, which reports how that process ended. */
-static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_value *invv, const sh_values *items)
+static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation *invv, const sh_values *items)
 {
     pid_t worker = getpid();
     pid_t pid = fork();
@@ -236,7 +274,7 @@ static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_value *invv
         if (getppid() != worker)
             _exit(1);
         c->have_last = false; /* a new process: its resource use starts from zero, not from the worker's */
-        run_process(c, ip, id, invv, items);
+        run_process(c, ip, id, invv, items, SH_S_OK, NULL);
         _exit(0);
     }
     int status = 0;
@@ -356,33 +394,160 @@ static void serve_hook(child *c, sh_inproc *ip, sh_wire_reader *r)
     sh_value_free(invv);
 }
 
-static void serve_process(child *c, sh_inproc *ip, sh_wire_reader *r)
+/* A string or bytes item in the shared buffer, lent to the plugin in place instead of copied: inputs are
+ * borrowed by the ABI, and the host leaves the buffer alone until the call's answer. The host puts a NUL after
+ * each item there, as an sh_value's octets promise. */
+static sh_value *lend(uint8_t tag, uint8_t *data, size_t len)
+{
+    sh_value *v = sh_value_bytes(NULL, 0);
+    if (!v)
+        return NULL;
+    free(v->u.s.data);
+    v->u.s.data = (char *)data;
+    v->u.s.len = len;
+    v->type = tag == SH_WIRE_STRING ? SH_TYPE_STRING : SH_TYPE_BYTES;
+    return v;
+}
+
+static bool lent(const child *c, const sh_value *v)
+{
+    return c->shm.base && (v->type == SH_TYPE_STRING || v->type == SH_TYPE_BYTES) &&
+           (uint8_t *)v->u.s.data >= c->shm.base && (uint8_t *)v->u.s.data < c->shm.base + c->shm.size;
+}
+
+/* Frees the items, giving lent storage back to the shared buffer first. */
+static void clear_items(child *c, sh_values *items)
+{
+    for (size_t i = 0; i < items->len; i++)
+        if (lent(c, items->items[i]))
+            items->items[i]->u.s.data = NULL;
+    sh_values_clear(items);
+}
+
+/* The items of a CALL or PROCESS request, inline in the frame or in the shared buffer. This call's output in
+ * the buffer, if any, goes after its inputs, which stay lent to the plugin until it returns. */
+static sh_status read_items(child *c, sh_wire_reader *r, sh_values *items, sh_error *err)
+{
+    uint32_t count;
+    uint8_t where;
+    c->shm_used = 0;
+    if (!sh_protocol_get_u32(r, &count) || !sh_protocol_get_u8(r, &where))
+        return sh_error_set(err, SH_S_PROTOCOL, "truncated item list");
+    if (where == SH_ITEMS_INLINE) {
+        for (uint32_t i = 0; i < count; i++) {
+            sh_value *item;
+            if (sh_wire_get_value(r, &item, err) != SH_S_OK)
+                return SH_S_PROTOCOL;
+            if (sh_values_push(items, item) != SH_OK)
+                return sh_error_set(err, SH_S_NOMEM, "out of memory receiving items");
+        }
+        return sh_wire_reader_done(r) ? SH_S_OK : sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after the items");
+    }
+    uint64_t off, len;
+    if (!sh_protocol_get_u64(r, &off) || !sh_protocol_get_u64(r, &len) || !sh_shmbuf_contains(&c->shm, off, len))
+        return sh_error_set(err, SH_S_PROTOCOL, "items outside the shared buffer");
+    sh_wire_reader shared;
+    sh_wire_reader_init(&shared, c->shm.base + off, (size_t)len);
+    for (uint32_t i = 0; i < count; i++) {
+        sh_value *item = NULL;
+        size_t left = shared.len - shared.pos;
+        const uint8_t *p = shared.data + shared.pos;
+        uint32_t n = left >= 5 ? (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24
+                               : 0;
+        if (left >= 5 && (p[0] == SH_WIRE_STRING || p[0] == SH_WIRE_BYTES) && n < left - 5 && p[5 + n] == '\0') {
+            if (!(item = lend(p[0], c->shm.base + off + shared.pos + 5, n)))
+                return sh_error_set(err, SH_S_NOMEM, "out of memory receiving items");
+            shared.pos += 5 + (size_t)n;
+        } else if (sh_wire_get_value(&shared, &item, err) != SH_S_OK) {
+            return SH_S_PROTOCOL;
+        }
+        if (sh_values_push(items, item) != SH_OK) {
+            if (lent(c, item))
+                item->u.s.data = NULL;
+            sh_value_free(item);
+            return sh_error_set(err, SH_S_NOMEM, "out of memory receiving items");
+        }
+        uint8_t nul;
+        if (!sh_protocol_get_u8(&shared, &nul) || nul != 0)
+            return sh_error_set(err, SH_S_PROTOCOL, "an item in the shared buffer lacks its terminator");
+    }
+    if (!sh_wire_reader_done(&shared))
+        return sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after the items");
+    c->shm_used = (size_t)(off + len);
+    return SH_S_OK;
+}
+
+/* CALL (create, process, destroy) or PROCESS (on a stage created before). */
+static void serve_call(child *c, sh_inproc *ip, sh_wire_reader *r, bool create)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_value *id = NULL, *fork_call = NULL, *invv = NULL;
+    uint32_t id = 0;
+    uint8_t flags = 0;
+    sh_invocation inv;
+    memset(&inv, 0, sizeof inv);
     sh_values items = {0};
-    sh_status st = sh_wire_get_typed(r, SH_TYPE_INT, "stage id", &id, &err);
-    if (st == SH_S_OK)
-        st = sh_wire_get_typed(r, SH_TYPE_INT, "fork", &fork_call, &err);
-    if (st == SH_S_OK)
-        st = sh_wire_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err);
-    while (st == SH_S_OK && !sh_wire_reader_done(r)) {
-        sh_value *item;
-        st = sh_wire_get_value(r, &item, &err);
-        if (st == SH_S_OK && sh_values_push(&items, item) != SH_OK)
-            st = sh_error_set(&err, SH_S_NOMEM, "out of memory receiving items");
+    sh_value *config = NULL;
+    const char *type = NULL;
+    uint32_t tlen = 0;
+    sh_status st = SH_S_OK;
+    if ((!create && !sh_protocol_get_u32(r, &id)) || !sh_protocol_get_header(r, &c->inv, &inv, &flags))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed call header");
+    if (st == SH_S_OK && create) {
+        /* The type is a NUL-terminated string in the frame, so it needs no copy. */
+        if (!sh_protocol_get_u32(r, &tlen) || tlen >= r->len - r->pos || r->data[r->pos + tlen] != '\0')
+            st = sh_error_set(&err, SH_S_PROTOCOL, "malformed stage type");
+        else
+            type = (const char *)r->data + r->pos, r->pos += tlen + 1;
+        if (st == SH_S_OK)
+            st = sh_wire_get_typed(r, SH_TYPE_MAP, "config", &config, &err);
     }
-    if (st != SH_S_OK)
-        reply(c, st, 0, err.message);
-    else if (sh_value_get_int(fork_call))
-        run_forked(c, ip, sh_value_get_int(id), invv, &items);
-    else
-        run_process(c, ip, sh_value_get_int(id), invv, &items);
-    sh_values_clear(&items);
-    sh_value_free(id);
-    sh_value_free(fork_call);
-    sh_value_free(invv);
+    if (st == SH_S_OK)
+        st = read_items(c, r, &items, &err);
+    if (st != SH_S_OK) {
+        sh_protocol_put_result(&c->out, st, 0, 0, 0, err.message);
+        flush(c);
+        clear_items(c, &items);
+        sh_value_free(config);
+        return;
+    }
+    sh_status created = SH_S_OK;
+    sh_error cerr;
+    sh_error_clear(&cerr);
+    if (create)
+        created = sh_inproc_create_stage(ip, &inv, type, config, &id, &cerr);
+    if (flags & SH_CALL_FORK) {
+        if (created != SH_S_OK) {
+            /* Nothing to fork for: the failure, then an ordinary end of the call. */
+            run_process(c, ip, id, &inv, &items, created, cerr.message);
+            size_t f = sh_wire_frame_begin(&c->out, SH_MSG_CALL_END);
+            sh_wire_put_int(&c->out, 0);
+            sh_wire_frame_end(&c->out, f);
+            flush(c);
+        } else {
+            run_forked(c, ip, id, &inv, &items);
+        }
+    } else {
+        run_process(c, ip, id, &inv, &items, created, cerr.message);
+    }
+    if (create && created == SH_S_OK)
+        sh_inproc_destroy_stage(ip, id);
+    clear_items(c, &items);
+    sh_value_free(config);
+}
+
+/* The host's shared buffer for large payloads: it replaces the last one. */
+static void serve_shm(child *c, sh_wire_reader *r)
+{
+    uint64_t size = 0;
+    int fd = c->pending_fd;
+    c->pending_fd = -1;
+    bool ok = sh_protocol_get_u64(r, &size) && fd >= 0;
+    if (!ok && fd >= 0)
+        close(fd);
+    /* sh_shmbuf_map takes the descriptor, whatever it decides. */
+    if (!ok || sh_shmbuf_map(&c->shm, fd, (size_t)size) != 0)
+        c->broken = true; /* the host cannot use us without it: end, and it reports the worker's exit */
 }
 
 _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *config,
@@ -413,8 +578,14 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
         close_range(3, (unsigned)fd - 1, 0);
     close_range((unsigned)fd + 1, ~0U, 0);
     confine(d);
+    /* Large blocks from the heap, kept when freed, rather than fresh mappings each time: a stage that copies a
+     * 64 MiB item per call then reuses memory already faulted in instead of taking 16,384 page faults twice a
+     * call. Memory stays with the worker (its resident size is watched), which is unloaded when idle. */
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 
-    child c = {.fd = fd, .cpu_seconds = d->limits.cpu_seconds};
+    child c = {.fd = fd, .cpu_seconds = d->limits.cpu_seconds, .shm = SH_SHMBUF_NONE, .pending_fd = -1,
+               .spin = sysconf(_SC_NPROCESSORS_ONLN) > 1};
     sh_error err;
     sh_error_clear(&err);
     sh_inproc *ip = NULL;
@@ -442,8 +613,10 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
             break; /* the host closed the channel or died: nothing left to serve */
         if (type == SH_MSG_CREATE) {
             serve_create(&c, ip, &r);
-        } else if (type == SH_MSG_PROCESS) {
-            serve_process(&c, ip, &r);
+        } else if (type == SH_MSG_CALL || type == SH_MSG_PROCESS) {
+            serve_call(&c, ip, &r, type == SH_MSG_CALL);
+        } else if (type == SH_MSG_SHM) {
+            serve_shm(&c, &r);
         } else if (type == SH_MSG_HOOK) {
             serve_hook(&c, ip, &r);
         } else if (type == SH_MSG_HEALTH) {
@@ -465,6 +638,8 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
     sh_inproc_close(ip);
     sh_buf_free(&c.out);
     sh_buf_free(&c.in);
+    sh_inv_cache_free(&c.inv);
+    sh_shmbuf_release(&c.shm);
     close(fd);
     _exit(0);
 }
