@@ -453,23 +453,49 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
     return p->errors ? SH_S_CONFIG : SH_S_OK;
 }
 
-static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descriptor *d)
+void sh_descriptor_dir_release(sh_descriptor_dir *dir)
 {
-    size_t need = strlen(d->dir) + strlen(d->library) + 2;
-    d->library_path = malloc(need);
+    free(dir->lib);
+    dir->lib = NULL;
+}
+
+bool sh_descriptor_library_regular(sh_descriptor_dir *dir, const char *library_path, int *err_no)
+{
+    if (dir && dir->lib && strcmp(dir->lib, library_path) == 0) {
+        *err_no = dir->lib_errno;
+        return dir->lib_regular;
+    }
+    struct stat st;
+    *err_no = stat(library_path, &st) == 0 ? 0 : errno;
+    bool regular = *err_no == 0 && S_ISREG(st.st_mode);
+    char *copy = dir ? strdup(library_path) : NULL;
+    if (copy) {
+        free(dir->lib);
+        dir->lib = copy;
+        dir->lib_errno = *err_no;
+        dir->lib_regular = regular;
+    }
+    return regular;
+}
+
+static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descriptor *d, sh_descriptor_dir *dir)
+{
+    size_t dn = strlen(d->dir), ln = strlen(d->library);
+    d->library_path = malloc(dn + ln + 2);
     if (!d->library_path)
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    snprintf(d->library_path, need, "%s/%s", d->dir, d->library);
-    struct stat st;
-    if (stat(d->library_path, &st) != 0)
+    memcpy(d->library_path, d->dir, dn);
+    d->library_path[dn] = '/';
+    memcpy(d->library_path + dn + 1, d->library, ln + 1);
+    int e;
+    if (sh_descriptor_library_regular(dir, d->library_path, &e))
+        return SH_S_OK;
+    if (e)
         return sh_cfg_fail(p, sh_cfg_member(root, "library"),
                     "library '%s' not found at %s (%s): build the plugin, or fix 'library' (it is relative to "
                     "the descriptor's directory)",
-                    d->library, d->library_path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return sh_cfg_fail(p, sh_cfg_member(root, "library"), "library %s is not a regular file",
-                    d->library_path);
-    return SH_S_OK;
+                    d->library, d->library_path, strerror(e));
+    return sh_cfg_fail(p, sh_cfg_member(root, "library"), "library %s is not a regular file", d->library_path);
 }
 
 sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *err)
@@ -482,7 +508,7 @@ sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char *
     return sh_descriptor_load_in(path, NULL, out, name, err);
 }
 
-sh_status sh_descriptor_load_in(const char *path, const char *real_dir, sh_descriptor **out, char **name,
+sh_status sh_descriptor_load_in(const char *path, sh_descriptor_dir *dir_info, sh_descriptor **out, char **name,
                                 sh_error *err)
 {
     *out = NULL;
@@ -493,8 +519,8 @@ sh_status sh_descriptor_load_in(const char *path, const char *real_dir, sh_descr
         goto nomem;
     /* An absolute directory, so the library path stays valid in a worker, whose working directory differs.
      * Discovery resolves it once per directory (realpath walks every component: a few syscalls per file). */
-    if (real_dir) {
-        d->dir = strdup(real_dir);
+    if (dir_info && dir_info->real) {
+        d->dir = strdup(dir_info->real);
     } else {
         const char *slash = strrchr(path, '/');
         char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
@@ -513,7 +539,7 @@ sh_status sh_descriptor_load_in(const char *path, const char *real_dir, sh_descr
         rc = parse_root(&p, root, d);
         /* The library is looked for even when something else is wrong: every problem is reported at once. */
         if (rc != SH_S_NOMEM && d->library && sh_valid_library_path(d->library)) {
-            sh_status lrc = resolve_library(&p, root, d);
+            sh_status lrc = resolve_library(&p, root, d, dir_info);
             rc = rc == SH_S_OK ? lrc : rc;
         }
     }

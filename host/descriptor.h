@@ -113,9 +113,25 @@ sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *er
  * a valid `name`, so that errors about the plugin can say why it is unusable. */
 sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char **name, sh_error *err);
 
-/* As sh_descriptor_load_named, with realpath() of the descriptor's directory already known (real_dir; NULL: work
- * it out), for discovery, which loads a whole directory at once. */
-sh_status sh_descriptor_load_in(const char *path, const char *real_dir, sh_descriptor **out, char **name,
+/* What a discovery knows about the directory whose descriptors it loads, shared by those loads. */
+typedef struct sh_descriptor_dir {
+    const char *real; /* realpath() of the directory; NULL: each load works it out */
+    /* The last library looked for, and what stat() said (0 or its errno; whether a regular file): descriptors
+     * often share a library, and one look per scan is as good a snapshot as one per descriptor. */
+    char *lib;
+    int lib_errno;
+    bool lib_regular;
+} sh_descriptor_dir;
+
+/* Frees what the loads kept in `dir` (not dir->real). */
+void sh_descriptor_dir_release(sh_descriptor_dir *dir);
+
+/* Whether `library_path` is a regular file, with stat()'s errno when it cannot be looked at, remembered in `dir`
+ * (may be NULL). */
+bool sh_descriptor_library_regular(sh_descriptor_dir *dir, const char *library_path, int *err_no);
+
+/* As sh_descriptor_load_named, for discovery, which loads a whole directory at once (dir may be NULL). */
+sh_status sh_descriptor_load_in(const char *path, sh_descriptor_dir *dir, sh_descriptor **out, char **name,
                                 sh_error *err);
 
 void sh_descriptor_free(sh_descriptor *d);

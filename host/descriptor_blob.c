@@ -167,9 +167,12 @@ static size_t get_count(rd *r, size_t min)
     return r->bad ? 0 : n;
 }
 
+/* An empty list is NULL, as the parser leaves an absent one: one allocation fewer per empty list. */
 static char **get_list(rd *r, size_t *len)
 {
     size_t n = get_count(r, 4);
+    if (!r->bad && !n)
+        return NULL;
     char **items = r->bad ? NULL : calloc(n + 1, sizeof *items);
     if (!items) {
         r->bad = true;

@@ -44,6 +44,7 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
         close(dfd);
         return rc;
     }
+    sh_descriptor_dir info = {.real = real};
     size_t dlen = strlen(dir), cap = dlen + 64;
     char *path = malloc(cap);
     sh_status rc = path ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
@@ -67,7 +68,7 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
         char *name = NULL;
         sh_error derr;
         sh_error_clear(&derr);
-        sh_status drc = sh_regcache_load(cache, path, file, real, &d, &name, &derr);
+        sh_status drc = sh_regcache_load(cache, path, file, &info, &d, &name, &derr);
         if (drc == SH_S_NOMEM)
             rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
         else
@@ -81,6 +82,7 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
         free(names[i]);
     free(names);
     free(path);
+    sh_descriptor_dir_release(&info);
     free(real);
     close(dfd);
     return rc;

@@ -20,7 +20,7 @@
  *     ctime, so it is parsed again. A file modified less than 2 s before a scan is parsed, not cached, for the
  *     same timestamp-tick reason. A descriptor that uses @include depends on other files: always parsed.
  *   - A valid descriptor is reused only while its library is a regular file (stat'ed once per library per
- *     run): a removed library makes it invalid with the message a parse gives. A library replaced by another
+ *     directory scan): a removed library makes it invalid with the message a parse gives. A library replaced by another
  *     file changes nothing a parse would say (the library is not opened during discovery).
  *   - Refusals are reused under the same rules, except refusals that name the plugin, which may concern its
  *     library or its dependencies: parsed each time.
@@ -55,11 +55,11 @@ void sh_regcache_close(sh_regcache *c);
  * call: the caller need not read the directory. Otherwise -1 (names may be NULL: then always -1). */
 long sh_regcache_begin_dir(sh_regcache *c, const char *dir, int dfd, const char *real, const char *const **names);
 
-/* As sh_descriptor_load_in(path, real, out, name, err) for the file `file` (its name within the directory of the
+/* As sh_descriptor_load_in(path, dir, out, name, err) for the file `file` (its name within the directory of the
  * last sh_regcache_begin_dir; path is DIR/FILE), answering from the cache when the file is unchanged, and
  * recording the result otherwise. Files must come in byte order of their names, as discovery lists them. With
  * c NULL, or outside a directory scan, it is sh_descriptor_load_in. */
-sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, const char *real,
+sh_status sh_regcache_load(sh_regcache *c, const char *path, const char *file, sh_descriptor_dir *dir,
                            sh_descriptor **out, char **name, sh_error *err);
 
 /* Completes the directory scan: its new section replaces the old one. A directory whose scan was not completed

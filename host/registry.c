@@ -77,14 +77,18 @@ static const char *indexed_name(const sh_registry_entry *e)
 static size_t slot_of(const sh_registry *reg, const char *name, bool *found, bool *stale)
 {
     size_t mask = reg->index_cap - 1;
+    uint32_t tag = (uint32_t)hash(name);
     *stale = false;
-    for (size_t i = hash(name) & mask;; i = (i + 1) & mask) {
-        size_t v = reg->index[i];
+    for (size_t i = tag & mask;; i = (i + 1) & mask) {
+        uint64_t v = reg->index[i];
         if (!v) {
             *found = false;
             return i;
         }
-        const char *n = v <= reg->len ? indexed_name(&reg->entries[v - 1]) : NULL;
+        if ((uint32_t)v != tag)
+            continue;
+        size_t e = (size_t)(v >> 32);
+        const char *n = e <= reg->len ? indexed_name(&reg->entries[e - 1]) : NULL;
         if (!n) {
             *stale = true;
             *found = false;
@@ -97,30 +101,43 @@ static size_t slot_of(const sh_registry *reg, const char *name, bool *found, boo
     }
 }
 
+/* Doubles the table, moving slots by their hash bits: no entry's name is read again. */
+static bool index_grow(sh_registry *reg)
+{
+    size_t cap = reg->index_cap ? reg->index_cap * 2 : 64;
+    if (cap > ((size_t)1 << 31))
+        return false;
+    uint64_t *fresh = calloc(cap, sizeof *fresh);
+    if (!fresh)
+        return false;
+    for (size_t i = 0; i < reg->index_cap; i++) {
+        uint64_t v = reg->index[i];
+        if (!v)
+            continue;
+        size_t k = (uint32_t)v & (cap - 1);
+        while (fresh[k])
+            k = (k + 1) & (cap - 1);
+        fresh[k] = v;
+    }
+    free(reg->index);
+    reg->index = fresh;
+    reg->index_cap = cap;
+    return true;
+}
+
 static bool index_put(sh_registry *reg, size_t entry)
 {
     const char *name = indexed_name(&reg->entries[entry]);
     if (!name)
         return true;
-    if ((reg->indexed + 1) * 2 > reg->index_cap) {
-        size_t cap = reg->index_cap ? reg->index_cap * 2 : 64;
-        size_t *fresh = calloc(cap, sizeof *fresh);
-        if (!fresh)
-            return false;
-        free(reg->index);
-        reg->index = fresh;
-        reg->index_cap = cap;
-        size_t upto = reg->indexed;
-        reg->indexed = 0;
-        for (size_t i = 0; i < upto; i++)
-            if (!index_put(reg, i))
-                return false;
-        reg->indexed = upto;
-    }
+    if (entry + 1 > UINT32_MAX)
+        return false;
+    if ((reg->indexed + 1) * 2 > reg->index_cap && !index_grow(reg))
+        return false;
     bool found, stale;
     size_t s = slot_of(reg, name, &found, &stale);
     if (!found && !stale)
-        reg->index[s] = entry + 1;
+        reg->index[s] = (uint64_t)(entry + 1) << 32 | (uint32_t)hash(name);
     return !stale;
 }
 
@@ -146,7 +163,7 @@ static const sh_registry_entry *first_named(sh_registry *reg, const char *name)
         bool found, stale;
         size_t s = slot_of(reg, name, &found, &stale);
         if (!stale)
-            return found ? &reg->entries[reg->index[s] - 1] : NULL;
+            return found ? &reg->entries[(reg->index[s] >> 32) - 1] : NULL;
         ready = index_rebuild(reg);
     }
     for (size_t i = 0; i < reg->len; i++)

@@ -31,9 +31,11 @@ typedef struct sh_registry {
     size_t len, cap;
     char **dirs; /* the search path that was scanned, in order */
     size_t dir_count;
-    /* Name -> first entry of that name (index + 1; 0 is empty), so adding stays linear in the number of plugins.
-     * Rebuilt from the entries whenever it does not cover them all or disagrees with them. */
-    size_t *index;
+    /* Name -> first entry of that name, so adding stays linear in the number of plugins: each slot holds the
+     * entry's index + 1 in its high 32 bits and the low 32 bits of the name's hash in its low 32 (0 is empty),
+     * so a probe reads another entry's name only when the hashes agree. Rebuilt from the entries whenever it does
+     * not cover them all or disagrees with them. */
+    uint64_t *index;
     size_t index_cap;
     size_t indexed; /* entries[0..indexed) are in the index */
 } sh_registry;

@@ -12,6 +12,7 @@
 #include "discovery.h"
 #include "regcache.h"
 #include "registry.h"
+#include "requires.h"
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -29,6 +30,8 @@ typedef struct fixture {
     char cache_dir[PATH_MAX + 16];
     char cache_file[PATH_MAX + 64];
 } fixture;
+
+static int64_t ns_of(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
 
 static time_t stamp = 1600000000; /* every backdated file gets its own second */
 
@@ -749,13 +752,15 @@ static void test_unfinished_scan(void **state)
         char *real = realpath(other, NULL);
         assert_true(dfd >= 0 && real);
         sh_regcache_begin_dir(c, other, dfd, real, NULL);
+        sh_descriptor_dir info = {.real = real};
         sh_descriptor *d = NULL;
         char *name = NULL;
         sh_error err;
-        assert_int_equal(sh_regcache_load(c, path, "a.plugin", real, &d, &name, &err), SH_S_CONFIG);
+        assert_int_equal(sh_regcache_load(c, path, "a.plugin", &info, &d, &name, &err), SH_S_CONFIG);
         sh_descriptor_free(d);
         free(name);
         sh_regcache_close(c);
+        sh_descriptor_dir_release(&info);
         close(dfd);
         free(real);
         if (damaged)
@@ -763,6 +768,186 @@ static void test_unfinished_scan(void **state)
         sh_regcache_stats s = check_dir(fx->plugins);
         assert_int_equal(s.hits, 5);
     }
+}
+
+/* Waits until the directory's last change (its ctime) is more than the cache's 2 s racy window old: only then
+ * does the cache trust its listing. The ctime cannot be backdated. */
+static void let_dir_settle(const char *dir)
+{
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double age = (double)(now.tv_sec - st.st_ctim.tv_sec) + (double)(now.tv_nsec - st.st_ctim.tv_nsec) / 1e9;
+        if (age > 2.2)
+            return;
+        usleep((useconds_t)((2.3 - age) * 1e6));
+    }
+}
+
+/* The rule for a directory: its listing comes from the cache while its mtime and ctime are those recorded (and
+ * the ctime was old then), and every file is still checked on its own. */
+static void test_directory_listing(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    let_dir_settle(fx->plugins);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 0);
+    assert_int_equal(s.writes, 1);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 1);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses + s.writes, 0);
+
+    /* Edited in place, same size, its mtime put back: the directory does not change, the file's ctime does. */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/b.plugin", fx->plugins);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    write_plugin(fx->plugins, "b.plugin", "acme/b", "entry = \"acme_b_other\";");
+    struct timespec ts[2] = {before.st_mtim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_ino, before.st_ino);
+    assert_int_equal(ns_of(after.st_mtim), ns_of(before.st_mtim));
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 1);
+    assert_int_equal(s.hits, 4);
+    assert_int_equal(s.misses, 1);
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_string_equal(reg.entries[1].desc->entry, "acme_b_other");
+    sh_registry_free(&reg);
+
+    /* A library replaced by another file: nothing a parse says changes, so the entries still answer. */
+    char lib[PATH_MAX + 64], fresh[PATH_MAX + 64];
+    snprintf(lib, sizeof lib, "%s/libdummy.so", fx->plugins);
+    snprintf(fresh, sizeof fresh, "%s/libdummy.so.new", fx->root);
+    tu_write_file(fresh, "another build of the library\n");
+    assert_int_equal(rename(fresh, lib), 0);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses, 0);
+
+    /* A file created, the directory's mtime then put back: its ctime still moved, so the listing is read. */
+    assert_int_equal(stat(fx->plugins, &before), 0);
+    write_plugin(fx->plugins, "f.plugin", "acme/f", "");
+    ts[0] = ts[1] = before.st_mtim;
+    assert_int_equal(utimensat(AT_FDCWD, fx->plugins, ts, 0), 0);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 0);
+    assert_int_equal(s.misses, 1);
+    discover(&reg, fx->plugins);
+    assert_int_equal(reg.len, 6);
+    assert_string_equal(reg.entries[5].name, "acme/f");
+    sh_registry_free(&reg);
+
+    /* Changed within the racy window: not trusted until a scan finds it settled. */
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 0);
+    assert_int_equal(s.hits, 6);
+
+    /* A file removed (its directory changes): gone from the registry at once. */
+    snprintf(path, sizeof path, "%s/c.plugin", fx->plugins);
+    assert_int_equal(unlink(path), 0);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 0);
+    discover(&reg, fx->plugins);
+    assert_int_equal(reg.len, 5);
+    for (size_t i = 0; i < reg.len; i++)
+        assert_null(strstr(reg.entries[i].path, "c.plugin"));
+    sh_registry_free(&reg);
+
+    /* Settled again: read from the cache once more, and still what a parse gives. */
+    let_dir_settle(fx->plugins);
+    check_dir(fx->plugins);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 1);
+    assert_int_equal(s.hits, 5);
+    assert_int_equal(s.misses + s.writes, 0);
+}
+
+/* A file that is listed but not cached (modified too recently) is parsed each time, also when the listing comes
+ * from the cache. */
+static void test_listed_but_fresh(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/e.plugin", fx->plugins);
+    write_plugin(fx->plugins, "e.plugin", "acme/e", "");
+    let_dir_settle(fx->plugins);
+    struct timespec now[2];
+    clock_gettime(CLOCK_REALTIME, &now[0]);
+    now[1] = now[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, now, 0), 0); /* modified "just now" */
+    check_dir(fx->plugins);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.listings, 1);
+    assert_int_equal(s.hits, 4);
+    assert_int_equal(s.misses, 1);
+    /* Edited again within the same second, same size: parsed, so seen. */
+    write_plugin(fx->plugins, "e.plugin", "acme/e", "entry = \"e_two\";");
+    assert_int_equal(utimensat(AT_FDCWD, path, now, 0), 0);
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_string_equal(reg.entries[4].desc->entry, "e_two");
+    sh_registry_free(&reg);
+}
+
+/* Every field of the record (descriptor_blob.c), set to something other than its default, comes back as a parse
+ * gives it: hooks, a function stage, permissions, every limit, requirements. */
+static void test_record_round_trip(void **state)
+{
+    fixture *fx = *state;
+    write_old(fx->plugins, "rich.plugin",
+              "format = 1;\n"
+              "name = \"acme/rich\";\n"
+              "version = \"2.3.4-beta.1\";\n"
+              "library = \"libdummy.so\";\n"
+              "entry = \"rich_entry\";\n"
+              "abi = \"1.7\";\n"
+              "description = \"r\\u00e9ch \\\"quoted\\\"\";\n"
+              "priority = -3;\n"
+              "isolation = \"none\";\n"
+              "requires = [ \"core/io >= 1.0, < 2.0\", \"core/text\" ];\n"
+              "limits = { memory_mb = 1; cpu_seconds = 2; timeout_ms = 3; open_files = 17; processes = 5;\n"
+              "           file_size_mb = 6; output_mb = 7; };\n"
+              "permissions = { network = true; exec = true; read = [ \"/etc\", \"/usr\" ]; write = [ \"/tmp\" ];\n"
+              "                env = [ \"LANG\", \"HOME\" ]; };\n"
+              "stages = (\n"
+              "  { type = \"chunk\"; input = \"document\"; output = \"chunk\"; description = \"\"; idempotent = true; },\n"
+              "  { type = \"hypot\"; function = \"hypot\";\n"
+              "    args = ( { type = \"double\"; field = \"x\"; }, { type = \"double\"; value = 2.0; } );\n"
+              "    returns = { type = \"double\"; field = \"h\"; }; }\n"
+              ");\n"
+              "hooks = ( { hook = \"doc.parse\"; symbol = \"h_parse\"; priority = 5; supports = ( \"json\", \"yaml\" );\n"
+              "            fallback = true; },\n"
+              "          { hook = \"doc.validate\"; symbol = \"h_validate\"; } );\n");
+    sh_registry reg;
+    discover(&reg, fx->plugins);
+    assert_int_equal(reg.len, 1);
+    if (!reg.entries[0].desc)
+        print_error("%s\n", reg.entries[0].reason);
+    assert_non_null(reg.entries[0].desc);
+    sh_registry_free(&reg);
+    sh_regcache_stats s = check_dir(fx->plugins);
+    assert_int_equal(s.hits, 1);
+    discover(&reg, fx->plugins);
+    const sh_descriptor *d = reg.entries[0].desc;
+    assert_int_equal(d->hook_count, 2);
+    assert_int_equal(d->hooks[0].supports_count, 2);
+    assert_true(d->hooks[0].fallback);
+    assert_non_null(d->stages[1].function);
+    assert_true(d->stages[0].idempotent);
+    assert_int_equal(d->limits.output_mb, 7);
+    assert_int_equal(d->abi_minor, 7);
+    assert_int_equal(d->requires.len, 2);
+    assert_int_equal(d->requirements[0].count, 2);
+    sh_registry_free(&reg);
 }
 
 int main(void)
@@ -785,6 +970,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relative_dir_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinked_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unfinished_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_listing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listed_but_fresh, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
