@@ -159,7 +159,7 @@ static sh_status fail_worker(sh_worker *w, sh_status st, const char *during, sh_
         reap(w, 5000);
         return sh_error_set(err, SH_S_PROTOCOL,
                             "worker process %d of plugin '%s' broke the protocol during %s (%s) and was killed; "
-                            "a plugin must not write to the worker's channel itself",
+                            "a plugin must not write to the worker's channel or its shared buffer itself",
                             (int)pid, w->plugin, during, detail);
     }
     /* End of stream or an I/O error: the worker died or closed its channel. */

@@ -11,6 +11,9 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -56,6 +59,49 @@ __attribute__((unused, noinline)) static int recurse(volatile int depth)
         return 0;
     return recurse(depth + 1) + pad[0];
 }
+
+/* The worker's shared buffer with the host (a memfd mapping named stagehost-shm), found in /proc/self/maps. */
+__attribute__((unused)) static unsigned char *find_shm(size_t *size, char *range, size_t range_len)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned char *base = NULL;
+    while (f && !base && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (strstr(line, "stagehost-shm") && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+            base = (unsigned char *)lo;
+            *size = hi - lo;
+            if (range)
+                snprintf(range, range_len, "%lx-%lx", lo, hi);
+        }
+    }
+    if (f)
+        fclose(f);
+    return base;
+}
+
+#if defined(ATTACK_shm_scribble)
+static unsigned char *scribble_base;
+static size_t scribble_size;
+
+/* Rewrites the whole buffer with garbage, forever: tags, lengths, invalid UTF-8, while the host copies items
+ * out of it. */
+static void *scribble(void *arg)
+{
+    (void)arg;
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (;;) {
+        for (size_t i = 0; i < scribble_size; i += 8) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint64_t v = x;
+            if ((x & 0xff) < 8)
+                v = 0xffffffff05; /* a string tag with a length far past the buffer's end */
+            memcpy(scribble_base + i, &v, i + 8 <= scribble_size ? 8 : scribble_size - i);
+        }
+    }
+    return NULL;
+}
+#endif
 
 static int attack(void *user, sh_call *call, const sh_value *const *items, size_t count)
 {
@@ -200,6 +246,61 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
     return report(call, obeyed, EACCES, n);
 #elif defined(ATTACK_ctor_write)
     return report(call, access("/tmp/stagehost-hostile-ctor", F_OK) == 0, EACCES, 0);
+#elif defined(ATTACK_shm_scribble)
+    /* Large items go through the shared buffer; a thread scribbles over it while the host copies them out. */
+    static bool started;
+    if (!started) {
+        if (!(scribble_base = find_shm(&scribble_size, NULL, 0)))
+            return sh_failf(call, "no shared buffer (send a large item)");
+        pthread_t t;
+        if (pthread_create(&t, NULL, scribble, NULL) != 0)
+            return sh_failf(call, "no thread");
+        started = true;
+    }
+    size_t len = 300 * 1024;
+    char *text = malloc(len);
+    if (!text)
+        return sh_failf(call, "out of memory");
+    memset(text, 'a', len);
+    int rc = SH_OK;
+    for (int i = 0; i < 8 && rc == SH_OK; i++) {
+        sh_value *m = sh_new_map();
+        rc = sh_set_stringn(m, "text", text, len);
+        rc = rc == SH_OK ? sh_emit(call, m) : rc;
+        rc = rc == SH_OK ? sh_emit(call, sh_sdk_host->new_string(text, len)) : rc;
+        rc = rc == SH_OK ? sh_emit(call, sh_sdk_host->new_bytes(text, len)) : rc;
+    }
+    free(text);
+    return rc;
+#elif defined(ATTACK_shm_forge)
+    /* An item frame pointing far outside the shared buffer (offset + length wraps around), written straight
+     * onto the channel before the worker's own answer. */
+    static const unsigned char frame[] = {17, 0, 0, 0, 15, 0xf5, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                          100, 0, 0, 0, 0, 0, 0, 0};
+    for (int fd = 3; fd < 64; fd++)
+        if (write(fd, frame, sizeof frame) < 0)
+            continue;
+    return SH_OK;
+#elif defined(ATTACK_shm_truncate)
+    /* Shrink the shared buffer under the host (which would kill it with SIGBUS): through a descriptor reopened
+     * from /proc, and by punching its pages out. */
+    size_t size = 0;
+    char range[64];
+    unsigned char *base = find_shm(&size, range, sizeof range);
+    if (!base)
+        return sh_failf(call, "no shared buffer (send a large item)");
+    char path[128];
+    snprintf(path, sizeof path, "/proc/self/map_files/%s", range);
+    int fd = open(path, O_RDWR);
+    int e = fd < 0 ? errno : 0;
+    bool shrunk = false;
+    if (fd >= 0) {
+        shrunk = ftruncate(fd, 0) == 0 || ftruncate(fd, 4096) == 0 || ftruncate(fd, (off_t)size * 2) == 0;
+        e = shrunk ? 0 : errno;
+        close(fd);
+    }
+    madvise(base, size, MADV_REMOVE); /* the pages go, the size stays: the host reads zeros */
+    return report(call, shrunk, e, (int64_t)size);
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
         close(fd);
