@@ -5,6 +5,7 @@
 #include "zygote.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ static void reap(sh_worker *w, int grace_ms)
         return;
     }
     int64_t end = sh_monotonic_ns() + (int64_t)grace_ms * 1000000;
+    long nap_ns = 50000;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
     for (;;) {
@@ -104,8 +106,11 @@ static void reap(sh_worker *w, int grace_ms)
                 ;
             break;
         }
-        struct timespec ts = {0, 1000000};
+        /* A worker told to stop exits within a few hundred microseconds: look again soon, then less often. */
+        struct timespec ts = {0, nap_ns};
         nanosleep(&ts, NULL);
+        if (nap_ns < 1000000)
+            nap_ns *= 2;
     }
     kill(-group, SIGKILL);
     while (wait4(w->pid, &w->exit.status, 0, &ru) < 0 && errno == EINTR)
@@ -302,9 +307,8 @@ static bool spin_read(sh_worker *w)
             }
             if (n == 0 || (errno != EAGAIN && errno != EINTR))
                 return true; /* the caller's own read reports it */
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            /* Yield, not pause: on a busy machine the worker may be waiting for this very CPU. */
+            sched_yield();
         }
     } while (sh_monotonic_ns() < until);
     return false;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +96,8 @@ static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
         if (n < 0 && errno == EAGAIN && spin) {
             if (sh_monotonic_ns() >= spin_until)
                 spin = false;
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            /* Yield, not pause: when the host runs on this same CPU (a busy machine), it must get to run. */
+            sched_yield();
             continue;
         }
         if (n < 0 && errno == EINTR)
