@@ -540,6 +540,17 @@ static sh_status make_tmp_root(sh_worker *w, const sh_sandbox_policy *policy, sh
     const char *base = getenv("TMPDIR");
     char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/stagehost-worker-XXXXXX", base && *base ? base : "/tmp");
+    char *spare = w->zygote ? sh_zygote_take_dir(w->zygote, base && *base ? base : "/tmp") : NULL;
+    if (spare) {
+        if (policy->uid && chown(spare, policy->uid, policy->gid) != 0) {
+            int e = errno;
+            rmdir(spare);
+            free(spare);
+            return sh_error_set(err, SH_S_IO, "cannot hand %s to the worker's user: %s", tmpl, strerror(e));
+        }
+        w->tmp_root = spare;
+        return SH_S_OK;
+    }
     if (!mkdtemp(tmpl))
         return sh_error_set(err, SH_S_IO, "cannot create a private directory for plugin '%s' in %s: %s; set TMPDIR "
                                           "to a writable directory", w->plugin, base && *base ? base : "/tmp",
@@ -567,7 +578,9 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 static void remove_tmp_root(sh_worker *w)
 {
     if (w->tmp_root) {
-        nftw(w->tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        /* Usually empty: one rmdir, and the walk only when the worker left something. */
+        if (rmdir(w->tmp_root) != 0 && errno != ENOENT)
+            nftw(w->tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(w->tmp_root);
         w->tmp_root = NULL;
     }
@@ -633,6 +646,17 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     }
     w->pid = pid;
     w->fd = sv[0];
+    if (zygote) {
+        /* While the worker starts, make the next worker's private directory: one mkdir off the next start. */
+        const char *base = getenv("TMPDIR");
+        char spare[4096];
+        snprintf(spare, sizeof spare, "%s/stagehost-worker-XXXXXX", base && *base ? base : "/tmp");
+        char *copy = mkdtemp(spare) ? strdup(spare) : NULL;
+        if (copy)
+            sh_zygote_give_dir(zygote, copy);
+        else if (spare[0] && !strstr(spare, "XXXXXX"))
+            rmdir(spare);
+    }
     /* Non-blocking, so the reader can take whatever has arrived in one go and wait only when nothing has. */
     fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
     sh_log(SH_LOG_DEBUG, "started worker %d for plugin '%s'%s", (int)pid, d->name, zygote ? " (from the zygote)" : "");

@@ -37,6 +37,7 @@ struct sh_zygote {
     /* The engine runs stages on several threads: a spawn's request and answer must not interleave with another
      * thread's, and the exit records are shared. */
     pthread_mutex_t lock;
+    char *spare_dir; /* a worker's private directory made ahead of time (sh_zygote_give_dir), or NULL */
 };
 
 /* ---- the zygote process ------------------------------------------------------------------------------------- */
@@ -103,8 +104,50 @@ static void reap_children(int fd)
     }
 }
 
-/* The new worker, forked from the zygote: decode what it is to load, then become a worker for good. */
-_Noreturn static void become_worker(int control, int sigfd, const uint8_t *msg, size_t len, int worker_fd)
+/* What a spawn request asks for, decoded by the zygote before it forks: decoding in the fresh child would pay a
+ * copy-on-write page fault for nearly every allocation (about 100 us), here it touches warm memory. */
+typedef struct spawn_request {
+    sh_descriptor *d;
+    sh_value *config, *pv;
+    sh_sandbox_policy policy;
+} spawn_request;
+
+static void free_request(spawn_request *req)
+{
+    sh_descriptor_free(req->d);
+    sh_value_free(req->config);
+    sh_value_free(req->pv);
+}
+
+static bool decode_request(const uint8_t *msg, size_t len, spawn_request *req)
+{
+    memset(req, 0, sizeof *req);
+    sh_wire_reader r;
+    sh_wire_reader_init(&r, msg, len);
+    sh_value *dv = NULL;
+    sh_error err;
+    bool ok = sh_wire_get_typed(&r, SH_TYPE_MAP, "descriptor", &dv, &err) == SH_S_OK &&
+              sh_wire_get_typed(&r, SH_TYPE_MAP, "config", &req->config, &err) == SH_S_OK &&
+              sh_wire_get_typed(&r, SH_TYPE_MAP, "policy", &req->pv, &err) == SH_S_OK &&
+              sh_descriptor_from_value(dv, &req->d, &err) == SH_S_OK;
+    sh_value_free(dv);
+    if (!ok)
+        free_request(req);
+    if (ok) {
+        const sh_value *pv = req->pv;
+        req->policy = (sh_sandbox_policy){
+            .landlock = sh_value_get_bool(sh_value_map_get(pv, "landlock")),
+            .seccomp = sh_value_get_bool(sh_value_map_get(pv, "seccomp")),
+            .tmp_root = sh_value_get_string(sh_value_map_get(pv, "tmp_root"), NULL),
+            .uid = (uid_t)sh_value_get_int(sh_value_map_get(pv, "uid")),
+            .gid = (gid_t)sh_value_get_int(sh_value_map_get(pv, "gid")),
+        };
+    }
+    return ok;
+}
+
+/* The new worker, forked from the zygote: it becomes a worker for good. */
+_Noreturn static void become_worker(int control, int sigfd, spawn_request *req, int worker_fd)
 {
     close(control);
     close(sigfd);
@@ -112,35 +155,21 @@ _Noreturn static void become_worker(int control, int sigfd, const uint8_t *msg, 
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     signal(SIGCHLD, SIG_DFL);
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, msg, len);
-    sh_value *dv = NULL, *config = NULL, *pv = NULL;
-    sh_descriptor *d = NULL;
-    sh_error err;
-    if (sh_wire_get_typed(&r, SH_TYPE_MAP, "descriptor", &dv, &err) != SH_S_OK ||
-        sh_wire_get_typed(&r, SH_TYPE_MAP, "config", &config, &err) != SH_S_OK ||
-        sh_wire_get_typed(&r, SH_TYPE_MAP, "policy", &pv, &err) != SH_S_OK ||
-        sh_descriptor_from_value(dv, &d, &err) != SH_S_OK)
-        _exit(125); /* the host reports a worker that died before answering */
-    sh_value_free(dv);
-    sh_sandbox_policy policy = {
-        .landlock = sh_value_get_bool(sh_value_map_get(pv, "landlock")),
-        .seccomp = sh_value_get_bool(sh_value_map_get(pv, "seccomp")),
-        .tmp_root = sh_value_get_string(sh_value_map_get(pv, "tmp_root"), NULL),
-        .uid = (uid_t)sh_value_get_int(sh_value_map_get(pv, "uid")),
-        .gid = (gid_t)sh_value_get_int(sh_value_map_get(pv, "gid")),
-    };
-    sh_worker_child_main(worker_fd, d, config, &policy);
+    sh_worker_child_main(worker_fd, req->d, req->config, &req->policy);
 }
 
 static void serve_spawn(int control, int sigfd, const uint8_t *msg, size_t len, int worker_fd)
 {
-    pid_t pid = worker_fd < 0 ? -EBADF : fork();
+    spawn_request req;
+    bool ok = worker_fd >= 0 && decode_request(msg, len, &req);
+    pid_t pid = worker_fd < 0 ? -EBADF : !ok ? -EINVAL : fork();
     if (pid == 0)
-        become_worker(control, sigfd, msg, len, worker_fd);
+        become_worker(control, sigfd, &req, worker_fd);
+    int64_t answer = pid < 0 ? (worker_fd < 0 || !ok ? (int64_t)pid : -(int64_t)errno) : pid;
     if (pid > 0)
         track(pid);
-    int64_t answer = pid < 0 ? -(int64_t)errno : pid;
+    if (ok)
+        free_request(&req);
     if (worker_fd >= 0)
         close(worker_fd);
     uint8_t reply[9] = {Z_SPAWNED};
@@ -445,10 +474,39 @@ void sh_zygote_forget(sh_zygote *z, pid_t pid)
     pthread_mutex_unlock(&z->lock);
 }
 
+char *sh_zygote_take_dir(sh_zygote *z, const char *base)
+{
+    pthread_mutex_lock(&z->lock);
+    char *dir = z->spare_dir;
+    size_t n = strlen(base);
+    if (dir && strncmp(dir, base, n) == 0 && dir[n] == '/')
+        z->spare_dir = NULL;
+    else
+        dir = NULL;
+    pthread_mutex_unlock(&z->lock);
+    return dir;
+}
+
+void sh_zygote_give_dir(sh_zygote *z, char *dir)
+{
+    pthread_mutex_lock(&z->lock);
+    char *old = z->spare_dir;
+    z->spare_dir = dir;
+    pthread_mutex_unlock(&z->lock);
+    if (old) {
+        rmdir(old);
+        free(old);
+    }
+}
+
 void sh_zygote_stop(sh_zygote *z)
 {
     if (!z)
         return;
+    if (z->spare_dir) {
+        rmdir(z->spare_dir);
+        free(z->spare_dir);
+    }
     uint8_t stop = Z_STOP;
     send(z->fd, &stop, 1, MSG_NOSIGNAL);
     close(z->fd);

@@ -39,6 +39,12 @@ sh_status sh_zygote_wait(sh_zygote *z, pid_t pid, int timeout_ms, sh_exit_info *
 /* Forgets an exit report the caller no longer needs (for workers reaped without waiting). */
 void sh_zygote_forget(sh_zygote *z, pid_t pid);
 
+/* A worker's private directory made ahead of time, while the last worker was starting, so that making one is
+ * off the path of the next start: take it (NULL when there is none under `base`), and give the next one (owned
+ * by the zygote until taken; removed when the zygote stops). */
+char *sh_zygote_take_dir(sh_zygote *z, const char *base);
+void sh_zygote_give_dir(sh_zygote *z, char *dir);
+
 pid_t sh_zygote_pid(const sh_zygote *z);
 
 /* Stops the zygote; its remaining workers die with it. NULL is allowed. */
