@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -381,6 +382,18 @@ static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_erro
 
 sh_status sh_wire_get_value(sh_wire_reader *r, sh_value **out, sh_error *err) { return get_value(r, out, 0, err); }
 
+/* Fresh memory for a large item faults in page by page: 16,384 faults for 64 MiB, which cost more than the
+ * copy itself. Transparent huge pages (where the system offers them on request) make that 32. */
+static void advise_huge(void *p, size_t len)
+{
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (len < 2 * huge)
+        return;
+    uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + len) & ~(huge - 1);
+    if (end > start)
+        madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
 sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_value **out, sh_error *err)
 {
     *out = NULL;
@@ -390,9 +403,18 @@ sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_v
         uint8_t tag = h[0];
         uint32_t n = (uint32_t)h[1] | (uint32_t)h[2] << 8 | (uint32_t)h[3] << 16 | (uint32_t)h[4] << 24;
         if ((tag == SH_WIRE_STRING || tag == SH_WIRE_BYTES) && (size_t)n == len - 5) {
-            sh_value *v = sh_value_bytes(p + 5, n);
-            if (!v)
+            sh_value *v = sh_value_bytes(NULL, 0);
+            char *data = v ? malloc((size_t)n + 1) : NULL;
+            if (!data) {
+                sh_value_free(v);
                 return sh_error_set(err, SH_S_NOMEM, "out of memory copying a %u-byte value", n);
+            }
+            free(v->u.s.data);
+            v->u.s.data = data;
+            v->u.s.len = n;
+            data[n] = '\0';
+            advise_huge(data, n);
+            memcpy(data, p + 5, n);
             /* Validated in the copy, which the worker can no longer touch. */
             if (tag == SH_WIRE_STRING) {
                 if (!sh_utf8_valid(v->u.s.data, n)) {

@@ -4,8 +4,8 @@
  *
  *   1. A warm isolated call of a trivial stage (test/faults `echo`, one small item) against a raw round trip of
  *      64 bytes each way between two forked processes over an AF_UNIX SOCK_STREAM socketpair, the child doing
- *      nothing but echo. A full sh_instance_call is three round trips (create, process, destroy); the goal
- *      applies to one sh_worker_process on a stage created once.
+ *      nothing but echo. A full sh_instance_call is one round trip (create, process and destroy in one CALL
+ *      request); the goal applies to one sh_worker_process on a stage created once.
  *   2. A cold first call (sh_instance_open through the zygote + the first sh_instance_call) against fork() with
  *      the child doing dlopen(RTLD_NOW) + dlsym(entry) + writing one byte to a pipe the parent reads. Closing
  *      the instance and reaping the floor's child are left out of both. Also without the zygote.
@@ -921,8 +921,7 @@ int main(void)
     printf("|------------------------------------------------------|------------|------------|---------|---------|"
            "-----------|\n");
     row("1. warm call, process only (1 round trip)", process_us, warm.floor_us, GOAL_RATIO);
-    row("1. warm call, sh_instance_call (3 round trips)", warm.call_us, warm.floor_us, 0);
-    row("   same, against 3 raw round trips", warm.call_us, 3 * warm.floor_us, 0);
+    row("1. warm call, sh_instance_call (create+process+destroy)", warm.call_us, warm.floor_us, 0);
     if (warm.have[WARM_CONFINED])
         row("   process only, confined", warm.stage[WARM_CONFINED].median_us, warm.floor_us, 0);
     if (warm.have[WARM_COUNTER])
