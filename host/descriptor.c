@@ -571,6 +571,16 @@ void sh_descriptor_free(sh_descriptor *d)
 {
     if (!d)
         return;
+    if (d->packed) {
+        for (size_t i = 0; i < d->stage_count; i++)
+            sh_value_free(d->stages[i].function);
+        if (d->owns_deps)
+            for (size_t i = 0; i < d->dep_count; i++)
+                sh_descriptor_free(d->deps[i]);
+        free(d->deps);
+        free(d);
+        return;
+    }
     for (size_t i = 0; i < d->stage_count; i++) {
         free(d->stages[i].type);
         free(d->stages[i].input);

@@ -103,6 +103,10 @@ typedef struct sh_descriptor {
     sh_limits limits;
     sh_permissions permissions;
     int name_line, version_line, stages_line;
+    /* The struct, its strings and its arrays are one allocation (the registry cache's, descriptor_blob.c): a
+     * cached discovery of 10,000 plugins makes 10,000 allocations instead of 200,000. Only stage functions and
+     * dependencies are separate. Set by nothing else; sh_descriptor_free knows. */
+    bool packed;
 } sh_descriptor;
 
 /* Parses and validates the descriptor at `path`. On failure returns SH_S_CONFIG with "PATH:LINE: ..." in err,

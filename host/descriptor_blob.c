@@ -1,10 +1,13 @@
 /*
- * Record layout (integers little-endian): a string is u32 length then its bytes, or u32 0xffffffff for NULL; a
+ * Record layout (integers little-endian): u32 the size of the block it is read into (path and dir aside), then
+ * the fields. A string is u32 length then its bytes, or u32 0xffffffff for NULL; a
  * list is u32 count then that many strings. In order: name, version, library, entry, description; i64 priority;
  * u32 abi_major, abi_minor; i32 isolation, format, name_line, version_line, stages_line; the seven limits as i64;
  * u8 network, exec; lists read, write, env, requires; u32 stage count, each stage type, input, output,
  * description, u8 idempotent, i32 line, its function as u32 length + wire value (0xffffffff: none); u32 hook
  * count, each hook hook, symbol, i64 priority, i32 line, u8 fallback, list supports.
+ *
+ * Read back as one allocation holding the struct, its strings and its arrays (sh_descriptor.packed).
  *
  * This mirrors sh_descriptor field by field. Whoever adds a field must add it here, or the cache would answer
  * without it: the assertions below stop the build when a struct's size changes, and test_regcache compares a
@@ -50,10 +53,14 @@ static void put_list(sh_buf *b, char *const *items, size_t len)
 static void put_i64(sh_buf *b, int64_t v) { sh_buf_u64(b, (uint64_t)v); }
 static void put_i32(sh_buf *b, int32_t v) { sh_buf_u32(b, (uint32_t)v); }
 
+static size_t block_size(const uint8_t *p, size_t n);
+
 bool sh_descriptor_blob_put(sh_buf *b, const sh_descriptor *d)
 {
     if (d->dep_count || d->stage_count > UINT32_MAX || d->hook_count > UINT32_MAX)
         return false;
+    size_t size_at = b->len;
+    sh_buf_u32(b, 0); /* the block size, patched below */
     put_str(b, d->name);
     put_str(b, d->version);
     put_str(b, d->library);
@@ -110,15 +117,41 @@ bool sh_descriptor_blob_put(sh_buf *b, const sh_descriptor *d)
         sh_buf_u8(b, h->fallback);
         put_list(b, h->supports, h->supports_count);
     }
-    return !b->failed;
+    /* Worked out once here, so that reading needs one pass, not one to size the block and one to fill it. The
+     * block holds path and dir, which the record does not: counted at reading. */
+    size_t size = b->failed ? 0 : block_size(b->data + size_at + 4, b->len - size_at - 4);
+    if (!size || size > UINT32_MAX)
+        return false;
+    for (int k = 0; k < 4; k++)
+        b->data[size_at + (size_t)k] = (uint8_t)(size >> (8 * k));
+    return true;
 }
 
-/* ---- reading: every getter checks bounds; the first failure makes the whole record unusable ---- */
+/* ---- reading ----
+ *
+ * One pass copies the record into one allocation (sh_descriptor.packed) of the size recorded with it. Every
+ * getter checks bounds, `take` the block's; the first failure makes the record unusable. The writer works that
+ * size out with a sizing pass of the same code, in which nothing is written: `take` hands out NULL and the
+ * fields go to a scratch descriptor. */
 
 typedef struct rd {
     const uint8_t *p, *end;
     bool bad;
+    uint8_t *base; /* NULL in the sizing pass */
+    size_t used, cap;
 } rd;
+
+/* `n` bytes of the block, aligned for any field of a descriptor; NULL (and the record bad) past its end. */
+static void *take(rd *r, size_t n)
+{
+    size_t off = (r->used + 15) & ~(size_t)15;
+    if (r->base && (off > r->cap || n > r->cap - off)) {
+        r->bad = true;
+        return NULL;
+    }
+    r->used = off + n;
+    return r->base ? r->base + off : NULL;
+}
 
 static uint64_t get_n(rd *r, int bytes)
 {
@@ -127,8 +160,12 @@ static uint64_t get_n(rd *r, int bytes)
         return 0;
     }
     uint64_t v = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, r->p, (size_t)bytes); /* one load where the byte order allows */
+#else
     for (int i = bytes - 1; i >= 0; i--)
         v = (v << 8) | r->p[i];
+#endif
     r->p += bytes;
     return v;
 }
@@ -138,7 +175,7 @@ static int32_t get_i32(rd *r) { return (int32_t)get_u32(r); }
 static int64_t get_i64(rd *r) { return (int64_t)get_n(r, 8); }
 static bool get_bool(rd *r) { return get_n(r, 1) != 0; }
 
-static char *get_str(rd *r, bool nullable)
+static char *get_str(rd *r, bool nullable, size_t *len)
 {
     uint32_t n = get_u32(r);
     if (r->bad)
@@ -147,15 +184,30 @@ static char *get_str(rd *r, bool nullable)
         r->bad = !nullable;
         return NULL;
     }
-    char *s;
-    if ((size_t)(r->end - r->p) < n || memchr(r->p, '\0', n) || !(s = malloc((size_t)n + 1))) {
+    /* A NUL inside could only shorten the string: the record's bounds are checked, and corruption is the
+     * file checksum's business. */
+    if ((size_t)(r->end - r->p) < n) {
         r->bad = true;
         return NULL;
     }
-    memcpy(s, r->p, n);
-    s[n] = '\0';
+    char *s = take(r, (size_t)n + 1);
+    if (s) {
+        memcpy(s, r->p, n);
+        s[n] = '\0';
+    }
     r->p += n;
+    if (len)
+        *len = n;
     return s;
+}
+
+static char *put_copy(rd *r, const char *s)
+{
+    size_t n = strlen(s);
+    char *c = take(r, n + 1);
+    if (c)
+        memcpy(c, s, n + 1);
+    return c;
 }
 
 /* A count of things each taking at least `min` bytes: more than the record holds means corruption. */
@@ -167,118 +219,144 @@ static size_t get_count(rd *r, size_t min)
     return r->bad ? 0 : n;
 }
 
-/* An empty list is NULL, as the parser leaves an absent one: one allocation fewer per empty list. */
+/* An empty list is NULL, as the parser leaves an absent one. */
 static char **get_list(rd *r, size_t *len)
 {
     size_t n = get_count(r, 4);
-    if (!r->bad && !n)
+    *len = n;
+    if (r->bad || !n)
         return NULL;
-    char **items = r->bad ? NULL : calloc(n + 1, sizeof *items);
-    if (!items) {
-        r->bad = true;
-        return NULL;
+    char **items = take(r, (n + 1) * sizeof *items);
+    for (size_t i = 0; i < n; i++) {
+        char *s = get_str(r, false, NULL);
+        if (items)
+            items[i] = s;
     }
-    for (size_t i = 0; i < n && !r->bad; i++)
-        if ((items[i] = get_str(r, false)))
-            *len = i + 1;
+    if (items)
+        items[n] = NULL;
     return items;
 }
 
 static void get_strlist(rd *r, sh_strlist *l) { l->items = get_list(r, &l->len); }
 
-static char *join(const char *a, const char *b)
+/* One pass. In the second, d is the block's first bytes, zeroed, and every other byte of the block is written
+ * before it is read. */
+static void decode(rd *r, sh_descriptor *d, const char *path, const char *dir)
 {
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 2);
-    if (s) {
-        memcpy(s, a, na);
-        s[na] = '/';
-        memcpy(s + na + 1, b, nb + 1);
-    }
-    return s;
-}
-
-sh_descriptor *sh_descriptor_blob_get(const uint8_t *p, size_t n, const char *path, const char *dir)
-{
-    sh_descriptor *d = calloc(1, sizeof *d);
-    if (!d)
-        return NULL;
-    rd r = {.p = p, .end = p + n};
-    d->path = strdup(path);
-    d->dir = strdup(dir);
-    d->name = get_str(&r, false);
-    d->version = get_str(&r, false);
-    d->library = get_str(&r, false);
-    d->entry = get_str(&r, false);
-    d->description = get_str(&r, true);
-    d->priority = get_i64(&r);
-    d->abi_major = (uint16_t)get_u32(&r);
-    d->abi_minor = (uint16_t)get_u32(&r);
-    d->isolation = (sh_isolation)get_i32(&r);
-    d->format = get_i32(&r);
-    d->name_line = get_i32(&r);
-    d->version_line = get_i32(&r);
-    d->stages_line = get_i32(&r);
+    d->path = put_copy(r, path);
+    d->dir = put_copy(r, dir);
+    d->name = get_str(r, false, NULL);
+    d->version = get_str(r, false, NULL);
+    size_t library_len = 0;
+    d->library = get_str(r, false, &library_len);
+    d->entry = get_str(r, false, NULL);
+    d->description = get_str(r, true, NULL);
+    d->priority = get_i64(r);
+    d->abi_major = (uint16_t)get_u32(r);
+    d->abi_minor = (uint16_t)get_u32(r);
+    d->isolation = (sh_isolation)get_i32(r);
+    d->format = get_i32(r);
+    d->name_line = get_i32(r);
+    d->version_line = get_i32(r);
+    d->stages_line = get_i32(r);
     sh_limits *l = &d->limits;
     int64_t *limits[7] = {&l->memory_mb, &l->cpu_seconds,  &l->timeout_ms, &l->open_files,
                           &l->processes, &l->file_size_mb, &l->output_mb};
     for (int i = 0; i < 7; i++)
-        *limits[i] = get_i64(&r);
-    d->permissions.network = get_bool(&r);
-    d->permissions.exec = get_bool(&r);
-    get_strlist(&r, &d->permissions.read);
-    get_strlist(&r, &d->permissions.write);
-    get_strlist(&r, &d->permissions.env);
-    get_strlist(&r, &d->requires);
-    if (!r.bad && d->requires.len) {
+        *limits[i] = get_i64(r);
+    d->permissions.network = get_bool(r);
+    d->permissions.exec = get_bool(r);
+    get_strlist(r, &d->permissions.read);
+    get_strlist(r, &d->permissions.write);
+    get_strlist(r, &d->permissions.env);
+    get_strlist(r, &d->requires);
+    if (!r->bad && d->requires.len) {
         /* Parsed once more rather than recorded: sh_requirement is large, and plugins with requirements few. */
+        d->requirements = take(r, d->requires.len * sizeof *d->requirements);
+        if (d->requirements)
+            memset(d->requirements, 0, d->requires.len * sizeof *d->requirements);
         char why[512];
-        if (!(d->requirements = calloc(d->requires.len, sizeof *d->requirements)))
-            r.bad = true;
-        for (size_t i = 0; !r.bad && i < d->requires.len; i++)
-            r.bad = !sh_requirement_parse(d->requires.items[i], &d->requirements[i], why, sizeof why);
+        for (size_t i = 0; d->requirements && !r->bad && i < d->requires.len; i++)
+            r->bad = !sh_requirement_parse(d->requires.items[i], &d->requirements[i], why, sizeof why);
     }
-    size_t ns = get_count(&r, 22);
-    if (!r.bad && !(d->stages = calloc(ns ? ns : 1, sizeof *d->stages)))
-        r.bad = true;
-    for (size_t i = 0; i < ns && !r.bad; i++) {
-        sh_stage_decl *s = &d->stages[i];
+    size_t ns = get_count(r, 22);
+    d->stages = ns ? take(r, ns * sizeof *d->stages) : NULL;
+    for (size_t i = 0; i < ns && !r->bad; i++) {
+        sh_stage_decl scratch, *st = d->stages ? &d->stages[i] : &scratch;
+        st->function = NULL; /* before stage_count covers it: sh_descriptor_free frees functions */
         d->stage_count = i + 1;
-        s->type = get_str(&r, false);
-        s->input = get_str(&r, false);
-        s->output = get_str(&r, false);
-        s->description = get_str(&r, true);
-        s->idempotent = get_bool(&r);
-        s->line = get_i32(&r);
-        uint32_t fn = get_u32(&r);
-        if (r.bad || fn == NONE)
+        st->type = get_str(r, false, NULL);
+        st->input = get_str(r, false, NULL);
+        st->output = get_str(r, false, NULL);
+        st->description = get_str(r, true, NULL);
+        st->idempotent = get_bool(r);
+        st->line = get_i32(r);
+        uint32_t fn = get_u32(r);
+        if (r->bad || fn == NONE)
             continue;
-        sh_wire_reader w;
-        sh_error err;
-        if ((size_t)(r.end - r.p) < fn) {
-            r.bad = true;
+        if ((size_t)(r->end - r->p) < fn) {
+            r->bad = true;
             continue;
         }
-        sh_wire_reader_init(&w, r.p, fn);
-        r.bad = sh_wire_get_value(&w, &s->function, &err) != SH_S_OK || !sh_wire_reader_done(&w);
-        r.p += fn;
+        if (r->base) {
+            sh_wire_reader w;
+            sh_error err;
+            sh_wire_reader_init(&w, r->p, fn);
+            r->bad = sh_wire_get_value(&w, &st->function, &err) != SH_S_OK || !sh_wire_reader_done(&w);
+        }
+        r->p += fn;
     }
-    size_t nh = get_count(&r, 25);
-    if (!r.bad && nh && !(d->hooks = calloc(nh, sizeof *d->hooks)))
-        r.bad = true;
-    for (size_t i = 0; i < nh && !r.bad; i++) {
-        sh_hook_decl *h = &d->hooks[i];
+    size_t nh = get_count(r, 25);
+    d->hooks = nh ? take(r, nh * sizeof *d->hooks) : NULL;
+    for (size_t i = 0; i < nh && !r->bad; i++) {
+        sh_hook_decl scratch, *h = d->hooks ? &d->hooks[i] : &scratch;
         d->hook_count = i + 1;
-        h->hook = get_str(&r, true);
-        h->symbol = get_str(&r, true);
-        h->priority = get_i64(&r);
-        h->line = get_i32(&r);
-        h->fallback = get_bool(&r);
-        h->supports = get_list(&r, &h->supports_count);
+        h->hook = get_str(r, true, NULL);
+        h->symbol = get_str(r, true, NULL);
+        h->priority = get_i64(r);
+        h->line = get_i32(r);
+        h->fallback = get_bool(r);
+        h->supports = get_list(r, &h->supports_count);
     }
-    if (!r.bad && d->library && d->dir)
-        d->library_path = join(d->dir, d->library);
-    if (r.bad || r.p != r.end || !d->path || !d->dir || !d->library_path) {
+    /* As the parser builds it: DIR/LIBRARY. */
+    size_t dir_len = strlen(dir);
+    d->library_path = take(r, dir_len + library_len + 2);
+    if (d->library_path && d->library) {
+        memcpy(d->library_path, dir, dir_len);
+        d->library_path[dir_len] = '/';
+        memcpy(d->library_path + dir_len + 1, d->library, library_len + 1);
+    }
+}
+
+/* The block for the record p[0..n) (without its size prefix), path and dir left out; 0 when malformed. */
+static size_t block_size(const uint8_t *p, size_t n)
+{
+    sh_descriptor scratch;
+    memset(&scratch, 0, sizeof scratch);
+    rd size = {.p = p, .end = p + n};
+    take(&size, sizeof scratch);
+    decode(&size, &scratch, "", "");
+    return size.bad || size.p != size.end ? 0 : size.used;
+}
+
+sh_descriptor *sh_descriptor_blob_get(const uint8_t *p, size_t n, const char *path, const char *dir)
+{
+    rd fill = {.p = p, .end = p + n};
+    size_t recorded = get_u32(&fill);
+    /* path and dir, and the alignment of the pieces after them, on top of the recorded size */
+    size_t extra = strlen(path) + 2 * strlen(dir) + 3 * 16 + 3;
+    if (fill.bad || !recorded || !(fill.base = malloc(recorded + extra)))
+        return NULL;
+    fill.cap = recorded + extra;
+    sh_descriptor *d = take(&fill, sizeof *d);
+    if (!d) {
+        free(fill.base);
+        return NULL;
+    }
+    memset(d, 0, sizeof *d);
+    d->packed = true;
+    decode(&fill, d, path, dir);
+    if (fill.bad || fill.p != fill.end) {
         sh_descriptor_free(d);
         return NULL;
     }

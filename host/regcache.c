@@ -134,8 +134,12 @@ static void patch_u32(sh_buf *b, size_t at, size_t v)
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, 8); /* one load where the byte order allows */
+#else
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
+#endif
     return v;
 }
 

@@ -36,7 +36,7 @@
 /* Part of the cache key. Whoever changes the fields of sh_descriptor (and so its record, descriptor_blob.c), or
  * what sh_descriptor_load() accepts or says in its errors (descriptor.c, cfgread.c), must bump it: caches
  * written before are then ignored and rebuilt. */
-#define SH_REGCACHE_SCHEMA 4
+#define SH_REGCACHE_SCHEMA 5
 
 typedef struct sh_regcache sh_regcache;
 
