@@ -39,6 +39,9 @@ struct sh_worker {
     bool shm_announce;   /* the worker has not been given this buffer yet */
     size_t shm_hint;     /* the size the last call's output asked for in the socket */
     sh_buf scratch;      /* a private copy of a structured item from the shared buffer, decoded from there */
+    sh_buf request;      /* what the zygote was asked to start: a replacement after a crash is started from it */
+    uid_t uid;           /* the user the worker runs as (0: unchanged), for a replacement's directory */
+    gid_t gid;
 };
 
 static int64_t deadline(const sh_worker *w)
@@ -143,8 +146,20 @@ static void explain_death(const sh_worker *w, char *buf, size_t len)
     }
 }
 
-/* Turns a failed exchange into the final error: the worker is killed (if needed) and reaped either way. */
+static void prespawn(sh_worker *w);
+
+/* Turns a failed exchange into the final error: the worker is killed (if needed) and reaped either way, and a
+ * replacement is started at once for the start that will follow. */
+static sh_status fail_worker_reaped(sh_worker *w, sh_status st, const char *during, sh_error *err);
+
 static sh_status fail_worker(sh_worker *w, sh_status st, const char *during, sh_error *err)
+{
+    sh_status rc = fail_worker_reaped(w, st, during, err);
+    prespawn(w);
+    return rc;
+}
+
+static sh_status fail_worker_reaped(sh_worker *w, sh_status st, const char *during, sh_error *err)
 {
     pid_t pid = w->pid;
     char why[512];
@@ -179,6 +194,7 @@ static sh_status fail_memory(sh_worker *w, int64_t rss_kb, const char *during, s
     pid_t pid = w->pid;
     kill(w->pid, SIGKILL);
     reap(w, 5000);
+    prespawn(w);
     return sh_error_set(err, SH_S_CRASH,
                         "worker process %d of plugin '%s' exceeded its memory limit of %lld MiB during %s (resident "
                         "%lld MiB) and was killed; raise limits.memory_mb if it needs more",
@@ -534,13 +550,14 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
     }
 }
 
-/* The worker's private directory, owned by the user it will run as. */
-static sh_status make_tmp_root(sh_worker *w, const sh_sandbox_policy *policy, sh_error *err)
+/* A worker's private directory, owned by the user it will run as: the one made ahead of time when there is one. */
+static sh_status make_tmp_root(sh_zygote *zygote, const char *plugin, const sh_sandbox_policy *policy, char **out,
+                               sh_error *err)
 {
     const char *base = getenv("TMPDIR");
     char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/stagehost-worker-XXXXXX", base && *base ? base : "/tmp");
-    char *spare = w->zygote ? sh_zygote_take_dir(w->zygote, base && *base ? base : "/tmp") : NULL;
+    char *spare = zygote ? sh_zygote_take_dir(zygote, base && *base ? base : "/tmp") : NULL;
     if (spare) {
         if (policy->uid && chown(spare, policy->uid, policy->gid) != 0) {
             int e = errno;
@@ -548,23 +565,53 @@ static sh_status make_tmp_root(sh_worker *w, const sh_sandbox_policy *policy, sh
             free(spare);
             return sh_error_set(err, SH_S_IO, "cannot hand %s to the worker's user: %s", tmpl, strerror(e));
         }
-        w->tmp_root = spare;
+        *out = spare;
         return SH_S_OK;
     }
     if (!mkdtemp(tmpl))
         return sh_error_set(err, SH_S_IO, "cannot create a private directory for plugin '%s' in %s: %s; set TMPDIR "
-                                          "to a writable directory", w->plugin, base && *base ? base : "/tmp",
+                                          "to a writable directory", plugin, base && *base ? base : "/tmp",
                             strerror(errno));
     if (policy->uid && chown(tmpl, policy->uid, policy->gid) != 0) {
         int e = errno;
         rmdir(tmpl);
         return sh_error_set(err, SH_S_IO, "cannot hand %s to the worker's user: %s", tmpl, strerror(e));
     }
-    if (!(w->tmp_root = strdup(tmpl))) {
+    if (!(*out = strdup(tmpl))) {
         rmdir(tmpl);
         return sh_error_set(err, SH_S_NOMEM, "out of memory");
     }
     return SH_S_OK;
+}
+
+/* After a crash, the pool starts a new worker for the plugin at its next use: start it now, while the failure is
+ * reported, and leave it with the zygote for that start to adopt (sh_zygote_take_spare). */
+static void prespawn(sh_worker *w)
+{
+    if (!w->zygote || !w->request.len)
+        return;
+    sh_sandbox_policy p = {.uid = w->uid, .gid = w->gid};
+    char *tmp = NULL;
+    sh_error ignored;
+    int sv[2];
+    pid_t pid = 0;
+    if (make_tmp_root(w->zygote, w->plugin, &p, &tmp, &ignored) != SH_S_OK)
+        return;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        rmdir(tmp);
+        free(tmp);
+        return;
+    }
+    sh_status st = sh_zygote_spawn_request(w->zygote, &w->request, tmp, sv[1], &pid, &ignored);
+    close(sv[1]);
+    if (st != SH_S_OK) {
+        close(sv[0]);
+        rmdir(tmp);
+        free(tmp);
+        return;
+    }
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    sh_zygote_put_spare(w->zygote, &w->request, pid, sv[0], tmp);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -608,24 +655,44 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     sh_sandbox_policy unconfined = {0};
     sh_sandbox_policy effective_policy = policy ? *policy : unconfined;
     policy = &effective_policy;
-    if (make_tmp_root(w, policy, err) != SH_S_OK) {
+    w->uid = effective_policy.uid;
+    w->gid = effective_policy.gid;
+    pid_t pid = 0;
+    sh_status st = SH_S_OK;
+    bool adopted = false;
+    if (zygote) {
+        /* What to start, without the private directory: equal to a spare's, the spare is this worker. */
+        effective_policy.tmp_root = NULL;
+        st = sh_zygote_request(&effective, config, &effective_policy, &w->request, err);
+        int fd = -1;
+        adopted = st == SH_S_OK && sh_zygote_take_spare(zygote, &w->request, &pid, &fd, &w->tmp_root);
+        if (adopted)
+            w->fd = fd;
+    }
+    if (st == SH_S_OK && !adopted)
+        st = make_tmp_root(zygote, d->name, policy, &w->tmp_root, err);
+    if (st != SH_S_OK) {
+        sh_buf_free(&w->request);
         free(w->plugin);
         free(w);
-        return SH_S_IO;
+        return st;
     }
     effective_policy.tmp_root = w->tmp_root;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    int sv[2] = {-1, -1};
+    if (!adopted && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         remove_tmp_root(w);
+        sh_buf_free(&w->request);
         free(w->plugin);
         free(w);
         return sh_error_set(err, SH_S_IO, "cannot create a channel for a worker of plugin '%s': %s", d->name,
                             strerror(errno));
     }
-    pid_t pid = 0;
-    sh_status st = SH_S_OK;
-    if (zygote) {
-        st = sh_zygote_spawn(zygote, &effective, config, &effective_policy, sv[1], &pid, err);
+    if (adopted) {
+        /* already running */
+    } else if (zygote) {
+        st = sh_zygote_spawn_request(zygote, &w->request, w->tmp_root, sv[1], &pid, err);
+        if (st != SH_S_OK)
+            sh_error_prefix(err, "plugin '%s'", d->name);
     } else {
         fflush(NULL);
         pid = fork();
@@ -636,17 +703,20 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
         if (pid < 0)
             st = sh_error_set(err, SH_S_IO, "cannot fork a worker for plugin '%s': %s", d->name, strerror(errno));
     }
-    close(sv[1]);
+    if (!adopted)
+        close(sv[1]);
     if (st != SH_S_OK) {
         close(sv[0]);
         remove_tmp_root(w);
+        sh_buf_free(&w->request);
         free(w->plugin);
         free(w);
         return st;
     }
     w->pid = pid;
-    w->fd = sv[0];
-    if (zygote) {
+    if (!adopted)
+        w->fd = sv[0];
+    if (zygote && !adopted) {
         /* While the worker starts, make the next worker's private directory: one mkdir off the next start. */
         const char *base = getenv("TMPDIR");
         char spare[4096];
@@ -659,7 +729,8 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     }
     /* Non-blocking, so the reader can take whatever has arrived in one go and wait only when nothing has. */
     fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
-    sh_log(SH_LOG_DEBUG, "started worker %d for plugin '%s'%s", (int)pid, d->name, zygote ? " (from the zygote)" : "");
+    sh_log(SH_LOG_DEBUG, "started worker %d for plugin '%s'%s", (int)pid, d->name,
+           adopted ? " (a spare, started after a crash)" : zygote ? " (from the zygote)" : "");
     sh_invocation inv = {.plugin = d->name, .stage = "(load)", .attempt = 1};
     int64_t abi = 0;
     st = await_done(w, &inv, "loading", NULL, &abi, false, err);
@@ -915,6 +986,7 @@ void sh_worker_stop(sh_worker *w)
     sh_buf_free(&w->out);
     sh_buf_free(&w->in);
     sh_buf_free(&w->scratch);
+    sh_buf_free(&w->request);
     sh_inv_cache_free(&w->sent);
     sh_shmbuf_release(&w->shm);
     free(w->plugin);

@@ -38,7 +38,17 @@ struct sh_zygote {
      * thread's, and the exit records are shared. */
     pthread_mutex_t lock;
     char *spare_dir; /* a worker's private directory made ahead of time (sh_zygote_give_dir), or NULL */
+    /* A worker started ahead of time (sh_zygote_put_spare): its request, process, host end and directory. */
+    uint8_t *spare_req;
+    size_t spare_len;
+    pid_t spare_pid;
+    int spare_fd;
+    char *spare_tmp;
+    int64_t spare_ns; /* when it was started */
 };
+
+/* A spare that no start took within this long is ended: the plugin may have been quarantined or unloaded. */
+#define SPARE_TTL_NS (5 * 1000000000LL)
 
 /* ---- the zygote process ------------------------------------------------------------------------------------- */
 
@@ -108,7 +118,7 @@ static void reap_children(int fd)
  * copy-on-write page fault for nearly every allocation (about 100 us), here it touches warm memory. */
 typedef struct spawn_request {
     sh_descriptor *d;
-    sh_value *config, *pv;
+    sh_value *config, *pv, *tmp;
     sh_sandbox_policy policy;
 } spawn_request;
 
@@ -117,6 +127,7 @@ static void free_request(spawn_request *req)
     sh_descriptor_free(req->d);
     sh_value_free(req->config);
     sh_value_free(req->pv);
+    sh_value_free(req->tmp);
 }
 
 static bool decode_request(const uint8_t *msg, size_t len, spawn_request *req)
@@ -129,6 +140,7 @@ static bool decode_request(const uint8_t *msg, size_t len, spawn_request *req)
     bool ok = sh_wire_get_typed(&r, SH_TYPE_MAP, "descriptor", &dv, &err) == SH_S_OK &&
               sh_wire_get_typed(&r, SH_TYPE_MAP, "config", &req->config, &err) == SH_S_OK &&
               sh_wire_get_typed(&r, SH_TYPE_MAP, "policy", &req->pv, &err) == SH_S_OK &&
+              sh_wire_get_value(&r, &req->tmp, &err) == SH_S_OK &&
               sh_descriptor_from_value(dv, &req->d, &err) == SH_S_OK;
     sh_value_free(dv);
     if (!ok)
@@ -138,7 +150,7 @@ static bool decode_request(const uint8_t *msg, size_t len, spawn_request *req)
         req->policy = (sh_sandbox_policy){
             .landlock = sh_value_get_bool(sh_value_map_get(pv, "landlock")),
             .seccomp = sh_value_get_bool(sh_value_map_get(pv, "seccomp")),
-            .tmp_root = sh_value_get_string(sh_value_map_get(pv, "tmp_root"), NULL),
+            .tmp_root = sh_value_get_string(req->tmp, NULL),
             .uid = (uid_t)sh_value_get_int(sh_value_map_get(pv, "uid")),
             .gid = (gid_t)sh_value_get_int(sh_value_map_get(pv, "gid")),
         };
@@ -285,6 +297,7 @@ sh_status sh_zygote_start(sh_zygote **out, sh_error *err)
     close(sv[1]);
     z->pid = pid;
     z->fd = sv[0];
+    z->spare_fd = -1;
     pthread_mutex_init(&z->lock, NULL);
     sh_log(SH_LOG_DEBUG, "zygote started as process %d", (int)pid);
     *out = z;
@@ -342,15 +355,15 @@ static sh_status read_message(sh_zygote *z, int timeout_ms, int64_t *spawned, bo
     return SH_S_OK;
 }
 
-static sh_status spawn_locked(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
-                              const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err)
+sh_status sh_zygote_request(const sh_descriptor *d, const sh_value *config, const sh_sandbox_policy *policy,
+                            sh_buf *b, sh_error *err)
 {
+    sh_buf_reset(b);
     sh_value *dv = sh_descriptor_to_value(d);
     sh_value *pv = sh_value_map();
     if (pv) {
         int rc = sh_value_map_set(pv, "landlock", sh_value_bool(policy->landlock));
         rc |= sh_value_map_set(pv, "seccomp", sh_value_bool(policy->seccomp));
-        rc |= sh_value_map_set(pv, "tmp_root", policy->tmp_root ? sh_value_cstring(policy->tmp_root) : sh_value_null());
         rc |= sh_value_map_set(pv, "uid", sh_value_int(policy->uid));
         rc |= sh_value_map_set(pv, "gid", sh_value_int(policy->gid));
         if (rc != SH_OK) {
@@ -359,20 +372,31 @@ static sh_status spawn_locked(sh_zygote *z, const sh_descriptor *d, const sh_val
         }
     }
     sh_value *empty = config ? NULL : sh_value_map();
-    sh_buf b;
-    sh_buf_init(&b);
-    sh_buf_u8(&b, Z_SPAWN);
+    sh_buf_u8(b, Z_SPAWN);
     if (dv)
-        sh_wire_put_value(&b, dv);
-    sh_wire_put_value(&b, config ? config : empty);
+        sh_wire_put_value(b, dv);
+    sh_wire_put_value(b, config ? config : empty);
     if (pv)
-        sh_wire_put_value(&b, pv);
+        sh_wire_put_value(b, pv);
     sh_value_free(dv);
     sh_value_free(pv);
     sh_value_free(empty);
-    if (!dv || !pv || b.failed || b.len > Z_MAX_MESSAGE) {
-        sh_buf_free(&b);
+    if (!dv || !pv || b->failed || b->len > Z_MAX_MESSAGE - 8192)
         return sh_error_set(err, SH_S_NOMEM, "cannot encode the spawn request for plugin '%s'", d->name);
+    return SH_S_OK;
+}
+
+static sh_status spawn_locked(sh_zygote *z, const sh_buf *request, const char *tmp_root, int worker_fd,
+                              pid_t *pid, sh_error *err)
+{
+    /* The request, then the worker's own private directory: what is before it is the same for equal workers. */
+    sh_buf b;
+    sh_buf_init(&b);
+    sh_buf_append(&b, request->data, request->len);
+    sh_wire_put_string(&b, tmp_root);
+    if (b.failed || b.len > Z_MAX_MESSAGE) {
+        sh_buf_free(&b);
+        return sh_error_set(err, SH_S_NOMEM, "cannot encode a spawn request");
     }
     union {
         struct cmsghdr h;
@@ -400,21 +424,34 @@ static sh_status spawn_locked(sh_zygote *z, const sh_descriptor *d, const sh_val
         int left = (int)((until - sh_monotonic_ns()) / 1000000);
         sh_status st = read_message(z, left > 0 ? left : 0, &answer, &got, err);
         if (st != SH_S_OK)
-            return sh_error_prefix(err, "starting a worker for plugin '%s'", d->name);
+            return sh_error_prefix(err, "starting a worker");
     }
     if (answer <= 0)
-        return sh_error_set(err, SH_S_IO, "the zygote could not fork a worker for plugin '%s': %s", d->name,
-                            strerror((int)-answer));
+        return sh_error_set(err, SH_S_IO, "the zygote could not fork a worker: %s", strerror((int)-answer));
     *pid = (pid_t)answer;
     return SH_S_OK;
+}
+
+sh_status sh_zygote_spawn_request(sh_zygote *z, const sh_buf *request, const char *tmp_root, int worker_fd,
+                                  pid_t *pid, sh_error *err)
+{
+    pthread_mutex_lock(&z->lock);
+    sh_status rc = spawn_locked(z, request, tmp_root, worker_fd, pid, err);
+    pthread_mutex_unlock(&z->lock);
+    return rc;
 }
 
 sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
                           const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err)
 {
-    pthread_mutex_lock(&z->lock);
-    sh_status rc = spawn_locked(z, d, config, policy, worker_fd, pid, err);
-    pthread_mutex_unlock(&z->lock);
+    sh_buf b;
+    sh_buf_init(&b);
+    sh_status rc = sh_zygote_request(d, config, policy, &b, err);
+    if (rc == SH_S_OK)
+        rc = sh_zygote_spawn_request(z, &b, policy->tmp_root, worker_fd, pid, err);
+    if (rc != SH_S_OK)
+        sh_error_prefix(err, "plugin '%s'", d->name);
+    sh_buf_free(&b);
     return rc;
 }
 
@@ -474,6 +511,72 @@ void sh_zygote_forget(sh_zygote *z, pid_t pid)
     pthread_mutex_unlock(&z->lock);
 }
 
+/* Ends a spare nobody took: killed, its exit report collected, its (unused) directory removed. */
+static void discard_spare(sh_zygote *z, uint8_t *req, pid_t pid, int fd, char *tmp)
+{
+    free(req);
+    if (fd >= 0)
+        close(fd);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        sh_zygote_wait(z, pid, 2000, NULL, NULL);
+    }
+    if (tmp) {
+        rmdir(tmp);
+        free(tmp);
+    }
+}
+
+bool sh_zygote_take_spare(sh_zygote *z, const sh_buf *request, pid_t *pid, int *fd, char **tmp_root)
+{
+    pthread_mutex_lock(&z->lock);
+    bool match = z->spare_req && z->spare_len == request->len && memcmp(z->spare_req, request->data, request->len) == 0;
+    bool stale = z->spare_req && !match && sh_monotonic_ns() - z->spare_ns > SPARE_TTL_NS;
+    uint8_t *req = z->spare_req;
+    pid_t spid = z->spare_pid;
+    int sfd = z->spare_fd;
+    char *stmp = z->spare_tmp;
+    if (match) {
+        *pid = spid;
+        *fd = sfd;
+        *tmp_root = stmp;
+        free(req);
+    }
+    if (match || stale) {
+        z->spare_req = NULL;
+        z->spare_tmp = NULL;
+        z->spare_fd = -1;
+    }
+    pthread_mutex_unlock(&z->lock);
+    if (stale)
+        discard_spare(z, req, spid, sfd, stmp);
+    return match;
+}
+
+void sh_zygote_put_spare(sh_zygote *z, const sh_buf *request, pid_t pid, int fd, char *tmp_root)
+{
+    uint8_t *req = malloc(request->len ? request->len : 1);
+    if (!req) {
+        discard_spare(z, NULL, pid, fd, tmp_root);
+        return;
+    }
+    memcpy(req, request->data, request->len);
+    pthread_mutex_lock(&z->lock);
+    uint8_t *old_req = z->spare_req;
+    pid_t old_pid = z->spare_pid;
+    int old_fd = z->spare_fd;
+    char *old_tmp = z->spare_tmp;
+    z->spare_req = req;
+    z->spare_len = request->len;
+    z->spare_pid = pid;
+    z->spare_fd = fd;
+    z->spare_tmp = tmp_root;
+    z->spare_ns = sh_monotonic_ns();
+    pthread_mutex_unlock(&z->lock);
+    if (old_req)
+        discard_spare(z, old_req, old_pid, old_fd, old_tmp);
+}
+
 char *sh_zygote_take_dir(sh_zygote *z, const char *base)
 {
     pthread_mutex_lock(&z->lock);
@@ -514,6 +617,14 @@ void sh_zygote_stop(sh_zygote *z)
     /* The zygote exits at once; its workers follow by their death signal. */
     while (waitpid(z->pid, &status, 0) < 0 && errno == EINTR)
         ;
+    /* A spare worker died with the zygote (it killed its workers before exiting). */
+    if (z->spare_req) {
+        free(z->spare_req);
+        close(z->spare_fd);
+        if (z->spare_tmp)
+            rmdir(z->spare_tmp);
+        free(z->spare_tmp);
+    }
     free(z->exits);
     pthread_mutex_destroy(&z->lock);
     free(z);

@@ -9,6 +9,7 @@
 #ifndef SH_ZYGOTE_H
 #define SH_ZYGOTE_H
 
+#include "buf.h"
 #include "descriptor.h"
 #include "error.h"
 #include "sandbox.h"
@@ -31,6 +32,19 @@ sh_status sh_zygote_start(sh_zygote **out, sh_error *err);
 /* Starts a worker serving `worker_fd` (which the caller then closes) for plugin `d` with `config`. */
 sh_status sh_zygote_spawn(sh_zygote *z, const sh_descriptor *d, const sh_value *config,
                           const sh_sandbox_policy *policy, int worker_fd, pid_t *pid, sh_error *err);
+
+/* The same in two steps: the request names what to start (descriptor, configuration, policy but for its private
+ * directory), so equal requests start equal workers; the spawn adds the directory. */
+sh_status sh_zygote_request(const sh_descriptor *d, const sh_value *config, const sh_sandbox_policy *policy,
+                            sh_buf *request, sh_error *err);
+sh_status sh_zygote_spawn_request(sh_zygote *z, const sh_buf *request, const char *tmp_root, int worker_fd,
+                                  pid_t *pid, sh_error *err);
+
+/* A spare worker, started ahead of time (after a crash, for the start that follows it): put hands over its
+ * process, the host end of its channel and its directory (one spare at a time: an earlier one is ended); take
+ * gives them to a start with an equal request, and returns false when there is none. */
+void sh_zygote_put_spare(sh_zygote *z, const sh_buf *request, pid_t pid, int fd, char *tmp_root);
+bool sh_zygote_take_spare(sh_zygote *z, const sh_buf *request, pid_t *pid, int *fd, char **tmp_root);
 
 /* Waits up to `timeout_ms` (-1: forever) for worker `pid` to end and reports how. Returns SH_S_TIMEOUT when it
  * has not ended by then, SH_S_IO when the zygote is gone. */
