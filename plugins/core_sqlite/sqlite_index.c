@@ -73,7 +73,8 @@ static int prepare(sh_call *call, index_state *s)
 {
     if (s->insert)
         return SH_OK;
-    int rc = db_open(call, s->db_path, 1, &s->db);
+    /* A batch retried after a failure here finds the database open already: reuse it rather than leak it. */
+    int rc = s->db ? SH_OK : db_open(call, s->db_path, 1, &s->db);
     if (rc != SH_OK)
         return rc;
     char sql[512];

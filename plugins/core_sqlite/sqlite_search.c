@@ -127,7 +127,9 @@ static bool word_byte(unsigned char c)
  * no words. */
 static char *words_query(const char *text)
 {
-    size_t len = strlen(text), cap = 3 * len + 8, used = 0;
+    /* Each word of w bytes becomes ` OR "w"` (w + 6 bytes) and words are at least two bytes apart, so the worst
+     * case, one-letter words, is 4 bytes per input byte: "a b" -> "\"a\" OR \"b\"". */
+    size_t len = strlen(text), cap = 4 * len + 8, used = 0;
     char *q = malloc(cap);
     if (!q)
         return NULL;
@@ -291,8 +293,12 @@ static int emit_hit(sh_call *call, search_state *s, const hit *x, int64_t rank, 
                 n++;
             words++;
         }
-        if (n >= sizeof head - 4)
+        if (n >= sizeof head - 4) {
+            /* Back off to the start of a character: the host refuses a string cut inside one. */
             n = sizeof head - 4;
+            while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+                n--;
+        }
         snprintf(head, sizeof head, "%.*s%s", (int)n, text ? text : "", n < len ? "..." : "");
         snippet = head;
     }
