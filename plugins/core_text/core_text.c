@@ -12,6 +12,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stagehost/sdk.h>
 
+#include "plugin_config.h"
+
 #include <locale.h>
 #include <stdbool.h>
 #include <wchar.h>
@@ -45,33 +47,33 @@ typedef struct chunk_cfg {
     const char *field;
 } chunk_cfg;
 
-static int config_field(sh_call *call, const sh_stage_def *def, const char **field)
+/* Refuses unknown keys (a typo such as `sise` must not silently chunk at the default size) and reads `field`. */
+static int config_field(sh_call *call, const sh_stage_def *def, const char *const *known, size_t n,
+                        const char **field)
 {
-    const sh_value *f = sh_get(def->config, "field");
-    if (f && sh_sdk_host->value_type(f) != SH_TYPE_STRING)
-        return sh_failf(call, "config: 'field' must be a string naming the text field");
-    *field = sh_get_string(def->config, "field", "content");
-    return SH_OK;
+    int rc = pc_check_keys(call, def->config, known, n);
+    return rc == SH_OK ? pc_string(call, def->config, "field", "content", field) : rc;
 }
 
 static int chunk_create(sh_call *call, const sh_stage_def *def, void **user)
 {
-    chunk_cfg *c = calloc(1, sizeof *c);
-    if (!c)
-        return sh_failf(call, "out of memory");
-    c->size = sh_get_int(def->config, "size", 1000);
-    c->overlap = sh_get_int(def->config, "overlap", 0);
-    if (c->size < 1 || c->overlap < 0 || c->overlap >= c->size) {
-        int rc = sh_failf(call, "config: need size >= 1 and 0 <= overlap < size, got size %lld, overlap %lld",
-                          (long long)c->size, (long long)c->overlap);
-        free(c);
+    static const char *const known[] = {"size", "overlap", "field"};
+    chunk_cfg c = {0};
+    int rc = config_field(call, def, known, SH_SDK_COUNT(known), &c.field);
+    if (rc == SH_OK)
+        rc = pc_int(call, def->config, "size", 1000, 1, 1LL << 30, &c.size);
+    if (rc == SH_OK)
+        rc = pc_int(call, def->config, "overlap", 0, 0, 1LL << 30, &c.overlap);
+    if (rc != SH_OK)
         return rc;
-    }
-    if (config_field(call, def, &c->field) != SH_OK) {
-        free(c);
-        return SH_ERR_INVALID;
-    }
-    *user = c;
+    if (c.overlap >= c.size)
+        return sh_failf(call, "config: 'overlap' must be less than 'size', got size %lld, overlap %lld",
+                        (long long)c.size, (long long)c.overlap);
+    chunk_cfg *p = malloc(sizeof *p);
+    if (!p)
+        return sh_failf(call, "out of memory");
+    *p = c;
+    *user = p;
     return SH_OK;
 }
 
@@ -255,20 +257,24 @@ static void normalize_destroy(void *user)
 
 static int normalize_create(sh_call *call, const sh_stage_def *def, void **user)
 {
+    static const char *const known[] = {"whitespace", "case", "field"};
+    static const char *const cases[] = {"none", "lower", "upper", NULL};
+    const char *field = NULL;
+    int whitespace = 1;
+    size_t change_case = 0;
+    int rc = config_field(call, def, known, SH_SDK_COUNT(known), &field);
+    if (rc == SH_OK)
+        rc = pc_bool(call, def->config, "whitespace", 1, &whitespace);
+    if (rc == SH_OK)
+        rc = pc_choice(call, def->config, "case", cases, 0, &change_case);
+    if (rc != SH_OK)
+        return rc;
     normalize_cfg *n = calloc(1, sizeof *n);
     if (!n)
         return sh_failf(call, "out of memory");
-    n->whitespace = sh_get_bool(def->config, "whitespace", 1);
-    const char *cs = sh_get_string(def->config, "case", "none");
-    n->change_case = strcmp(cs, "lower") == 0 ? 1 : strcmp(cs, "upper") == 0 ? 2 : strcmp(cs, "none") == 0 ? 0 : -1;
-    if (n->change_case < 0) {
-        free(n);
-        return sh_failf(call, "config: 'case' must be \"none\", \"lower\" or \"upper\", got \"%s\"", cs);
-    }
-    if (config_field(call, def, &n->field) != SH_OK) {
-        free(n);
-        return SH_ERR_INVALID;
-    }
+    n->field = field;
+    n->whitespace = whitespace;
+    n->change_case = (int)change_case;
     /* A private UTF-8 locale: case mapping beyond ASCII without touching the process-wide locale. */
     if (n->change_case && !(n->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0))) {
         free(n);
@@ -364,9 +370,11 @@ static int normalize_process(void *user, sh_call *call, const sh_value *const *i
 
 static int count_create(sh_call *call, const sh_stage_def *def, void **user)
 {
+    static const char *const known[] = {"field"};
     const char *field = NULL; /* set by config_field on success; -O3 cannot see that */
-    if (config_field(call, def, &field) != SH_OK)
-        return SH_ERR_INVALID;
+    int rc = config_field(call, def, known, SH_SDK_COUNT(known), &field);
+    if (rc != SH_OK)
+        return rc;
     *user = (void *)field; /* borrowed from def->config, which outlives the stage */
     return SH_OK;
 }
