@@ -157,6 +157,23 @@ static bool same_digest(const char *expected, const char *got)
     return strcasecmp(expected, got) == 0;
 }
 
+/* True when `path` stays inside the directory it is resolved against: relative, and no ".." component. A path
+ * from an item is data (a URL list may come off the network), so it must not reach ~/.bashrc or ../../etc; a
+ * path in the config is the user's own choice and may go anywhere. */
+static bool stays_inside(const char *path)
+{
+    if (path[0] == '/')
+        return false;
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += n;
+        p += *p == '/';
+    }
+    return true;
+}
+
 static int emit_result(sh_call *call, const sh_value *item, const char *url, const char *path, int64_t bytes,
                        const char *digest, bool cached)
 {
@@ -269,9 +286,13 @@ int download_process(void *user, sh_call *call, const sh_value *const *items, si
         const char *url = sh_get_string(items[i], c->url_field, NULL);
         const char *path = c->path ? c->path : sh_get_string(items[i], c->path_field, NULL);
         const char *sha = c->sha256 ? c->sha256 : sh_get_string(items[i], c->sha256_field, NULL);
-        if (!url || !path)
+        if (!url || !path || !*path)
             return sh_failf(call, "item %zu needs a '%s' (URL) and a '%s' (destination) text field; name them with "
                                   "'url_field' and 'path_field'", i + 1, c->url_field, c->path_field);
+        if (!c->path && !stays_inside(path))
+            return sh_failf(call, "item %zu: the destination '%s' (field '%s') is absolute or has a '..' component; "
+                                  "a destination from an item must stay inside the pipeline's directory: fix the "
+                                  "item, or set 'path' in the stage's config", i + 1, path, c->path_field);
         int rc = download_one(c, call, url, path, sha, items[i]);
         if (rc != SH_OK)
             return rc;

@@ -7,6 +7,8 @@
 /binary         200 bytes that are not UTF-8
 /slow           answers after 5 seconds (for timeouts)
 /redirect       302 to /hello
+/redirect-file  302 to file:///etc/hostname (which must not be followed)
+/truncated      promises 1000 bytes, sends 10 and closes
 anything else   404
 """
 import json
@@ -43,6 +45,19 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Location", "/hello")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/redirect-file":
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/hostname")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.close_connection = True
         else:
             self.send(404, "text/plain", b"not found\n")
 

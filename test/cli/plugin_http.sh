@@ -138,6 +138,30 @@ run "$SH" run "$T/dl/p.cfg" --plugins-dir "$PLUGINS" "${GRANT[@]}"
 expect_rc 0 "download of a file:// URL"
 cmp -s "$T/src.txt" "$T/dl/copies/src.txt" || fail "file:// download has the wrong content"
 
+# A destination from an item is data: it may not leave the pipeline's directory (absolute or '..').
+for bad in "../escape.txt" "copies/../../escape.txt" "$T/escape.txt"; do
+    printf '{"url": "file://%s", "path": "%s"}\n' "$T/src.txt" "$bad" >"$T/dl/list.jsonl"
+    run "$SH" run "$T/dl/p.cfg" --plugins-dir "$PLUGINS" "${GRANT[@]}"
+    expect_rc 1 "download to an item's path $bad"
+    expect_in err "item 1: the destination '$bad' (field 'path') is absolute or has a '..' component" \
+        "escaping destination message ($bad)"
+    [ ! -e "$T/escape.txt" ] || fail "a download from an item wrote outside the pipeline's directory ($bad)"
+done
+
+# An http URL may not redirect to file://; a response over max_bytes and a connection closed early fail and
+# leave neither the destination nor a temporary file behind.
+mkdir -p "$T/dl2"
+bad_download() { # ROUTE EXTRA-CONFIG MESSAGE
+    pipeline "$T/dl2/p.cfg" "{ name = \"d\"; type = \"download\"; config = { url = \"$URL/$1\"; path = \"f.bin\"; $2 }; }"
+    run "$SH" run "$T/dl2/p.cfg" --plugins-dir "$PLUGINS" "${GRANT[@]}"
+    expect_rc 1 "download of /$1"
+    expect_in err "$3" "download of /$1 message"
+    [ -z "$(ls -A "$T/dl2" | grep -v -e '^p.cfg$' -e '^\.stagehost$')" ] || fail "download of /$1 left files: $(ls -A "$T/dl2")"
+}
+bad_download redirect-file "" "unsupported URL scheme"
+bad_download artifact.bin "max_bytes = 100;" "the response is larger than max_bytes (100 bytes)"
+bad_download truncated "" "download $URL/truncated failed:"
+
 # Configuration mistakes are caught before anything is fetched.
 pipeline "$T/p.cfg" "{ name = \"d\"; type = \"download\"; config = { url = \"$URL/a\"; path = \"x\"; sha256 = \"abc\"; }; }"
 run "$SH" run "$T/p.cfg" --plugins-dir "$PLUGINS" "${GRANT[@]}"
