@@ -31,13 +31,20 @@ int fetch_opts_parse(sh_call *call, const sh_value *cfg, const char *protocols, 
             fetch_opts_free(o);
             return sh_failf(call, "config: headers.%s must be a string on one line (no CR or LF)", name);
         }
-        char line[2048];
+        /* Sized to the header: a long value (a bearer token, say) must be sent whole, never cut short. */
+        size_t size = strlen(name) + strlen(value) + 3;
+        char *line = malloc(size);
+        if (!line) {
+            fetch_opts_free(o);
+            return sh_failf(call, "out of memory");
+        }
         /* "Name;" is curl's way to send a header with an empty value ("Name:" would remove it). */
         if (*value)
-            snprintf(line, sizeof line, "%s: %s", name, value);
+            snprintf(line, size, "%s: %s", name, value);
         else
-            snprintf(line, sizeof line, "%s;", name);
+            snprintf(line, size, "%s;", name);
         struct curl_slist *l = curl_slist_append(o->headers, line);
+        free(line);
         if (!l) {
             fetch_opts_free(o);
             return sh_failf(call, "out of memory");

@@ -48,6 +48,21 @@ assert h["x-stagehost-test"] == "abc 123" and h["accept"] == "application/json",
 assert h["user-agent"].startswith("stagehost-core-http/"), h
 PY
 
+# A long header value (a big bearer token) is sent whole.
+LONG=$(printf 'x%.0s' $(seq 3000))
+pipeline "$T/p.cfg" "{ name = \"g\"; type = \"core/http.get\";
+    config = { url = \"$URL/echo-headers\"; headers = { Authorization = \"Bearer $LONG\"; }; }; },
+  { name = \"p\"; type = \"core/json.parse\"; config = { into = \"echo\"; }; },
+  { name = \"w\"; type = \"write\"; config = { path = \"out.jsonl\"; }; }"
+run "$SH" run "$T/p.cfg" --plugins-dir "$PLUGINS" "${GRANT[@]}"
+expect_rc 0 "get with a long header"
+python3 - "$T/out.jsonl" <<'PY' || fail "a long header value was cut short"
+import json, sys
+[i] = [json.loads(l) for l in open(sys.argv[1])]
+h = {k.lower(): v for k, v in i["echo"].items()}
+assert h["authorization"] == "Bearer " + "x" * 3000, len(h["authorization"])
+PY
+
 # A 404 fails the stage naming the URL and the status; pass_status lets it through.
 pipeline "$T/p.cfg" "{ name = \"g\"; type = \"core/http.get\"; config = { url = \"$URL/missing\"; }; }"
 run "$SH" run "$T/p.cfg" --plugins-dir "$PLUGINS" "${GRANT[@]}"
