@@ -242,6 +242,10 @@ static int download_one(const download_cfg *c, sh_call *call, const char *url, c
         rc = fetch(call, &c->fetch, "download", url, to_file, &s, &res);
     if (rc == SH_ERR_IO)
         rc = sh_failf(call, "download %s: cannot write '%s': %s%s", url, path, strerror(s.err), pp_access_hint(s.err));
+    /* On disk before the rename, as the built-in write does: after a crash the destination is the old file or the
+     * whole new one, never a renamed file whose data never reached the disk. */
+    if (rc == SH_OK && s.f && (fflush(s.f) != 0 || fsync(fd) != 0))
+        rc = sh_failf(call, "download %s: cannot write '%s': %s%s", url, path, strerror(errno), pp_access_hint(errno));
     if (s.f && fclose(s.f) != 0 && rc == SH_OK)
         rc = sh_failf(call, "download %s: cannot write '%s': %s%s", url, path, strerror(errno), pp_access_hint(errno));
     else if (!s.f)
