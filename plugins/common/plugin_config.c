@@ -135,5 +135,8 @@ int pc_identifier(sh_call *call, const sh_value *cfg, const char *key, const cha
     if (!ok)
         return sh_failf(call, "config: '%s' must be a name of letters, digits and '_' not starting with a digit, got "
                         "\"%s\"", key, s ? s : "");
+    /* The name goes several times into fixed-size SQL statements: a longer one would be cut short there. */
+    if (strlen(s) > 64)
+        return sh_failf(call, "config: '%s' must be at most 64 characters, got %zu", key, strlen(s));
     return SH_OK;
 }

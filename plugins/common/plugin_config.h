@@ -28,7 +28,8 @@ int pc_choice(sh_call *call, const sh_value *cfg, const char *key, const char *c
  * checked to be a non-empty string. */
 int pc_string_list(sh_call *call, const sh_value *cfg, const char *key, const sh_value **list, size_t *count);
 
-/* A string that is an SQL identifier ([A-Za-z_][A-Za-z0-9_]*), safe to put between double quotes. */
+/* A string that is an SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64 characters), safe to put between double
+ * quotes. */
 int pc_identifier(sh_call *call, const sh_value *cfg, const char *key, const char *fallback, const char **out);
 
 #endif

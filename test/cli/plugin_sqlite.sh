@@ -126,6 +126,10 @@ pipeline "$T/work/search.cfg" '{ name = "i"; type = "index"; config = { db = "x.
 run "$SH" run "$T/work/search.cfg" --plugins-dir "$PLUGINS"
 expect_rc 1 "index with a table name that is not an identifier"
 expect_in err "config: 'table' must be a name of letters, digits and '_'" "table name message"
+pipeline "$T/work/search.cfg" "{ name = \"i\"; type = \"index\"; config = { db = \"x.db\"; table = \"$(printf 't%.0s' $(seq 200))\"; }; }"
+run "$SH" run "$T/work/search.cfg" --plugins-dir "$PLUGINS"
+expect_rc 1 "index with a table name too long for its SQL"
+expect_in err "config: 'table' must be at most 64 characters, got 200" "long table name message"
 
 # Confined: a copy of the descriptor that runs in a worker and declares the index directory; without the grant
 # it is refused, with it the worker writes there (and nowhere else: another path fails with a hint).
