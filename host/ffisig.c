@@ -210,6 +210,49 @@ int sh_ffi_call_hook_raw(const sh_ffi_call *c, void (*fn)(void), sh_call *call, 
     return SH_OK;
 }
 
+bool sh_ffi_result_ok(sh_ntype t, const sh_value *v, char *why, size_t why_len)
+{
+    if (!v || t == SH_NT_VOID) {
+        snprintf(why, why_len, v ? "a result" : "no result");
+        return !v == (t == SH_NT_VOID);
+    }
+    sh_type vt = sh_value_type(v);
+    sh_type want = SH_TYPE_NULL;
+    switch (t) {
+    case SH_NT_I32:
+    case SH_NT_U32:
+    case SH_NT_I64:
+    case SH_NT_U64:
+        want = SH_TYPE_INT;
+        break;
+    case SH_NT_DOUBLE:
+        want = SH_TYPE_DOUBLE;
+        break;
+    case SH_NT_BOOL:
+        want = SH_TYPE_BOOL;
+        break;
+    case SH_NT_STRING:
+        want = SH_TYPE_STRING;
+        break;
+    case SH_NT_BYTES:
+        want = SH_TYPE_BYTES;
+        break;
+    default:
+        return true; /* value: any value */
+    }
+    if (vt != want) {
+        snprintf(why, why_len, "%s %s", vt == SH_TYPE_INT || vt == SH_TYPE_ARRAY ? "an" : "a", sh_type_name(vt));
+        return false;
+    }
+    int64_t x = vt == SH_TYPE_INT ? sh_value_get_int(v) : 0;
+    /* i64 and u64 take any integer: a u64 travels as its bit pattern (sh_ffi_slot_value). */
+    if ((t == SH_NT_I32 && (x < INT32_MIN || x > INT32_MAX)) || (t == SH_NT_U32 && (x < 0 || x > UINT32_MAX))) {
+        snprintf(why, why_len, "the integer %lld, outside the range of %s", (long long)x, sh_ntype_name(t));
+        return false;
+    }
+    return true;
+}
+
 sh_value *sh_ffi_slot_value(sh_ntype t, const sh_ffi_slot *s) { return scalar_value(t, s, false); }
 
 sh_value *sh_ffi_result_value(const sh_ffi_call *c, sh_ffi_args *a)

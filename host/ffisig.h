@@ -111,6 +111,12 @@ sh_value *sh_ffi_result_value(const sh_ffi_call *c, sh_ffi_args *a);
  * for another type. */
 sh_value *sh_ffi_slot_value(sh_ntype t, const sh_ffi_slot *s);
 
+/* Whether `v` is what an implementation of a hook returning `t` may hand back: nothing for void; for the others a
+ * value of the matching type (an integer within i32 or u32 for those, a bool, a double, a string, bytes; anything
+ * for value). A worker's answer comes from another process and is checked with this before anything uses it.
+ * On false, `why` says what came instead ("an integer", "no result", "the integer 4294967296 outside ..."). */
+bool sh_ffi_result_ok(sh_ntype t, const sh_value *v, char *why, size_t why_len);
+
 /* Calls `fn` with the plain convention; *result is the return value as a value (NULL for void, or when out of
  * memory or a string result is not UTF-8: then SH_S_STAGE with the reason). */
 sh_status sh_ffi_call_plain(const sh_ffi_call *c, void (*fn)(void), sh_ffi_args *a, sh_value **result, sh_error *err);

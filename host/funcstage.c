@@ -18,7 +18,23 @@ static bool identifier(const char *s)
 
 static int put(sh_value *m, const char *key, sh_value *v) { return v ? sh_value_map_set(m, key, v) : SH_ERR_NOMEM; }
 
-static sh_status parse_arg(sh_cfg *p, const config_setting_t *a, int i, sh_value *args)
+/* A constant argument is checked when the descriptor is read, where its file:line is known, rather than on
+ * every item, where the error could only say "argument N". Recorded without stopping, like the other checks. */
+static void check_constant(sh_cfg *p, const config_setting_t *value, int i, const char *fn, sh_ntype t,
+                           const sh_value *constant)
+{
+    sh_signature sig = {.ret = SH_NT_VOID, .nargs = 1, .args = {t}};
+    sh_ffi_call c;
+    sh_ffi_args a;
+    sh_error e;
+    if (sh_ffi_prepare(&c, &sig, SH_CONV_PLAIN, &e) != SH_S_OK)
+        return;
+    sh_ffi_args_init(&a, &c);
+    if (sh_ffi_arg_set(&a, &c, 0, constant, "the constant", &e) != SH_S_OK)
+        sh_cfg_fail(p, value, "argument %d of %s(): %s", i + 1, fn, e.message);
+}
+
+static sh_status parse_arg(sh_cfg *p, const config_setting_t *a, int i, const char *fn, sh_value *args)
 {
     if (config_setting_type(a) != CONFIG_TYPE_GROUP)
         return sh_cfg_fail(p, a, "argument %d must be a group { type = \"...\"; field = \"...\"; } or { type = "
@@ -46,9 +62,11 @@ static sh_status parse_arg(sh_cfg *p, const config_setting_t *a, int i, sh_value
     if (rc == SH_S_OK && field && put(m, "field", sh_value_cstring(field)) != SH_OK)
         rc = sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     sh_value *constant = NULL;
-    if (rc == SH_S_OK && value && (rc = sh_cfg_value(p, value, "a constant argument", &constant)) == SH_S_OK &&
-        put(m, "value", constant) != SH_OK)
-        rc = sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    if (rc == SH_S_OK && value && (rc = sh_cfg_value(p, value, "a constant argument", &constant)) == SH_S_OK) {
+        check_constant(p, value, i, fn, t, constant);
+        if (put(m, "value", constant) != SH_OK)
+            rc = sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    }
     if (rc == SH_S_OK && sh_value_array_push(args, m) != SH_OK)
         rc = sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     else if (rc != SH_S_OK)
@@ -122,7 +140,7 @@ sh_status sh_funcstage_parse(sh_cfg *p, const config_setting_t *stage, sh_value 
     if (n > SH_SIG_MAX_ARGS)
         rc = sh_cfg_fail(p, args, "a function stage takes at most %d arguments", SH_SIG_MAX_ARGS);
     for (int i = 0; rc == SH_S_OK && i < n; i++)
-        rc = parse_arg(p, config_setting_get_elem(args, (unsigned)i), i, list);
+        rc = parse_arg(p, config_setting_get_elem(args, (unsigned)i), i, config_setting_get_string(fn), list);
     if (rc == SH_S_OK && sh_value_map_set(spec, "args", list) != SH_OK)
         rc = sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     else if (rc != SH_S_OK)

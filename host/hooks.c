@@ -406,8 +406,30 @@ static sh_status instance_of(dispatch *d, impl *im, sh_instance **in, sh_error *
 /* Calls one implementation: middleware first, then the function. *stopped when it stopped its chain.
  * With `keep_native`, a direct call's result is left in d->native (*native set, *result NULL) for the caller to
  * pass on without building a value; otherwise, and always for a call in a worker, it is *result. */
+static sh_status run_impl(dispatch *d, impl *im, bool keep_native, sh_value **result, bool *native,
+                            bool *stopped, sh_error *err);
+
+/* A singleton or capability hook has to answer: an implementation that stops (SH_HOOK_STOP, meant for chains)
+ * would leave the caller without the result the hookspec promises. Collect skips it, notify ignores it. */
 static sh_status call_impl(dispatch *d, impl *im, bool keep_native, sh_value **result, bool *native, bool *stopped,
                            sh_error *err)
+{
+    sh_status rc = run_impl(d, im, keep_native, result, native, stopped, err);
+    sh_dispatch k = d->hk->spec->dispatch;
+    if (rc == SH_S_OK && *stopped && (k == SH_DISPATCH_SINGLETON || k == SH_DISPATCH_CAPABILITY)) {
+        sh_value_free(*result);
+        *result = NULL;
+        *stopped = false;
+        return sh_error_set(err, SH_S_STAGE,
+                            "%s() returned SH_HOOK_STOP, which only a chain hook's implementation may return; '%s' "
+                            "is a %s hook: return SH_OK with a result, or fail with sh_failf()",
+                            im->decl->symbol, d->hk->spec->full_name, sh_dispatch_name(k));
+    }
+    return rc;
+}
+
+static sh_status run_impl(dispatch *d, impl *im, bool keep_native, sh_value **result, bool *native,
+                            bool *stopped, sh_error *err)
 {
     *result = NULL;
     *native = false;

@@ -114,12 +114,14 @@ sh_status sh_hook_stage_run(const sh_hook_stage *hs, sh_runtime *rt, const sh_va
         }
         sh_value *out = sh_value_copy(item);
         if (out && answer && sh_value_type(out) == SH_TYPE_MAP) {
-            if (sh_value_map_set(out, hs->into, answer) != SH_OK)
+            if (sh_value_map_set(out, hs->into, answer) != SH_OK) /* which frees the answer either way */
                 rc = sh_error_set(err, SH_S_NOMEM, "out of memory calling hook '%s'", hs->hook);
             answer = NULL;
         }
         sh_value_free(answer);
-        if (rc == SH_S_OK && (!out || sh_values_push(output, out) != SH_OK))
+        if (rc != SH_S_OK)
+            sh_value_free(out);
+        else if (!out || sh_values_push(output, out) != SH_OK) /* which frees the item either way */
             rc = sh_error_set(err, SH_S_NOMEM, "out of memory calling hook '%s'", hs->hook);
     }
     free(args);

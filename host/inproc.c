@@ -2,6 +2,7 @@
 #include "funcstage.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,19 @@ static sh_status resolve_symbols(sh_inproc *ip, const sh_descriptor *d, sh_error
                                 "static, default visibility, e.g. with SH_SDK_EXPORT) or fix the descriptor",
                                 d->name, d->path, h ? h->line : st->line, h ? "hook" : "function stage",
                                 h ? h->hook : st->type, symbol, d->library_path);
+        /* dlsym also searches the libraries the plugin links: a hook symbol that only libc or libm defines (a
+         * "log" or "close" the plugin kept static, or a typo) would be called with the hook convention, to
+         * undefined effect. A hook is the plugin's own function; function stages may wrap a linked library. */
+        Dl_info where = {0};
+        struct link_map *owner = NULL, *self = NULL;
+        if (h && dladdr1(sym, &where, (void **)&owner, RTLD_DL_LINKMAP) &&
+            dlinfo(ip->loaded.dl, RTLD_DI_LINKMAP, &self) == 0 && owner != self)
+            return sh_error_set(err, SH_S_LOAD,
+                                "plugin '%s' is refused: %s:%d declares hook '%s' implemented by symbol '%s', which "
+                                "%s defines, not by %s: a hook implementation must be the plugin's own exported "
+                                "function; fix 'symbol' or export the function from the plugin",
+                                d->name, d->path, h->line, h->hook, symbol,
+                                where.dli_fname ? where.dli_fname : "another library", d->library_path);
         resolved *r = &ip->symbols[ip->symbol_count++];
         r->symbol = strdup(symbol);
         r->stage_type = st ? strdup(st->type) : NULL;

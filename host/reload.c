@@ -1,5 +1,6 @@
 #include "reload.h"
 #include "discovery.h"
+#include "hooks.h"
 #include "instance.h"
 #include "log.h"
 #include "requires.h"
@@ -623,6 +624,10 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_reload_result *resul
     r->due_ns = 0;
     sh_runtime *rt = r->rt;
     sh_registry *cur = &rt->registry;
+    /* The hook table points into the registry this replaces (entries, descriptors, their hook declarations) and
+     * holds in-process instances of plugins this may unload: it goes, and is linked again on its next use. */
+    sh_hooks_free(rt->hooks);
+    rt->hooks = NULL;
     if (r->pipeline) {
         stamp now = stamp_of(r->pipeline);
         if (!same_stamp(&now, &r->pipeline_stamp)) {

@@ -923,8 +923,22 @@ sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *sym
     sh_status st = send_out(w, "hook", err);
     if (st == SH_S_OK)
         st = await_done(w, inv, "hook", &out, &aux, fork_call, err);
+    /* The answer comes from another process: checked against the hookspec before the host uses it. The worker's
+     * own code always sends a checked one (sh_ffi_call_hook), so a wrong one was written by the plugin. */
+    char why[128];
+    sh_status sent = st;
     if (st == SH_S_OK && out.len > 1)
-        st = sh_error_set(err, SH_S_PROTOCOL, "the worker answered a hook call with %zu results", out.len);
+        st = sh_error_set(err, SH_S_PROTOCOL, "it answered hook '%s' with %zu results", inv->stage, out.len);
+    else if (st == SH_S_OK && aux && out.len)
+        st = sh_error_set(err, SH_S_PROTOCOL, "it both stopped the chain and answered hook '%s'", inv->stage);
+    else if (st == SH_S_OK && !aux && !sh_ffi_result_ok(sig->ret, out.len ? out.items[0] : NULL, why, sizeof why))
+        st = sh_error_set(err, SH_S_PROTOCOL, "it answered hook '%s' with %s, but its hookspec declares %s%s result",
+                          inv->stage, why, sig->ret == SH_NT_VOID ? "no" : "a ",
+                          sig->ret == SH_NT_VOID ? "" : sh_ntype_name(sig->ret));
+    if (sent == SH_S_OK && st != SH_S_OK) {
+        sh_values_clear(&out);
+        return fail_worker(w, st, "hook", err);
+    }
     if (st == SH_S_OK && out.len == 1) {
         *result = out.items[0];
         out.len = 0;

@@ -263,6 +263,59 @@ DESC
 run "$SH" hooks call doc.validate x --plugins-dir "$T/q" --config "$T/quota1.cfg"
 expect_rc 0 "first call of the run"
 
+# ---- hostile workers: the host checks every answer against the hookspec -------------------------------------------
+mkdir -p "$T/forge" && link_lib "$T/forge" libhook_a.so
+cat >"$T/forge/f.hooks" <<'SPEC'
+kind = "f";
+api = "1.0";
+hooks = (
+  { name = "s"; dispatch = "singleton"; args = ( "string" ); returns = "string"; },
+  { name = "n"; dispatch = "singleton"; args = ( "string" ); returns = "i32"; },
+  { name = "c"; dispatch = "chain"; args = ( "string" ); returns = "string"; }
+);
+SPEC
+cat >"$T/forge/hook-a.plugin" <<'DESC'
+format = 1; name = "test/hook-a"; version = "1.0.0"; library = "libhook_a.so"; abi = "1.0";
+stages = ( { type = "numbers"; }, { type = "ctx"; } );
+hooks = ( { hook = "f.s"; symbol = "h_forge"; }, { hook = "f.n"; symbol = "h_forge"; }, { hook = "f.c"; symbol = "h_forge"; } );
+DESC
+FG=("$SH" hooks call --plugins-dir "$T/forge" --allow-unconfined)
+run "${FG[@]}" f.s int
+expect_rc 1 "a worker answering a string hook with an integer"
+expect_in err "answered hook 'f.s' with an integer, but its hookspec declares a string result" "a mistyped answer is refused"
+expect_in err "and was killed" "a worker that forges an answer is stopped"
+run "${FG[@]}" f.n big
+expect_rc 1 "a worker answering an i32 hook with a number outside i32"
+expect_in err "outside the range of i32" "an out-of-range answer is refused"
+run "${FG[@]}" f.s none
+expect_rc 1 "a worker answering success without a result"
+expect_in err "answered hook 'f.s' with no result" "a missing answer is refused"
+run "${FG[@]}" f.s two
+expect_rc 1 "a worker answering with two results"
+expect_in err "with 2 results" "two answers are refused"
+run "${FG[@]}" f.c stopval
+expect_rc 1 "a worker both answering and stopping the chain"
+expect_in err "both stopped the chain and answered" "an answer with a stop is refused"
+
+# A stop outside a chain: a singleton or capability hook must answer.
+cp -r "$H" "$T/sstop"
+sed -i 's/{ hook = "doc.render"; symbol = "h_tag"; priority = 5; }/{ hook = "doc.render"; symbol = "h_stop"; priority = 5; }/' "$T/sstop/hook-a.plugin"
+run "$SH" hooks call doc.render x --plugins-dir "$T/sstop"
+expect_rc 1 "a singleton implementation returning SH_HOOK_STOP"
+expect_in err "returned SH_HOOK_STOP, which only a chain hook's implementation may return" "stop outside a chain is an error"
+sed -i 's/^isolation = "none";$//' "$T/sstop/hook-a.plugin"
+run "$SH" hooks call doc.render x --plugins-dir "$T/sstop" --allow-unconfined
+expect_rc 1 "a singleton implementation in a worker returning SH_HOOK_STOP"
+expect_in err "returned SH_HOOK_STOP, which only a chain hook's implementation may return" "stop outside a chain, in a worker"
+
+# A hook symbol that only a library the plugin links defines (libc's puts) is not the plugin's implementation.
+cp -r "$H" "$T/libcsym"
+sed -i 's/symbol = "h_add"/symbol = "puts"/' "$T/libcsym/hook-a.plugin"
+run "$SH" hooks call doc.render x --plugins-dir "$T/libcsym"
+expect_rc 2 "a hook symbol resolved from a linked library"
+expect_in err "declares hook 'doc.add' implemented by symbol 'puts'" "the foreign symbol is named"
+expect_in err "not by $T/libcsym/libhook_a.so" "the error says the plugin's library does not define it"
+
 # ---- function stages ---------------------------------------------------------------------------------------------------
 mkdir -p "$T/fn" && link_lib "$T/fn" libfnstage.so && link_lib "$T/fn" libhook_a.so
 cp "$H/hook-a.plugin" "$T/fn/"
@@ -297,6 +350,35 @@ sed -i 's/returns = { type = "double"; field = "h"; };/returns = { type = "value
 run "$SH" plugins validate "$T/fn/fn.plugin"
 expect_rc 2 "a function stage returning a value handle"
 expect_in err "fn.plugin:4: a function stage returns a number, bool, string or void, not value" "return type checked with file:line"
+cat >"$T/fn/const.plugin" <<'DESC'
+format = 1; name = "test/fnc"; version = "1.0.0"; library = "libfnstage.so"; abi = "1.0";
+stages = (
+  { type = "p"; function = "pow";
+    args = ( { type = "double"; value = "two"; }, { type = "i32"; value = 5000000000L; } );
+    returns = { type = "double"; field = "p"; }; }
+);
+DESC
+run "$SH" plugins validate "$T/fn/const.plugin"
+expect_rc 2 "a function stage constant of the wrong type"
+expect_in err "const.plugin:4: argument 1 of pow(): the constant: expected double, got string" "a mistyped constant is named with file:line"
+expect_in err "const.plugin:4: argument 2 of pow(): the constant: expected i32, got integer out of range" "an out-of-range constant is named with file:line"
+
+# ---- run --watch: a plugin changed between runs is linked again -------------------------------------------------------
+# The hook table points into the plugin registry: a reload replaces the registry, so the table must go with it.
+cp -r "$H" "$T/wh"
+pipeline "$T/wh/p.cfg" '{ name = "n"; type = "test/hook-a.numbers"; config = { items = ( { s = "x"; } ); }; },
+  { name = "h"; type = "hook"; config = { hook = "doc.render"; args = ( "s" ); }; },
+  { name = "w"; type = "write"; config = { path = "out.jsonl"; }; }'
+"$SH" run "$T/wh/p.cfg" --plugins-dir "$T/wh" --watch >"$T/wh.out" 2>"$T/wh.err" &
+watcher=$!
+for _ in $(seq 120); do grep -qF "for changes" "$T/wh.err" && break; sleep 0.05; done
+expect_in "../$(basename "$T")/wh/out.jsonl" '"result":"a:x"' "run --watch: the first run's hook answer"
+rm -f "$T/wh/out.jsonl"
+sed -i 's/{ hook = "doc.render"; symbol = "h_tag"; priority = 2; }/{ hook = "doc.render"; symbol = "h_tag"; priority = 9; }/' "$T/wh/hook-b.plugin"
+for _ in $(seq 120); do [ -s "$T/wh/out.jsonl" ] && break; sleep 0.05; done
+kill -TERM $watcher 2>/dev/null
+wait $watcher 2>/dev/null
+expect_in "../$(basename "$T")/wh/out.jsonl" '"result":"b:x"' "after a reload the changed priority decides"
 
 # ---- the stage's own config and the plugin's section ------------------------------------------------------------------
 pipeline "$T/ctx.cfg" '{ name = "c"; type = "test/hook-a.ctx"; }, { name = "w"; type = "write"; config = { path = "ctx.jsonl"; }; }'

@@ -3,6 +3,12 @@
  * which order. Also a stage `numbers` that emits its config's `items`, and `ctx` that emits its context. */
 #include <stagehost/sdk.h>
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #ifndef LETTER
 #define LETTER "a"
 #endif
@@ -119,6 +125,79 @@ SH_SDK_EXPORT int h_context(sh_call *call, const char *s, sh_value **out)
     if (!(*out = sh_new_text(buf)))
         return sh_failf(call, "out of memory");
     return SH_OK;
+}
+
+/* A hostile worker: writes its own answer to a hook call straight onto the worker's channel (every socket it
+ * has), ahead of the worker's real one, as `mode` says: "int" an integer result, "two" two results, "none"
+ * success without a result, "stopval" a result together with a stop, "big" an integer outside i32. Then stops,
+ * so that the worker's own answer is a bare DONE that nobody reads. In workers only. */
+static size_t put_u32(unsigned char *b, size_t n, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b[n++] = (unsigned char)(v >> (8 * i));
+    return n;
+}
+
+static size_t put_int(unsigned char *b, size_t n, int64_t v)
+{
+    b[n++] = 3; /* SH_WIRE_INT */
+    for (int i = 0; i < 8; i++)
+        b[n++] = (unsigned char)((uint64_t)v >> (8 * i));
+    return n;
+}
+
+static size_t put_str(unsigned char *b, size_t n, const char *s)
+{
+    b[n++] = 5; /* SH_WIRE_STRING */
+    n = put_u32(b, n, (uint32_t)strlen(s));
+    memcpy(b + n, s, strlen(s));
+    return n + strlen(s);
+}
+
+/* A frame: u32 length of type and payload, u8 type, payload. */
+static size_t frame_emit(unsigned char *b, size_t n, bool is_int, int64_t i, const char *s)
+{
+    size_t start = n;
+    n += 4;
+    b[n++] = 11; /* SH_MSG_EMIT */
+    n = is_int ? put_int(b, n, i) : put_str(b, n, s);
+    put_u32(b, start, (uint32_t)(n - start - 4));
+    return n;
+}
+
+static size_t frame_done(unsigned char *b, size_t n, int64_t stopped)
+{
+    size_t start = n;
+    n += 4;
+    b[n++] = 13; /* SH_MSG_DONE */
+    n = put_int(b, n, 0);
+    n = put_int(b, n, stopped);
+    n = put_str(b, n, "");
+    put_u32(b, start, (uint32_t)(n - start - 4));
+    return n;
+}
+
+SH_SDK_EXPORT int h_forge(sh_call *call, const char *mode, void *out);
+SH_SDK_EXPORT int h_forge(sh_call *call, const char *mode, void *out)
+{
+    (void)call, (void)out;
+    unsigned char b[512];
+    size_t n = 0;
+    if (strcmp(mode, "int") == 0)
+        n = frame_emit(b, n, true, 7, NULL);
+    else if (strcmp(mode, "big") == 0)
+        n = frame_emit(b, n, true, (int64_t)1 << 40, NULL);
+    else if (strcmp(mode, "two") == 0)
+        n = frame_emit(b, frame_emit(b, n, false, 0, "x"), false, 0, "y");
+    else if (strcmp(mode, "stopval") == 0)
+        n = frame_emit(b, n, false, 0, "forged");
+    n = frame_done(b, n, strcmp(mode, "stopval") == 0);
+    for (int fd = 3; fd < 64; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && write(fd, b, n) < 0)
+            continue;
+    }
+    return SH_HOOK_STOP;
 }
 
 static int numbers_create(sh_call *call, const sh_stage_def *def, void **user)
