@@ -68,12 +68,42 @@ void sh_call_log_stderr(void *sink, const sh_invocation *inv, sh_log_level level
 
 /* ---- the table ---------------------------------------------------------------------------------------------- */
 
+/* Copies a plugin's message into `out` as valid UTF-8: the message travels as a string value (over the wire,
+ * into the run store and JSON), and a plugin may hand over any bytes, or a message its own truncation cut inside
+ * a character. Invalid bytes become '?'; a character that does not fit is left out whole. */
+static void copy_utf8(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] && o + 1 < size;) {
+        size_t n = 1;
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 0xf0)
+            n = 4;
+        else if (c >= 0xe0)
+            n = 3;
+        else if (c >= 0xc0)
+            n = 2;
+        size_t avail = strnlen(in + i, n);
+        if (n > 1 && avail == n && sh_utf8_valid(in + i, n)) {
+            if (o + n + 1 > size)
+                break;
+            memcpy(out + o, in + i, n);
+            o += n;
+            i += n;
+        } else {
+            out[o++] = c < 0x80 ? (char)c : '?';
+            i++;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void host_fail(sh_call *call, const char *message)
 {
     if (!call)
         return;
     call->failed = true;
-    snprintf(call->error, sizeof call->error, "%s", message ? message : "(no message)");
+    copy_utf8(call->error, sizeof call->error, message ? message : "(no message)");
 }
 
 static void host_log(sh_call *call, sh_log_level level, const char *message)

@@ -79,4 +79,11 @@ pipeline "$T/p.cfg" '{ name = "src"; type = "test/faults.echo"; isolation = "non
 grep -q "in the host process (isolation none)" "$T/err" || fail "isolation none: not loaded in the host"
 grep -q "loaded in worker process" "$T/err" && fail "isolation none: a worker was started"
 
+# A failure message that is not UTF-8 reaches the user (and the run store) as valid UTF-8.
+pipeline "$T/bytes.cfg" '{ name = "b"; type = "test/faults.failbytes"; }'
+run "$SH" run "$T/bytes.cfg" --plugins-dir "$T/faults" --json
+expect_rc 1 "a failure message with invalid UTF-8"
+expect_in err "failed on attempt 1: bad ?? bytes, then a cut" "invalid bytes become '?', a cut character is dropped"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out" || fail "the --json report is not valid JSON"
+
 finish

@@ -68,7 +68,8 @@ format = 1; name = "test/faults"; version = "1.0.0"; library = "@LIB@"; abi = "1
 stages = ( { type = "echo"; }, { type = "segv"; }, { type = "abort"; }, { type = "exit"; }, { type = "hang"; },
            { type = "garbage"; }, { type = "fail"; }, { type = "badconfig"; }, { type = "counter"; },
            { type = "tmpfile"; }, { type = "truncate"; }, { type = "flood"; }, { type = "membomb"; },
-           { type = "cpuspin"; }, { type = "sleep"; }, { type = "flaky"; } );
+           { type = "cpuspin"; }, { type = "sleep"; }, { type = "flaky"; },
+           { type = "failbytes"; } );
 ${1:-}
 DESC
 }

@@ -177,7 +177,7 @@ read -r c4 p4 <<<"$(counter "$T/c.jsonl")"
 [ "$c4 $p4" = "2 $p3" ] || fail "serve --dev: the refused version replaced the working one: $c4/$p4, expected 2/$p3"
 
 # A well-formed descriptor whose binary does not match it is refused by the throwaway worker's check.
-faults_descriptor | sed 's|@LIB@|libfaults.so|; s|{ type = "flaky"; }|{ type = "flaky"; }, { type = "nosuch"; }|' \
+faults_descriptor | sed 's|@LIB@|libfaults.so|; s|{ type = "failbytes"; }|{ type = "failbytes"; }, { type = "nosuch"; }|' \
     >"$T/d/faults.plugin"
 wait_until seen "$T/serve.err" "refused the new version of plugin 'test/faults'" 2 ||
     fail "serve --dev: the mismatching binary was not refused"

@@ -229,6 +229,13 @@ static int flaky(void *user, sh_call *call, const sh_value *const *items, size_t
     return sh_emit(call, m) == SH_OK ? SH_OK : sh_failf(call, "cannot emit");
 }
 
+/* Fails with a message that is not UTF-8: raw bytes, and a character cut short at the end. */
+static int failbytes(void *user, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)user, (void)items, (void)count;
+    return sh_failf(call, "bad \xff\xfe bytes, then a cut \xe6\x97");
+}
+
 static const sh_sdk_stage stages[] = {
     {.type = "echo", .process = echo},
     {.type = "segv", .process = segv},
@@ -246,6 +253,7 @@ static const sh_sdk_stage stages[] = {
     {.type = "cpuspin", .process = cpuspin},
     {.type = "sleep", .create = keep_def, .process = sleep_stage},
     {.type = "flaky", .create = keep_def, .process = flaky},
+    {.type = "failbytes", .process = failbytes},
 };
 
 /* Unhealthy while the file named by SH_FAULTS_UNHEALTHY exists, so a test can make it fail and recover. */

@@ -97,7 +97,7 @@ static sh_descriptor *faults_descriptor(char *dir)
                         "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, "
                         "{ type = \"truncate\"; },\n"
                         "{ type = \"flood\"; }, { type = \"membomb\"; }, { type = \"cpuspin\"; },\n"
-                        "  { type = \"sleep\"; }, { type = \"flaky\"; } );\n");
+                        "  { type = \"sleep\"; }, { type = \"flaky\"; }, { type = \"failbytes\"; } );\n");
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_descriptor_load(path, &d, &err) != SH_S_OK)

@@ -190,7 +190,7 @@ static void inproc_runs_a_real_plugin(void **state)
                                   "{ type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; }, "
                                   "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, "
                                   "{ type = \"truncate\"; }, { type = \"flood\"; }, { type = \"membomb\"; }, "
-                                  "{ type = \"cpuspin\"; }, { type = \"sleep\"; }, { type = \"flaky\"; }",
+                                  "{ type = \"cpuspin\"; }, { type = \"sleep\"; }, { type = \"flaky\"; }, { type = \"failbytes\"; }",
                                   "stagehost_plugin");
     sh_inproc *ip = NULL;
     sh_error err;
