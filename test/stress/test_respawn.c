@@ -92,12 +92,7 @@ static sh_descriptor *faults_descriptor(char *dir)
     snprintf(target, sizeof target, "%s/libfaults.so", plugins ? plugins : "build/test/plugins");
     assert_int_equal(symlink(target, link), 0);
     tu_write_file(path, "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"libfaults.so\";\n"
-                        "abi = \"1.0\"; stages = ( { type = \"echo\"; }, { type = \"segv\"; }, { type = \"abort\"; },\n"
-                        "{ type = \"exit\"; }, { type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; },\n"
-                        "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, "
-                        "{ type = \"truncate\"; },\n"
-                        "{ type = \"flood\"; }, { type = \"membomb\"; }, { type = \"cpuspin\"; },\n"
-                        "  { type = \"sleep\"; }, { type = \"flaky\"; }, { type = \"failbytes\"; } );\n");
+                        "abi = \"1.0\"; stages = ( " TU_FAULTS_STAGES " );\n");
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_descriptor_load(path, &d, &err) != SH_S_OK)

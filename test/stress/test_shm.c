@@ -108,13 +108,7 @@ static int teardown(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    sh_descriptor *d = descriptor("", "libfaults.so", "test/faults",
-                                  "{ type = \"echo\"; }, { type = \"segv\"; }, { type = \"abort\"; }, "
-                                  "{ type = \"exit\"; }, { type = \"hang\"; }, { type = \"garbage\"; }, "
-                                  "{ type = \"fail\"; }, { type = \"badconfig\"; }, { type = \"counter\"; }, "
-                                  "{ type = \"tmpfile\"; }, { type = \"truncate\"; }, { type = \"flood\"; }, "
-                                  "{ type = \"membomb\"; }, { type = \"cpuspin\"; }, { type = \"sleep\"; }, "
-                                  "{ type = \"flaky\"; }");
+    sh_descriptor *d = descriptor("", "libfaults.so", "test/faults", TU_FAULTS_STAGES);
     sh_worker *w = start(d);
     size_t sizes[] = {100 * 1024, 1 << 20, 3 << 20};
     for (int fork_call = 0; fork_call < 2; fork_call++) {

@@ -186,11 +186,7 @@ static void inproc_runs_a_real_plugin(void **state)
 {
     (void)state;
     sh_descriptor *d = descriptor("libfaults.so", "test/faults", "1.0.0",
-                                  ", { type = \"segv\"; }, { type = \"abort\"; }, { type = \"exit\"; }, "
-                                  "{ type = \"hang\"; }, { type = \"garbage\"; }, { type = \"fail\"; }, "
-                                  "{ type = \"badconfig\"; }, { type = \"counter\"; }, { type = \"tmpfile\"; }, "
-                                  "{ type = \"truncate\"; }, { type = \"flood\"; }, { type = \"membomb\"; }, "
-                                  "{ type = \"cpuspin\"; }, { type = \"sleep\"; }, { type = \"flaky\"; }, { type = \"failbytes\"; }",
+                                  ", " TU_FAULTS_STAGES_AFTER_ECHO,
                                   "stagehost_plugin");
     sh_inproc *ip = NULL;
     sh_error err;

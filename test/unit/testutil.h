@@ -26,4 +26,14 @@ void tu_expect_contains(const char *message, const char *want);
  * `const char *` ended by NULL (the caller's variadic arguments: it calls va_start and va_end). */
 void tu_vexpect_at(const char *message, const char *path, int line, va_list wants);
 
+/* The stage types of the test/faults plugin (test/plugins/faults.c) as the body of a descriptor's `stages` list:
+ * the one place the C tests name them (the CLI tests' is faults_descriptor in test/cli/lib.sh). The host refuses
+ * a descriptor that lists fewer types than the binary provides, so a new stage in the plugin goes here too. */
+#define TU_FAULTS_STAGES_AFTER_ECHO                                                                              \
+    "{ type = \"segv\"; }, { type = \"abort\"; }, { type = \"exit\"; }, { type = \"hang\"; }, "                   \
+    "{ type = \"garbage\"; }, { type = \"fail\"; }, { type = \"badconfig\"; }, { type = \"counter\"; }, "         \
+    "{ type = \"tmpfile\"; }, { type = \"truncate\"; }, { type = \"flood\"; }, { type = \"membomb\"; }, "         \
+    "{ type = \"cpuspin\"; }, { type = \"sleep\"; }, { type = \"flaky\"; }, { type = \"failbytes\"; }"
+#define TU_FAULTS_STAGES "{ type = \"echo\"; }, " TU_FAULTS_STAGES_AFTER_ECHO
+
 #endif
