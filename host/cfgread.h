@@ -19,6 +19,15 @@ typedef struct sh_cfg {
 
 typedef struct sh_strlist sh_strlist;
 
+/* For parsers that carry on after a malformed key so that one run reports every problem: a configuration error
+ * is already recorded in the sh_cfg, and parsing goes on; only running out of memory returns at once. */
+#define SH_CFG_KEEP_GOING(expr)                                                                                   \
+    do {                                                                                                          \
+        sh_status kg_ = (expr);                                                                                   \
+        if (kg_ == SH_S_NOMEM)                                                                                    \
+            return kg_;                                                                                           \
+    } while (0)
+
 /* config_init + config_read_file, with "PATH:LINE: syntax error: ..." on failure. `what` names the kind of file.
  * The caller always calls config_destroy(). */
 sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, sh_error *err);

@@ -133,15 +133,6 @@ static bool contract_name(const char *s)
     return true;
 }
 
-/* Keeps parsing after a configuration error, so every problem in the file is reported at once; only running
- * out of memory stops at once. */
-#define KEEP_GOING(expr)                                                                                          \
-    do {                                                                                                          \
-        sh_status kg_ = (expr);                                                                                   \
-        if (kg_ == SH_S_NOMEM)                                                                                    \
-            return kg_;                                                                                           \
-    } while (0)
-
 static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
     config_setting_t *s = sh_cfg_member(root, "stages");
@@ -150,7 +141,8 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
                              "( { type = \"chunk\"; input = \"document\"; output = \"chunk\"; } ))");
     d->stages_line = sh_cfg_line(s);
     if (config_setting_type(s) != CONFIG_TYPE_LIST)
-        return sh_cfg_fail(p, s, "key 'stages' must be a list of groups ( { type = ...; }, ... ), got %s", sh_cfg_type_word(s));
+        return sh_cfg_fail(p, s, "key 'stages' must be a list of groups ( { type = ...; }, ... ), got %s",
+                           sh_cfg_type_word(s));
     int n = config_setting_length(s);
     if (n == 0)
         return sh_cfg_fail(p, s, "key 'stages' is empty: a plugin must provide at least one stage type");
@@ -169,15 +161,15 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
                         sh_cfg_type_word(g));
             continue;
         }
-        KEEP_GOING(sh_cfg_check_keys(p, g, "a stage", known, sizeof known / sizeof known[0]));
-        KEEP_GOING(sh_cfg_string(p, g, "type", "the stage type, such as \"chunk\"", true, &st->type));
-        KEEP_GOING(sh_cfg_string(p, g, "input", "an input contract name such as \"document\" or \"any\"", false,
+        SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, g, "a stage", known, sizeof known / sizeof known[0]));
+        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "type", "the stage type, such as \"chunk\"", true, &st->type));
+        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "input", "an input contract name such as \"document\" or \"any\"", false,
                                  &st->input));
-        KEEP_GOING(sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
+        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
                                  &st->output));
-        KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &st->description));
-        KEEP_GOING(sh_cfg_bool(p, g, "idempotent", &st->idempotent));
-        KEEP_GOING(sh_funcstage_parse(p, g, &st->function));
+        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &st->description));
+        SH_CFG_KEEP_GOING(sh_cfg_bool(p, g, "idempotent", &st->idempotent));
+        SH_CFG_KEEP_GOING(sh_funcstage_parse(p, g, &st->function));
         if (!st->input)
             st->input = strdup("any");
         if (!st->output)
@@ -211,7 +203,8 @@ static sh_status parse_hooks(sh_cfg *p, const config_setting_t *root, sh_descrip
     if (!s)
         return SH_S_OK;
     if (config_setting_type(s) != CONFIG_TYPE_LIST)
-        return sh_cfg_fail(p, s, "key 'hooks' must be a list of groups ( { hook = \"KIND.NAME\"; symbol = ...; } ), got %s",
+        return sh_cfg_fail(p, s,
+                           "key 'hooks' must be a list of groups ( { hook = \"KIND.NAME\"; symbol = ...; } ), got %s",
                            sh_cfg_type_word(s));
     int n = config_setting_length(s);
     if (n && !(d->hooks = calloc((size_t)n, sizeof *d->hooks)))
@@ -227,16 +220,17 @@ static sh_status parse_hooks(sh_cfg *p, const config_setting_t *root, sh_descrip
                         sh_cfg_type_word(g));
             continue;
         }
-        KEEP_GOING(sh_cfg_check_keys(p, g, "a hook implementation", known, sizeof known / sizeof known[0]));
-        KEEP_GOING(sh_cfg_string(p, g, "hook", "the hook as \"KIND.NAME\"", true, &h->hook));
-        KEEP_GOING(sh_cfg_string(p, g, "symbol", "the exported C function implementing the hook", true, &h->symbol));
-        KEEP_GOING(sh_cfg_int(p, g, "priority", "an integer below 1000", false, INT32_MIN, &h->priority));
-        KEEP_GOING(sh_cfg_bool(p, g, "fallback", &h->fallback));
+        SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, g, "a hook implementation", known, sizeof known / sizeof known[0]));
+        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "hook", "the hook as \"KIND.NAME\"", true, &h->hook));
+        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "symbol", "the exported C function implementing the hook", true,
+                                        &h->symbol));
+        SH_CFG_KEEP_GOING(sh_cfg_int(p, g, "priority", "an integer below 1000", false, INT32_MIN, &h->priority));
+        SH_CFG_KEEP_GOING(sh_cfg_bool(p, g, "fallback", &h->fallback));
         sh_strlist tags = {0};
         sh_status trc = sh_cfg_strlist(p, g, "supports", &tags);
         h->supports = tags.items; /* owned by the declaration even when the list stopped short */
         h->supports_count = tags.len;
-        KEEP_GOING(trc);
+        SH_CFG_KEEP_GOING(trc);
         const char *dot = h->hook ? strchr(h->hook, '.') : NULL;
         if (h->hook) {
             char *kind = dot ? strndup(h->hook, (size_t)(dot - h->hook)) : NULL;
@@ -315,7 +309,8 @@ static sh_status parse_permissions(sh_cfg *p, const config_setting_t *root, sh_d
     if (!s)
         return SH_S_OK;
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-        return sh_cfg_fail(p, s, "key 'permissions' must be a group { network = false; ... }, got %s", sh_cfg_type_word(s));
+        return sh_cfg_fail(p, s, "key 'permissions' must be a group { network = false; ... }, got %s",
+                           sh_cfg_type_word(s));
     static const char *const known[] = {"network", "exec", "read", "write", "env"};
     sh_status rc = sh_cfg_check_keys(p, s, "'permissions'", known, sizeof known / sizeof known[0]);
     if (rc == SH_S_OK)
@@ -373,7 +368,7 @@ static sh_status parse_abi(sh_cfg *p, const config_setting_t *root, sh_descripto
 
 static sh_status parse_requires(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
-    KEEP_GOING(sh_cfg_strlist(p, root, "requires", &d->requires));
+    SH_CFG_KEEP_GOING(sh_cfg_strlist(p, root, "requires", &d->requires));
     config_setting_t *s = sh_cfg_member(root, "requires");
     if (!d->requires.len)
         return SH_S_OK;
@@ -395,7 +390,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
     static const char *const known[] = {"format",   "name",     "version",   "library",     "entry",
                                         "abi",      "stages",   "requires",  "priority",    "isolation",
                                         "limits",   "permissions", "description", "hooks"};
-    KEEP_GOING(sh_cfg_check_keys(p, root, "the descriptor", known, sizeof known / sizeof known[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, root, "the descriptor", known, sizeof known / sizeof known[0]));
 
     int64_t format = SH_DESCRIPTOR_FORMAT;
     if (sh_cfg_int(p, root, "format", "the descriptor format version, 1", true, 0, &format) == SH_S_OK &&
@@ -405,7 +400,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
                     SH_DESCRIPTOR_FORMAT);
     d->format = (int)format;
 
-    KEEP_GOING(sh_cfg_string(p, root, "name", "the plugin's name as \"namespace/name\"", true, &d->name));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "name", "the plugin's name as \"namespace/name\"", true, &d->name));
     d->name_line = sh_cfg_line(sh_cfg_member(root, "name"));
     if (d->name && !sh_valid_plugin_name(d->name)) {
         sh_cfg_fail(p, sh_cfg_member(root, "name"),
@@ -416,40 +411,41 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_descript
         d->name = NULL; /* an invalid name must not stand for the plugin elsewhere */
     }
 
-    KEEP_GOING(sh_cfg_string(p, root, "version", "a semantic version string such as \"1.0.0\"", true, &d->version));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "version", "a semantic version string such as \"1.0.0\"", true,
+                                    &d->version));
     d->version_line = sh_cfg_line(sh_cfg_member(root, "version"));
     if (d->version && !sh_valid_semver(d->version))
         sh_cfg_fail(p, sh_cfg_member(root, "version"),
                     "version '%s' is not a semantic version such as \"1.4.0\"", d->version);
 
-    KEEP_GOING(sh_cfg_string(p, root, "library", "the plugin's shared object, relative to the descriptor", true,
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "library", "the plugin's shared object, relative to the descriptor", true,
                              &d->library));
     if (d->library && !sh_valid_library_path(d->library))
         sh_cfg_fail(p, sh_cfg_member(root, "library"),
                     "library '%s' must be a path inside the plugin's directory, relative to the descriptor, with no "
                     "'..' (put the library beside its descriptor, or link it there)",
                     d->library);
-    KEEP_GOING(sh_cfg_string(p, root, "entry", "the exported entry symbol", false, &d->entry));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "entry", "the exported entry symbol", false, &d->entry));
     if (!d->entry && !(d->entry = strdup(SH_DEFAULT_ENTRY)))
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     if (!c_identifier(d->entry))
         sh_cfg_fail(p, sh_cfg_member(root, "entry"), "entry '%s' is not a C identifier", d->entry);
 
-    KEEP_GOING(parse_abi(p, root, d));
-    KEEP_GOING(parse_stages(p, root, d));
-    KEEP_GOING(sh_cfg_string(p, root, "description", "a string", false, &d->description));
-    KEEP_GOING(parse_requires(p, root, d));
-    KEEP_GOING(sh_cfg_int(p, root, "priority", "an integer", false, INT32_MIN, &d->priority));
+    SH_CFG_KEEP_GOING(parse_abi(p, root, d));
+    SH_CFG_KEEP_GOING(parse_stages(p, root, d));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "description", "a string", false, &d->description));
+    SH_CFG_KEEP_GOING(parse_requires(p, root, d));
+    SH_CFG_KEEP_GOING(sh_cfg_int(p, root, "priority", "an integer", false, INT32_MIN, &d->priority));
 
     char *iso = NULL;
-    KEEP_GOING(sh_cfg_string(p, root, "isolation", "\"process\", \"call\" or \"none\"", false, &iso));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "isolation", "\"process\", \"call\" or \"none\"", false, &iso));
     if (iso && !sh_isolation_parse(iso, &d->isolation))
         sh_cfg_fail(p, sh_cfg_member(root, "isolation"),
                     "isolation '%s' is not one of \"process\", \"call\" or \"none\"", iso);
     free(iso);
-    KEEP_GOING(parse_limits(p, root, d));
-    KEEP_GOING(parse_permissions(p, root, d));
-    KEEP_GOING(parse_hooks(p, root, d));
+    SH_CFG_KEEP_GOING(parse_limits(p, root, d));
+    SH_CFG_KEEP_GOING(parse_permissions(p, root, d));
+    SH_CFG_KEEP_GOING(parse_hooks(p, root, d));
     return p->errors ? SH_S_CONFIG : SH_S_OK;
 }
 

@@ -34,14 +34,6 @@ bool sh_hook_name_valid(const char *s)
     return true;
 }
 
-/* Keeps going after a configuration error so every problem is reported at once; out of memory stops. */
-#define KEEP_GOING(expr)                                                                                          \
-    do {                                                                                                          \
-        sh_status kg_ = (expr);                                                                                   \
-        if (kg_ == SH_S_NOMEM)                                                                                    \
-            return kg_;                                                                                           \
-    } while (0)
-
 static sh_status parse_type(sh_cfg *p, const config_setting_t *at, const char *text, bool allow_void,
                             sh_ntype *out)
 {
@@ -58,14 +50,14 @@ static sh_status parse_hook(sh_cfg *p, const config_setting_t *g, sh_hookspec *s
         return sh_cfg_fail(p, g, "each element of 'hooks' must be a group { name = ...; dispatch = ...; }, got %s",
                            sh_cfg_type_word(g));
     static const char *const known[] = {"name", "dispatch", "args", "returns", "description", "best_effort"};
-    KEEP_GOING(sh_cfg_check_keys(p, g, "a hook", known, sizeof known / sizeof known[0]));
-    KEEP_GOING(sh_cfg_string(p, g, "name", "the hook's name, such as \"validate\"", true, &h->name));
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, g, "a hook", known, sizeof known / sizeof known[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "name", "the hook's name, such as \"validate\"", true, &h->name));
     if (h->name && !sh_hook_name_valid(h->name))
         sh_cfg_fail(p, config_setting_get_member(g, "name"),
                     "hook name '%s' is invalid: lowercase letters, digits, '_' and '-', starting with a letter",
                     h->name);
     char *dispatch = NULL;
-    KEEP_GOING(sh_cfg_string(p, g, "dispatch",
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "dispatch",
                              "\"singleton\", \"broadcast-collect\", \"broadcast-notify\", \"chain\" or \"capability\"",
                              true, &dispatch));
     if (dispatch && !sh_dispatch_parse(dispatch, &h->dispatch))
@@ -95,13 +87,13 @@ static sh_status parse_hook(sh_cfg *p, const config_setting_t *g, sh_hookspec *s
         }
     }
     char *ret = NULL;
-    KEEP_GOING(sh_cfg_string(p, g, "returns", "a type name, or \"void\"", false, &ret));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "returns", "a type name, or \"void\"", false, &ret));
     h->sig.ret = SH_NT_VOID;
     if (ret)
         parse_type(p, config_setting_get_member(g, "returns"), ret, true, &h->sig.ret);
     free(ret);
-    KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &h->description));
-    KEEP_GOING(sh_cfg_bool(p, g, "best_effort", &h->best_effort));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &h->description));
+    SH_CFG_KEEP_GOING(sh_cfg_bool(p, g, "best_effort", &h->best_effort));
     if (dispatch_ok && h->best_effort && h->dispatch != SH_DISPATCH_COLLECT)
         sh_cfg_fail(p, config_setting_get_member(g, "best_effort"),
                     "best_effort applies to broadcast-collect hooks only, and '%s' is %s", h->name ? h->name : "?",
@@ -128,8 +120,8 @@ static sh_status parse_hook(sh_cfg *p, const config_setting_t *g, sh_hookspec *s
 static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_hookspec *s)
 {
     static const char *const known[] = {"kind", "api", "hooks", "description"};
-    KEEP_GOING(sh_cfg_check_keys(p, root, "a hookspec", known, sizeof known / sizeof known[0]));
-    KEEP_GOING(sh_cfg_string(p, root, "kind", "the hook kind, such as \"doc\"", true, &s->kind));
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, root, "a hookspec", known, sizeof known / sizeof known[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "kind", "the hook kind, such as \"doc\"", true, &s->kind));
     if (s->kind && !sh_hook_name_valid(s->kind)) {
         sh_cfg_fail(p, config_setting_get_member(root, "kind"),
                     "kind '%s' is invalid: lowercase letters, digits, '_' and '-', starting with a letter", s->kind);
@@ -137,7 +129,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_hookspec
         s->kind = NULL;
     }
     char *api = NULL;
-    KEEP_GOING(sh_cfg_string(p, root, "api", "the hookspec's API version, such as \"1.0\"", true, &api));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, root, "api", "the hookspec's API version, such as \"1.0\"", true, &api));
     unsigned major = 0, minor = 0;
     char tail = 0;
     if (api && (sscanf(api, "%5u.%5u%c", &major, &minor, &tail) != 2 || major > 0xffff || minor > 0xffff ||
@@ -149,7 +141,8 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_hookspec
     free(api);
     config_setting_t *hooks = config_setting_get_member(root, "hooks");
     if (!hooks)
-        return sh_cfg_fail(p, root, "missing required key 'hooks' (a list of groups ( { name = ...; dispatch = ...; } ))");
+        return sh_cfg_fail(p, root,
+                           "missing required key 'hooks' (a list of groups ( { name = ...; dispatch = ...; } ))");
     if (config_setting_type(hooks) != CONFIG_TYPE_LIST)
         return sh_cfg_fail(p, hooks, "'hooks' must be a list of groups ( { name = ...; }, ... ), got %s",
                            sh_cfg_type_word(hooks));
@@ -160,7 +153,7 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_hookspec
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     for (int i = 0; i < n; i++) {
         s->count = (size_t)i + 1;
-        KEEP_GOING(parse_hook(p, config_setting_get_elem(hooks, (unsigned)i), s, &s->hooks[i]));
+        SH_CFG_KEEP_GOING(parse_hook(p, config_setting_get_elem(hooks, (unsigned)i), s, &s->hooks[i]));
         for (int k = 0; k < i && s->hooks[i].name; k++)
             if (s->hooks[k].name && strcmp(s->hooks[k].name, s->hooks[i].name) == 0) {
                 sh_cfg_fail(p, config_setting_get_elem(hooks, (unsigned)i),

@@ -7,15 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A malformed key is reported and parsing goes on, so that one run of the parser reports everything; only
- * running out of memory stops it. */
-#define KEEP_GOING(expr)                                                                                           \
-    do {                                                                                                           \
-        sh_status rc_ = (expr);                                                                                    \
-        if (rc_ == SH_S_NOMEM)                                                                                     \
-            return rc_;                                                                                            \
-    } while (0)
-
 static bool valid_stage_name(const char *s)
 {
     if (!*s)
@@ -70,9 +61,10 @@ static sh_status parse_retry(sh_cfg *c, config_setting_t *g, sh_pipeline_stage *
         return sh_cfg_fail(c, r, "key 'retry' must be a group { max = 3; backoff_ms = 100; multiplier = 2.0; }, got %s",
                            sh_cfg_type_word(r));
     static const char *const known[] = {"max", "backoff_ms", "multiplier"};
-    KEEP_GOING(sh_cfg_check_keys(c, r, "'retry'", known, sizeof known / sizeof known[0]));
-    KEEP_GOING(sh_cfg_int(c, r, "max", "the number of retries after the first attempt", false, 0, &st->retry.max));
-    KEEP_GOING(sh_cfg_int(c, r, "backoff_ms", "milliseconds to wait before the first retry", false, 0,
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(c, r, "'retry'", known, sizeof known / sizeof known[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_int(c, r, "max", "the number of retries after the first attempt", false, 0,
+                                 &st->retry.max));
+    SH_CFG_KEEP_GOING(sh_cfg_int(c, r, "backoff_ms", "milliseconds to wait before the first retry", false, 0,
                           &st->retry.backoff_ms));
     config_setting_t *m = config_setting_get_member(r, "multiplier");
     if (m) {
@@ -106,9 +98,9 @@ static sh_status parse_stage(sh_cfg *c, config_setting_t *g, size_t index, sh_pi
                            index + 1, sh_cfg_type_word(g));
     static const char *const known[] = {"name",    "type",  "config", "isolation",  "timeout_ms",
                                         "depends_on", "retry", "cache",  "on_failure"};
-    KEEP_GOING(sh_cfg_check_keys(c, g, "a stage", known, sizeof known / sizeof known[0]));
-    KEEP_GOING(sh_cfg_string(c, g, "name", "the stage's name: letters, digits, '_' and '-'", true, &st->name));
-    KEEP_GOING(
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(c, g, "a stage", known, sizeof known / sizeof known[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_string(c, g, "name", "the stage's name: letters, digits, '_' and '-'", true, &st->name));
+    SH_CFG_KEEP_GOING(
         sh_cfg_string(c, g, "type", "a stage type such as \"chunk\" or \"core/text.chunk\"", true, &st->type));
     if (st->name && !valid_stage_name(st->name))
         sh_cfg_fail(c, config_setting_get_member(g, "name"),
@@ -126,20 +118,20 @@ static sh_status parse_stage(sh_cfg *c, config_setting_t *g, size_t index, sh_pi
     if (cs) {
         char what[300];
         snprintf(what, sizeof what, "config of stage '%s'", st->name ? st->name : "?");
-        KEEP_GOING(sh_cfg_value(c, cs, what, &st->config));
+        SH_CFG_KEEP_GOING(sh_cfg_value(c, cs, what, &st->config));
     }
     if (!st->config && !(st->config = sh_value_map()))
         return nomem(c);
 
     char *word = NULL;
-    KEEP_GOING(sh_cfg_string(c, g, "isolation", "\"process\", \"call\" or \"none\"", false, &word));
+    SH_CFG_KEEP_GOING(sh_cfg_string(c, g, "isolation", "\"process\", \"call\" or \"none\"", false, &word));
     if (word && !sh_isolation_parse(word, &st->isolation))
         sh_cfg_fail(c, config_setting_get_member(g, "isolation"),
                     "isolation '%s' of stage '%s' is not one of \"process\", \"call\" or \"none\"", word,
                     st->name ? st->name : "?");
     free(word);
     word = NULL;
-    KEEP_GOING(sh_cfg_string(c, g, "on_failure", "\"fail\" or \"continue\"", false, &word));
+    SH_CFG_KEEP_GOING(sh_cfg_string(c, g, "on_failure", "\"fail\" or \"continue\"", false, &word));
     if (word && strcmp(word, "continue") == 0)
         st->on_failure = SH_ON_FAILURE_CONTINUE;
     else if (word && strcmp(word, "fail") != 0)
@@ -147,24 +139,24 @@ static sh_status parse_stage(sh_cfg *c, config_setting_t *g, size_t index, sh_pi
                     "on_failure '%s' is not one of \"fail\" (the run fails) or \"continue\" (only this stage's "
                     "downstream branch stops)", word);
     free(word);
-    KEEP_GOING(sh_cfg_int(c, g, "timeout_ms", "a number of milliseconds", false, 1, &st->timeout_ms));
+    SH_CFG_KEEP_GOING(sh_cfg_int(c, g, "timeout_ms", "a number of milliseconds", false, 1, &st->timeout_ms));
     /* A week: longer is a typo, and deadlines in nanoseconds must not overflow. */
     if (st->timeout_ms > 7 * 24 * 3600 * 1000LL)
         sh_cfg_fail(c, config_setting_get_member(g, "timeout_ms"), "key 'timeout_ms' is %lld: at most a week "
                     "(604800000) is allowed", (long long)st->timeout_ms);
     bool cache = false;
     if (config_setting_get_member(g, "cache")) {
-        KEEP_GOING(sh_cfg_bool(c, g, "cache", &cache));
+        SH_CFG_KEEP_GOING(sh_cfg_bool(c, g, "cache", &cache));
         st->cache = cache;
     }
-    KEEP_GOING(parse_depends(c, g, st));
+    SH_CFG_KEEP_GOING(parse_depends(c, g, st));
     return parse_retry(c, g, st);
 }
 
 static sh_status parse_pipeline(sh_cfg *c, config_setting_t *root, sh_pipeline *p)
 {
     static const char *const top[] = {"pipeline"};
-    KEEP_GOING(sh_cfg_check_keys(c, root, "the pipeline file", top, 1));
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(c, root, "the pipeline file", top, 1));
     config_setting_t *pg = config_setting_get_member(root, "pipeline");
     if (!pg)
         return sh_cfg_fail(c, root, "missing the 'pipeline' group: pipeline = { name = \"...\"; stages = ( ... ); };");
@@ -172,15 +164,15 @@ static sh_status parse_pipeline(sh_cfg *c, config_setting_t *root, sh_pipeline *
         return sh_cfg_fail(c, pg, "'pipeline' must be a group { name = ...; stages = ( ... ); }, got %s",
                            sh_cfg_type_word(pg));
     static const char *const known[] = {"name", "version", "metadata", "stages"};
-    KEEP_GOING(sh_cfg_check_keys(c, pg, "'pipeline'", known, sizeof known / sizeof known[0]));
-    KEEP_GOING(sh_cfg_string(c, pg, "name", "the pipeline's name", true, &p->name));
-    KEEP_GOING(sh_cfg_string(c, pg, "version", "the pipeline's version, a string such as \"1.2\"", false,
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(c, pg, "'pipeline'", known, sizeof known / sizeof known[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_string(c, pg, "name", "the pipeline's name", true, &p->name));
+    SH_CFG_KEEP_GOING(sh_cfg_string(c, pg, "version", "the pipeline's version, a string such as \"1.2\"", false,
                              &p->version));
     config_setting_t *md = config_setting_get_member(pg, "metadata");
     if (md && config_setting_type(md) != CONFIG_TYPE_GROUP)
         sh_cfg_fail(c, md, "key 'metadata' must be a group { owner = \"...\"; ... }, got %s", sh_cfg_type_word(md));
     else if (md)
-        KEEP_GOING(sh_cfg_value(c, md, "the pipeline's metadata", &p->metadata));
+        SH_CFG_KEEP_GOING(sh_cfg_value(c, md, "the pipeline's metadata", &p->metadata));
     if (!p->metadata && !(p->metadata = sh_value_map()))
         return nomem(c);
 
@@ -198,7 +190,7 @@ static sh_status parse_pipeline(sh_cfg *c, config_setting_t *root, sh_pipeline *
         return nomem(c);
     for (int i = 0; i < n; i++) {
         p->count = (size_t)i + 1;
-        KEEP_GOING(parse_stage(c, config_setting_get_elem(stages, (unsigned)i), (size_t)i, p));
+        SH_CFG_KEEP_GOING(parse_stage(c, config_setting_get_elem(stages, (unsigned)i), (size_t)i, p));
     }
     return SH_S_OK;
 }
@@ -333,7 +325,8 @@ size_t sh_pipeline_check(sh_pipeline *p, sh_error *err)
                           "stage '%s' depends on '%s', but no stage has that name; the stages are: %s", st->name,
                           name, names);
             } else if (up == i) {
-                add_error(err, &errors, p->path, st->depends_line[k], "stage '%s' depends on itself; remove it from its "
+                add_error(err, &errors, p->path, st->depends_line[k],
+                          "stage '%s' depends on itself; remove it from its "
                                                              "own 'depends_on'", st->name);
                 p->deps[i][k] = p->count;
             } else {
