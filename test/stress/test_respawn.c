@@ -41,32 +41,12 @@ static int count_fds(void)
     return n - 1; /* the directory's own descriptor */
 }
 
-/* Children of `parent`, by scanning /proc (zombies included; the last zombie seen goes to *zombies). */
+/* Children of `parent` (zombies included; the last zombie seen goes to *zombies). */
 static int count_children(pid_t parent, pid_t *zombies)
 {
-    DIR *d = opendir("/proc");
-    int n = 0;
-    *zombies = 0;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        const char *close_paren = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == parent) {
-            n++;
-            if (state == 'Z')
-                *zombies = (pid_t)atoi(e->d_name);
-        }
-    }
-    if (d)
-        closedir(d);
+    int z = 0;
+    int n = tu_children(parent, NULL, NULL, &z);
+    *zombies = z;
     return n;
 }
 

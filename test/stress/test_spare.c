@@ -26,30 +26,10 @@ static const sh_invocation inv = {.execution_id = "spare", .task_id = "t", .pipe
 /* The living (not zombie) children of `parent`; the first goes to *first. */
 static int children(pid_t parent, pid_t *first)
 {
-    DIR *d = opendir("/proc");
-    int n = 0;
-    *first = 0;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        const char *p = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (p && sscanf(p + 2, "%c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z') {
-            if (!n)
-                *first = (pid_t)atoi(e->d_name);
-            n++;
-        }
-    }
-    if (d)
-        closedir(d);
-    return n;
+    int live = 0, f = 0;
+    tu_children(parent, &live, &f, NULL);
+    *first = f;
+    return live;
 }
 
 static sh_worker *start(const sh_descriptor *d, sh_zygote *z, const sh_value *config)

@@ -7,6 +7,7 @@
 
 #include "testutil.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -61,4 +62,43 @@ void tu_vexpect_at(const char *message, const char *path, int line, va_list want
 
     for (const char *want = va_arg(wants, const char *); want; want = va_arg(wants, const char *))
         tu_expect_contains(message, want);
+}
+
+int tu_children(int parent, int *live, int *first_live, int *last_zombie)
+{
+    int n = 0, alive = 0, first = 0, zombie = 0;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        /* The command name may hold spaces and parentheses: the fields start after the last ')'. */
+        const char *close_paren = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 || ppid != parent)
+            continue;
+        n++;
+        if (state == 'Z') {
+            zombie = atoi(e->d_name);
+        } else {
+            if (!alive)
+                first = atoi(e->d_name);
+            alive++;
+        }
+    }
+    if (d)
+        closedir(d);
+    if (live)
+        *live = alive;
+    if (first_live)
+        *first_live = first;
+    if (last_zombie)
+        *last_zombie = zombie;
+    return n;
 }

@@ -26,6 +26,11 @@ void tu_expect_contains(const char *message, const char *want);
  * `const char *` ended by NULL (the caller's variadic arguments: it calls va_start and va_end). */
 void tu_vexpect_at(const char *message, const char *path, int line, va_list wants);
 
+/* The children of `parent`, read from /proc: returns how many (zombies included); *live (may be NULL) gets how many
+ * are not zombies, *first_live (may be NULL) the first of those (0: none), *last_zombie (may be NULL) the last
+ * zombie seen (0: none). */
+int tu_children(int parent, int *live, int *first_live, int *last_zombie);
+
 /* The stage types of the test/faults plugin (test/plugins/faults.c) as the body of a descriptor's `stages` list:
  * the one place the C tests name them (the CLI tests' is faults_descriptor in test/cli/lib.sh). The host refuses
  * a descriptor that lists fewer types than the binary provides, so a new stage in the plugin goes here too. */
