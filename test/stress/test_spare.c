@@ -12,7 +12,6 @@
 #include "worker.h"
 #include "zygote.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
