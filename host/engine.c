@@ -456,22 +456,6 @@ static bool cache_key(engine *e, size_t i, const sh_values *input)
     return ok;
 }
 
-/* Moves the items out of a decoded array value; false (and nothing moved) when out of memory. */
-static bool take_array(sh_values *to, sh_value *array)
-{
-    bool ok = true;
-    size_t k = 0;
-    for (; k < array->u.a.len && ok; k++)
-        ok = sh_values_push(to, array->u.a.items[k]) == SH_OK; /* owns the item either way */
-    for (; k < array->u.a.len; k++)
-        sh_value_free(array->u.a.items[k]);
-    array->u.a.len = 0;
-    sh_value_free(array);
-    if (!ok)
-        sh_values_clear(to);
-    return ok;
-}
-
 static void finish_done(engine *e, size_t i, const char *word, const call *c)
 {
     stage_run *sr = &e->s[i];
@@ -569,7 +553,7 @@ static void prepare(engine *e, size_t i)
         if (sh_runstore_finished_output(e->store, e->run_id, st->name, sr->fingerprint, &items, &attempts, &found,
                                         &err) != SH_S_OK)
             store_warn(&err);
-        if (found && !take_array(&sr->output, items)) {
+        if (found && !sh_values_take_array(&sr->output, items)) {
             sh_values_clear(&input);
             sh_error_set(&err, SH_S_NOMEM, "out of memory reading its stored output");
             fail_stage(e, i, SH_S_NOMEM, &err, NULL);
@@ -601,7 +585,7 @@ static void prepare(engine *e, size_t i)
             sr->use_cache = false;
         else if (sh_runstore_cache_get(e->store, sr->cache_key, &items, &found, &err) != SH_S_OK)
             store_warn(&err);
-        if (found && !take_array(&sr->output, items)) {
+        if (found && !sh_values_take_array(&sr->output, items)) {
             found = false; /* out of memory: compute it instead */
             sh_log(SH_LOG_WARN, "stage '%s': out of memory reading its cached output; running it", st->name);
         }
@@ -1163,7 +1147,6 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
             sh_error why;
             sh_error_set(&why, SH_S_STAGE, "%s (no further attempt: the run stopped when stage '%s' failed)",
                          sr->error ? sr->error : sr->gate_detail, first);
-            sr->is_gate = false; /* report the attempts, not polls */
             fail_stage(&e, i, SH_S_STAGE, &why, NULL);
         } else if (sr->state < S_DONE) {
             char why[400];

@@ -414,3 +414,19 @@ const char *sh_value_unknown_key(const sh_value *m, const char *const *known, si
     }
     return NULL;
 }
+
+bool sh_values_take_array(sh_values *list, sh_value *array)
+{
+    bool ok = array && array->type == SH_TYPE_ARRAY;
+    size_t k = 0;
+    for (; ok && k < array->u.a.len; k++)
+        ok = sh_values_push(list, array->u.a.items[k]) == SH_OK; /* owns the item either way */
+    for (; array && array->type == SH_TYPE_ARRAY && k < array->u.a.len; k++)
+        sh_value_free(array->u.a.items[k]);
+    if (array && array->type == SH_TYPE_ARRAY)
+        array->u.a.len = 0;
+    sh_value_free(array);
+    if (!ok)
+        sh_values_clear(list);
+    return ok;
+}

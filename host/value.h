@@ -73,6 +73,9 @@ typedef struct sh_values {
 
 int sh_values_push(sh_values *list, sh_value *item); /* takes ownership of item */
 void sh_values_clear(sh_values *list);               /* frees every item and the list */
+/* Moves the items of array value `array` to the end of `list` and frees the array. Returns false when out of
+ * memory: then `list` is cleared and every item freed. */
+bool sh_values_take_array(sh_values *list, sh_value *array);
 
 const char *sh_type_name(sh_type t);
 

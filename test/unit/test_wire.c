@@ -186,6 +186,27 @@ static void test_value_equal_is_discriminating(void **state)
     sh_value_free(a2);
 }
 
+static void test_values_take_array(void **state)
+{
+    (void)state;
+    sh_values list = {0};
+    assert_int_equal(sh_values_push(&list, sh_value_int(0)), SH_OK);
+    sh_value *a = sh_value_array();
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(sh_value_array_push(a, sh_value_int(i)), SH_OK);
+    /* The items move (the array is freed); what was in the list stays first. */
+    assert_true(sh_values_take_array(&list, a));
+    assert_int_equal(list.len, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(sh_value_get_int(list.items[i]), (int64_t)i);
+    /* Not an array: refused, the value freed, the list cleared, nothing leaked. */
+    assert_false(sh_values_take_array(&list, sh_value_cstring("x")));
+    assert_int_equal(list.len, 0);
+    assert_true(sh_values_take_array(&list, sh_value_array()));
+    assert_int_equal(list.len, 0);
+    sh_values_clear(&list);
+}
+
 static void test_value_constructors_refuse(void **state)
 {
     (void)state;
@@ -1060,6 +1081,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_equal_is_discriminating),
         cmocka_unit_test(test_value_constructors_refuse),
+        cmocka_unit_test(test_values_take_array),
         cmocka_unit_test(test_round_trip_scalars),
         cmocka_unit_test(test_round_trip_exact_fields),
         cmocka_unit_test(test_round_trip_nested),
