@@ -1,6 +1,6 @@
-#include "cli.h"
-#include "discovery.h"
-#include "log.h"
+#include "cli/cli.h"
+#include "registry/discovery.h"
+#include "util/log.h"
 
 #include <getopt.h>
 #include <stdarg.h>

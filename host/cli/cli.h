@@ -2,7 +2,8 @@
 #ifndef SH_CLI_H
 #define SH_CLI_H
 
-#include "runtime.h"
+#include "hooks/hooks.h"
+#include "runtime/runtime.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +53,7 @@ typedef struct sh_cli_run_options {
     size_t jobs;
     bool json;                /* print the machine-readable report on stdout */
     bool summary;             /* print the summary table on stderr */
+    sh_hooks **hooks;         /* the command's hook table, kept across the runs of --watch */
 } sh_cli_run_options;
 /* Runs the pipeline file at `path` on `rt`; prints the summary table and metrics to stderr when asked, the
  * report as JSON on stdout with `json`, and writes Prometheus metrics to `metrics_path`. Returns the exit code. */

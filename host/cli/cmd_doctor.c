@@ -1,5 +1,5 @@
-#include "cli.h"
-#include "sandbox.h"
+#include "cli/cli.h"
+#include "sandbox/sandbox.h"
 
 #include <stdio.h>
 #include <unistd.h>

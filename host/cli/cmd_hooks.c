@@ -1,7 +1,7 @@
-#include "cli.h"
-#include "buf.h"
-#include "hooks.h"
-#include "json.h"
+#include "cli/cli.h"
+#include "util/buf.h"
+#include "hooks/hooks.h"
+#include "value/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,17 +138,22 @@ static int call(sh_runtime *rt, const sh_cli *cli)
 {
     sh_hooks *h = NULL;
     sh_error err;
-    if (sh_hooks_get(rt, &h, &err) != SH_S_OK)
+    if (sh_hooks_get(rt, &h, &err) != SH_S_OK) {
+        sh_hooks_free(h);
         return sh_cli_error(2, "%s", err.message);
+    }
     sh_hook *hk = sh_hooks_find(h, cli->args[1]);
-    if (!hk)
+    if (!hk) {
+        sh_hooks_free(h);
         return sh_cli_error(2, "hook '%s' not found: no hookspec on the plugin search path declares it; 'stagehost "
                                "hooks list' shows the known hooks", cli->args[1]);
+    }
     const sh_hookspec_hook *s = sh_hook_spec(hk);
     size_t nargs = (size_t)cli->arg_count - 2;
     if (nargs != s->sig.nargs) {
         char sig[512];
         signature_text(&s->sig, sig, sizeof sig);
+        sh_hooks_free(h);
         return sh_cli_error(2, "hooks call: '%s' takes %zu argument%s %s, got %zu", s->full_name, s->sig.nargs,
                             s->sig.nargs == 1 ? "" : "s", sig, nargs);
     }
@@ -158,7 +163,7 @@ static int call(sh_runtime *rt, const sh_cli *cli)
         if (sh_ntype_value_from_text(s->sig.args[i], cli->args[2 + i], &args[i], &err) != SH_S_OK)
             rc = sh_cli_error(2, "hooks call %s: argument %zu: %s", s->full_name, i + 1, err.message);
     if (rc < 0) {
-        sh_hooks_run_started(rt);
+        sh_hooks_run_started(h);
         sh_value *result = NULL;
         sh_status st = sh_hooks_call(h, hk, (const sh_value *const *)args, nargs, cli->tags, cli->tag_count, &result,
                                      &err);
@@ -180,6 +185,7 @@ static int call(sh_runtime *rt, const sh_cli *cli)
     }
     for (size_t i = 0; i < nargs; i++)
         sh_value_free(args[i]);
+    sh_hooks_free(h);
     return rc;
 }
 

@@ -1,11 +1,11 @@
 /* stagehost new-plugin: writes a plugin project (source, descriptor, meson build, README, example pipeline)
  * from the templates compiled in from sdk/template/. */
-#include "builtins.h"
-#include "buf.h"
-#include "cli.h"
-#include "descriptor.h"
+#include "builtin/builtins.h"
+#include "util/buf.h"
+#include "cli/cli.h"
+#include "registry/descriptor.h"
 #include "sh_config.h"
-#include "templates.h"
+#include "cli/templates.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
-#include "cli.h"
-#include "engine.h"
-#include "graph_dot.h"
+#include "cli/cli.h"
+#include "engine/engine.h"
+#include "engine/graph_dot.h"
 
 #include <stdio.h>
 #include <stdlib.h>

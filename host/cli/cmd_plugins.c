@@ -1,9 +1,9 @@
-#include "cli.h"
-#include "buf.h"
-#include "builtins.h"
-#include "descriptor.h"
-#include "inspect.h"
-#include "json.h"
+#include "cli/cli.h"
+#include "util/buf.h"
+#include "builtin/builtins.h"
+#include "registry/descriptor.h"
+#include "runtime/inspect.h"
+#include "value/json.h"
 
 #include <dirent.h>
 #include <stdio.h>

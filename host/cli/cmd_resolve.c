@@ -1,5 +1,5 @@
-#include "cli.h"
-#include "resolve.h"
+#include "cli/cli.h"
+#include "runtime/resolve.h"
 
 #include <stdio.h>
 

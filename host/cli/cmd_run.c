@@ -1,9 +1,9 @@
-#include "cli.h"
-#include "engine.h"
-#include "json.h"
-#include "log.h"
-#include "reload.h"
-#include "runreport.h"
+#include "cli/cli.h"
+#include "engine/engine.h"
+#include "value/json.h"
+#include "util/log.h"
+#include "serve/reload.h"
+#include "engine/report.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -69,7 +69,8 @@ int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const sh_cli_run_optio
         sh_run_options opts = {.store_path = o->store_path,
                                .resume_id = o->resume_id,
                                .jobs = o->jobs,
-                               .progress = isatty(STDERR_FILENO) && sh_log_verbosity() == 0};
+                               .progress = isatty(STDERR_FILENO) && sh_log_verbosity() == 0,
+                               .hooks = o->hooks};
         st = sh_engine_run(p, rt, &opts, &report, &err);
     }
     int rc = st == SH_S_OK ? 0 : sh_cli_error(sh_status_exit_code(st), "%s", err.message);
@@ -150,7 +151,7 @@ static int run_watching(sh_runtime *rt, const sh_cli *cli, const sh_cli_run_opti
         } else if (sh_reload_wait_ms(r) == 0) {
             sh_reload_result res;
             sh_buf_reset(&what);
-            if (sh_reload_apply(r, false, &res, &what, &err) != SH_S_OK) {
+            if (sh_reload_apply(r, false, o.hooks, &res, &what, &err) != SH_S_OK) {
                 rc = sh_cli_error(2, "run --watch: %s", err.message);
             } else if (res.pipeline_changed || res.plugin_changes) {
                 fprintf(stderr, "stagehost: change detected (%.*s): running %s again\n", (int)what.len,
@@ -192,10 +193,13 @@ int sh_cmd_run(int argc, char **argv)
                             .jobs = cli.jobs,
                             .json = cli.json,
                             .summary = true};
+    sh_hooks *hooks = NULL;
+    o.hooks = &hooks;
     sh_runtime rt;
     rc = sh_cli_runtime(&cli, &rt, true, true);
     if (rc < 0) {
         rc = cli.watch ? run_watching(&rt, &cli, &o) : sh_cli_run_pipeline(&rt, cli.args[0], &o);
+        sh_hooks_free(hooks);
         sh_runtime_stop(&rt);
     }
 out:

@@ -1,8 +1,8 @@
-#include "cli.h"
-#include "json.h"
-#include "log.h"
-#include "runreport.h"
-#include "runstore.h"
+#include "cli/cli.h"
+#include "value/json.h"
+#include "util/log.h"
+#include "engine/report.h"
+#include "engine/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
-#include "cli.h"
-#include "log.h"
-#include "reload.h"
-#include "serve.h"
+#include "cli/cli.h"
+#include "util/log.h"
+#include "serve/reload.h"
+#include "serve/serve.h"
 
 #include <limits.h>
 #include <stdio.h>

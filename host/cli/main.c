@@ -1,4 +1,4 @@
-#include "cli.h"
+#include "cli/cli.h"
 #include "sh_config.h"
 
 #include <stagehost/abi.h>

@@ -22,9 +22,9 @@
  * status is non-zero only when something that should work does not (discovery failing, a plugin missing, a warm
  * run that parses).
  */
-#include "discovery.h"
-#include "regcache.h"
-#include "registry.h"
+#include "registry/discovery.h"
+#include "registry/cache.h"
+#include "registry/registry.h"
 
 #include "report.h"
 

@@ -2,7 +2,7 @@
  * function call and a bare ffi_call of the same function, all measured in this run. Reports ns per call and,
  * per implementation, the ratio to the bare ffi_call (goal: at most 2x), each a median of several rounds, with
  * one @row line per configuration for test/bench/run's table (report.h). Fails only on real errors. */
-#include "hooks.h"
+#include "hooks/hooks.h"
 #include "report.h"
 
 #include <ffi.h>
@@ -239,6 +239,7 @@ int main(void)
                      n, n == 1 ? "" : "s");
             over += sh_bench_row_max(what, per, ffi_ns, "ns", 2.0) != SH_BENCH_PASS;
         }
+        sh_hooks_free(h);
         sh_runtime_stop(&rt);
         char cmd[PATH_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

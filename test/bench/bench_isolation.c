@@ -22,14 +22,14 @@
  *
  * Environment: SH_TEST_PLUGIN_DIR, the directory holding libfaults.so (default build/test/plugins).
  */
-#include "descriptor.h"
-#include "inproc.h"
-#include "instance.h"
-#include "pool.h"
-#include "sandbox.h"
-#include "wire.h"
-#include "worker.h"
-#include "zygote.h"
+#include "registry/descriptor.h"
+#include "plugin/inproc.h"
+#include "runtime/instance.h"
+#include "runtime/pool.h"
+#include "sandbox/sandbox.h"
+#include "value/wire.h"
+#include "worker/worker.h"
+#include "worker/zygote.h"
 
 #include "report.h"
 #include "sh_config.h"

@@ -16,12 +16,12 @@
  * Medians; a missed goal is reported, not failed: the exit status is non-zero only on real errors.
  * Environment: SH_BENCH_PLUGIN_DIR, the directory holding libbench_stages.so.
  */
-#include "descriptor.h"
-#include "inproc.h"
-#include "value.h"
-#include "wire.h"
-#include "worker.h"
-#include "zygote.h"
+#include "registry/descriptor.h"
+#include "plugin/inproc.h"
+#include "value/value.h"
+#include "value/wire.h"
+#include "worker/worker.h"
+#include "worker/zygote.h"
 
 #include "report.h"
 

@@ -1,7 +1,7 @@
 /* libFuzzer target: descriptor and pipeline parsing and validation, on arbitrary file contents. The first byte
  * picks which parser runs. */
-#include "descriptor.h"
-#include "pipeline.h"
+#include "registry/descriptor.h"
+#include "engine/pipeline.h"
 
 #include <stdio.h>
 #include <sys/mman.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: hookspec files (*.hooks), which the host reads from every directory on the plugin search
  * path. Whatever a file says, parsing must end in a hookspec or an error, without crashing or leaking. */
-#include "hookspec.h"
+#include "registry/hookspec.h"
 
 #include <stdlib.h>
 #include <string.h>

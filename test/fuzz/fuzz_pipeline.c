@@ -1,9 +1,9 @@
 /* libFuzzer target: a pipeline file through everything that runs before a pipeline does: parsing, the graph
  * check (names, depends_on, cycles), the order, validation against the built-ins (types, gates, contracts), and
  * the DOT rendering. Nothing here may crash, leak or loop, whatever the file says. */
-#include "engine.h"
-#include "graph_dot.h"
-#include "pipeline.h"
+#include "engine/engine.h"
+#include "engine/graph_dot.h"
+#include "engine/pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>

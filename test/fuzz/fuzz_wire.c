@@ -1,6 +1,6 @@
 /* libFuzzer target: the host's wire decoder, which reads what untrusted workers send. Whatever decodes must
  * re-encode to bytes that decode to an equal value. */
-#include "wire.h"
+#include "value/wire.h"
 
 #include <stdlib.h>
 #include <string.h>

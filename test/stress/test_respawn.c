@@ -6,9 +6,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "pool.h"
+#include "runtime/pool.h"
 #include "testutil.h"
-#include "zygote.h"
+#include "worker/zygote.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,11 +8,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "descriptor.h"
-#include "shmbuf.h"
+#include "registry/descriptor.h"
+#include "worker/shmbuf.h"
 #include "testutil.h"
-#include "worker.h"
-#include "zygote.h"
+#include "worker/worker.h"
+#include "worker/zygote.h"
 
 #include <limits.h>
 #include <stdio.h>

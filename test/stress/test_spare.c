@@ -7,10 +7,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "descriptor.h"
+#include "registry/descriptor.h"
 #include "testutil.h"
-#include "worker.h"
-#include "zygote.h"
+#include "worker/worker.h"
+#include "worker/zygote.h"
 
 #include <limits.h>
 #include <stdio.h>

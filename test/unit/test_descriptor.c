@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "descriptor.h"
+#include "registry/descriptor.h"
 #include "testutil.h"
 
 #include <stagehost/abi.h>

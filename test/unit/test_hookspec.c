@@ -6,8 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "ffisig.h"
-#include "hookspec.h"
+#include "plugin/ffi.h"
+#include "registry/hookspec.h"
 #include "testutil.h"
 
 #include <limits.h>

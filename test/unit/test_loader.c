@@ -6,8 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "inproc.h"
-#include "loader.h"
+#include "plugin/inproc.h"
+#include "plugin/loader.h"
 #include "testutil.h"
 
 #include <stdio.h>

@@ -6,9 +6,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "metrics.h"
-#include "value.h"
+#include "util/buf.h"
+#include "runtime/metrics.h"
+#include "value/value.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -5,9 +5,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "pipeline.h"
+#include "engine/pipeline.h"
 #include "testutil.h"
-#include "value.h"
+#include "value/value.h"
 
 #include <limits.h>
 #include <stdio.h>

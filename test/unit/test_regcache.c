@@ -8,11 +8,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "descriptor_value.h"
-#include "discovery.h"
-#include "regcache.h"
-#include "registry.h"
-#include "requires.h"
+#include "worker/spawn_request.h"
+#include "registry/discovery.h"
+#include "registry/cache.h"
+#include "registry/registry.h"
+#include "registry/version.h"
 #include "testutil.h"
 
 #include <fcntl.h>

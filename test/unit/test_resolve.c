@@ -6,10 +6,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "builtins.h"
-#include "discovery.h"
-#include "registry.h"
-#include "resolve.h"
+#include "builtin/builtins.h"
+#include "registry/discovery.h"
+#include "registry/registry.h"
+#include "runtime/resolve.h"
 #include "testutil.h"
 
 #include <limits.h>

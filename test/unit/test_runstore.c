@@ -6,9 +6,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "runstore.h"
+#include "engine/store.h"
 #include "testutil.h"
-#include "value.h"
+#include "value/value.h"
 
 #include <limits.h>
 #include <sqlite3.h>

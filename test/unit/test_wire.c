@@ -5,11 +5,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "json.h"
+#include "util/buf.h"
+#include "value/json.h"
 #include "testutil.h"
-#include "value.h"
-#include "wire.h"
+#include "value/value.h"
+#include "value/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,155 @@
+#include "builtin/builtins.h"
+#include "sh_config.h"
+#include "plugin/call.h"
+#include "value/value.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+typedef int (*process_fn)(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
+
+typedef struct builtin {
+    sh_stage_type type;
+    process_fn process;
+} builtin;
+
+static const builtin builtins[] = {
+    {{sizeof(sh_stage_type), "read", "any", "document",
+      "read files or a directory into items {path, content}; input items pass through"},
+     sh_builtin_read},
+    {{sizeof(sh_stage_type), "chunk", "document", "chunk",
+      "split a text field into fixed-size, overlapping chunks (size, overlap in characters)"},
+     sh_builtin_chunk},
+    {{sizeof(sh_stage_type), "write", "any", "any", "write items as JSON Lines to a file; items pass through"},
+     sh_builtin_write},
+    {{sizeof(sh_stage_type), "passthrough", "any", "any", "emit every input item unchanged"},
+     sh_builtin_passthrough},
+    {{sizeof(sh_stage_type), "gate", "any", "any",
+      "wait until a field of the input items equals a value (the engine polls the stages before it), then pass "
+      "them on"},
+     sh_builtin_gate},
+    {{sizeof(sh_stage_type), "hook", "any", "any",
+      "call a hook for each item (hook = \"KIND.NAME\", args = item fields) and add its answer to the item"},
+     sh_builtin_hook},
+};
+
+#define NBUILTINS (sizeof builtins / sizeof builtins[0])
+
+static const sh_stage_type *type_ptrs[NBUILTINS];
+
+typedef struct builtin_stage {
+    sh_stage stage;
+    const builtin *b;
+    const sh_stage_def *def; /* borrowed until destroy(), as the ABI promises */
+} builtin_stage;
+
+static int stage_process(sh_stage *stage, sh_call *call, const sh_value *const *items, size_t count)
+{
+    builtin_stage *s = stage->user;
+    return s->b->process(s->def, call, items, count);
+}
+
+static void stage_destroy(sh_stage *stage) { free(stage->user); }
+
+static int b_init(const sh_host *host, sh_call *call, const sh_value *config, void **state)
+{
+    (void)host;
+    (void)call;
+    (void)config;
+    *state = NULL;
+    return SH_OK;
+}
+
+static int b_create(void *state, sh_call *call, const sh_stage_def *def, sh_stage **out)
+{
+    (void)state;
+    for (size_t i = 0; i < NBUILTINS; i++) {
+        if (strcmp(builtins[i].type.type, def->type) != 0)
+            continue;
+        builtin_stage *s = calloc(1, sizeof *s);
+        if (!s) {
+            sh_host_table()->fail(call, "out of memory");
+            return SH_ERR_NOMEM;
+        }
+        s->b = &builtins[i];
+        s->def = def;
+        s->stage = (sh_stage){.size = sizeof(sh_stage), .user = s, .process = stage_process, .destroy = stage_destroy};
+        *out = &s->stage;
+        return SH_OK;
+    }
+    sh_host_table()->fail(call, "no such built-in stage");
+    return SH_ERR_INVALID;
+}
+
+static sh_plugin plugin = {
+    .size = sizeof(sh_plugin),
+    .name = SH_BUILTIN_PLUGIN_NAME,
+    .version = SH_VERSION,
+    .stage_types = type_ptrs,
+    .stage_type_count = NBUILTINS,
+    .init = b_init,
+    .create_stage = b_create,
+};
+
+const sh_plugin *sh_builtin_plugin(void)
+{
+    for (size_t i = 0; i < NBUILTINS; i++)
+        type_ptrs[i] = &builtins[i].type;
+    return &plugin;
+}
+
+const sh_stage_type *sh_builtin_find(const char *type)
+{
+    for (size_t i = 0; i < NBUILTINS; i++)
+        if (strcmp(builtins[i].type.type, type) == 0)
+            return &builtins[i].type;
+    return NULL;
+}
+
+char *sh_builtin_resolve_path(sh_call *call, const char *path)
+{
+    const char *base = call->inv && call->inv->base_dir ? call->inv->base_dir : ".";
+    if (path[0] == '/')
+        return strdup(path);
+    size_t n = strlen(base) + strlen(path) + 2;
+    char *full = malloc(n);
+    if (full)
+        snprintf(full, n, "%s/%s", base, path);
+    return full;
+}
+
+int sh_builtin_failf(sh_call *call, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sh_host_table()->fail(call, msg);
+    return code;
+}
+
+int sh_builtin_forward(sh_call *call, const sh_value *const *items, size_t count)
+{
+    const sh_host *h = sh_host_table();
+    for (size_t i = 0; i < count; i++) {
+        sh_value *copy = sh_value_copy(items[i]);
+        if (!copy) {
+            h->fail(call, "out of memory copying an item");
+            return SH_ERR_NOMEM;
+        }
+        int rc = h->emit(call, copy);
+        if (rc != SH_OK)
+            return rc;
+    }
+    return SH_OK;
+}
+
+int sh_builtin_passthrough(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count)
+{
+    (void)def;
+    return sh_builtin_forward(call, items, count);
+}

@@ -1,0 +1,113 @@
+/* The run store: an SQLite database of pipeline runs, their stages and attempts (status, error, timings,
+ * metrics), each finished stage's output, log lines, and the output cache. It is what lets a run resume after
+ * the host died, and what `stagehost runs` reads.
+ *
+ * Every write is one transaction: a stage's status, output and logs land together or not at all, so a host
+ * killed at any point leaves a store that opens and reads. WAL mode lets `runs list` read while a run writes.
+ * [thread] one thread per handle. */
+#ifndef SH_RUNSTORE_H
+#define SH_RUNSTORE_H
+
+#include "util/error.h"
+#include "value/value.h"
+
+#include <stdint.h>
+
+#define SH_RUNSTORE_SCHEMA 1
+#define SH_RUNSTORE_DEFAULT ".stagehost/runs.db" /* beside the pipeline */
+
+typedef struct sh_runstore sh_runstore;
+
+/* Opens (creating it and its directory when `create` is set) the store at `path`. */
+sh_status sh_runstore_open(const char *path, bool create, sh_runstore **out, sh_error *err);
+void sh_runstore_close(sh_runstore *s);
+const char *sh_runstore_path(const sh_runstore *s);
+
+/* The default store of the pipeline at `pipeline_path`: .stagehost/runs.db in the pipeline's directory. */
+char *sh_runstore_default_path(const char *pipeline_path);
+
+typedef struct sh_run_record {
+    const char *id;
+    const char *pipeline_path;
+    const char *pipeline_name;
+    const char *pipeline_version; /* may be NULL */
+} sh_run_record;
+
+sh_status sh_runstore_begin_run(sh_runstore *s, const sh_run_record *run, sh_error *err);
+/* Whether run `run_id` is being run right now: its status is "running" and its host process (*pid) is alive. */
+sh_status sh_runstore_run_active(sh_runstore *s, const char *run_id, int64_t *pid, bool *active, sh_error *err);
+/* Marks an existing run as running again (resumed by this process). */
+sh_status sh_runstore_resume_run(sh_runstore *s, const char *run_id, sh_error *err);
+/* status: "succeeded", "failed" or "partial" (a stage with on_failure = "continue" failed). */
+sh_status sh_runstore_finish_run(sh_runstore *s, const char *run_id, const char *status, const char *error,
+                                 sh_error *err);
+
+/* Finds a run by its id or a unique prefix of it (at least 4 characters); fills `full` with the whole id and
+ * returns its pipeline's name in *pipeline (caller frees). SH_S_CONFIG when none or several match. */
+sh_status sh_runstore_find_run(sh_runstore *s, const char *id_or_prefix, char full[65], char **pipeline,
+                               sh_error *err);
+
+typedef struct sh_stage_record {
+    const char *run_id;
+    const char *name;
+    int position;         /* in the pipeline file, from 0 */
+    const char *type;
+    const char *source;   /* "core/text 1.2.0" or "built-in" */
+    const char *fingerprint; /* digest of what defines the stage: type, config, upstream stages */
+    const char *status;   /* pending, running, succeeded, failed, skipped, cached, reused */
+    uint32_t attempts;
+    int64_t items_in, items_out;
+    int64_t started_ns, finished_ns; /* CLOCK_REALTIME; 0: not yet */
+    const char *error;    /* may be NULL */
+} sh_stage_record;
+
+typedef struct sh_attempt_record {
+    const char *run_id;
+    const char *stage;
+    uint32_t attempt;
+    const char *status; /* succeeded, failed, crashed, timeout, protocol */
+    const char *error;  /* may be NULL */
+    int64_t started_ns, finished_ns;
+    int64_t cpu_user_us, cpu_sys_us, peak_rss_kb;
+} sh_attempt_record;
+
+typedef struct sh_log_record {
+    int64_t ts_ns;
+    int level; /* sh_log_level */
+    char *message;
+} sh_log_record;
+
+/* Records a stage's state; with its output items when `with_output` (zero items are an output too) and its
+ * log lines, all in one transaction. */
+sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *st, bool with_output,
+                                const sh_value *const *output, size_t output_count, const sh_log_record *logs,
+                                size_t log_count, sh_error *err);
+sh_status sh_runstore_put_attempt(sh_runstore *s, const sh_attempt_record *a, sh_error *err);
+
+/* Groups the records written until sh_runstore_batch_end() into one transaction: fewer commits, and they land
+ * together. `keep` false rolls them all back. */
+sh_status sh_runstore_batch_begin(sh_runstore *s, sh_error *err);
+sh_status sh_runstore_batch_end(sh_runstore *s, bool keep, sh_error *err);
+
+/* A finished stage of run `run_id` whose fingerprint equals `fingerprint`: its output (owned by the caller, as
+ * an array value) and its attempt count. *found is false when there is none. */
+sh_status sh_runstore_finished_output(sh_runstore *s, const char *run_id, const char *stage, const char *fingerprint,
+                                      sh_value **items, uint32_t *attempts, bool *found, sh_error *err);
+/* How many attempts stage `stage` of run `run_id` has had so far (0: none). */
+sh_status sh_runstore_attempt_count(sh_runstore *s, const char *run_id, const char *stage, uint32_t *out,
+                                    sh_error *err);
+
+/* The output cache, keyed by a digest of plugin, version, stage type, configuration and input items. */
+sh_status sh_runstore_cache_get(sh_runstore *s, const char *key, sh_value **items, bool *found, sh_error *err);
+sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plugin, const char *version,
+                                const char *type, const sh_value *const *items, size_t count, sh_error *err);
+
+/* Reports as values, for `stagehost runs`: an array of runs, newest first (at most `limit`, 0: all), and one run
+ * with its stages, attempts and log lines. A run left "running" by a process that is gone reads "interrupted". */
+sh_status sh_runstore_list(sh_runstore *s, size_t limit, sh_value **out, sh_error *err);
+sh_status sh_runstore_show(sh_runstore *s, const char *run_id, sh_value **out, sh_error *err);
+
+/* CLOCK_REALTIME in nanoseconds. */
+int64_t sh_wall_ns(void);
+
+#endif

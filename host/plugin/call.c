@@ -1,0 +1,237 @@
+#include "plugin/call.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+void sh_call_init(sh_call *call, const sh_invocation *inv, sh_emit_fn emit, void *emit_sink, sh_log_fn log,
+                  void *log_sink)
+{
+    memset(call, 0, sizeof *call);
+    call->inv = inv;
+    call->emit = emit;
+    call->emit_sink = emit_sink;
+    call->log = log ? log : sh_call_log_stderr;
+    call->log_sink = log_sink;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void sh_call_finish(sh_call *call)
+{
+    if (call->tmp_dir) {
+        /* Most calls leave the directory empty: one rmdir then, the walk only when something is in it. */
+        if (rmdir(call->tmp_dir) != 0)
+            nftw(call->tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(call->tmp_dir);
+        call->tmp_dir = NULL;
+    }
+}
+
+const char *sh_call_error(const sh_call *call, int status)
+{
+    if (call->failed && call->error[0])
+        return call->error;
+    switch (status) {
+    case SH_ERR_NOMEM:
+        return "out of memory (the plugin gave no message)";
+    case SH_ERR_INVALID:
+        return "invalid argument or configuration (the plugin gave no message)";
+    case SH_ERR_IO:
+        return "I/O error (the plugin gave no message)";
+    default:
+        return "the plugin returned a failure without a message";
+    }
+}
+
+void sh_call_log_stderr(void *sink, const sh_invocation *inv, sh_log_level level, const char *message)
+{
+    (void)sink;
+    sh_log(level, "[%s %s] %s", inv && inv->plugin ? inv->plugin : "?", inv && inv->stage ? inv->stage : "-",
+           message);
+    if (inv && inv->log_tap)
+        inv->log_tap(inv->log_tap_ctx, level, message);
+}
+
+/* ---- the table ---------------------------------------------------------------------------------------------- */
+
+/* Copies a plugin's message into `out` as valid UTF-8: the message travels as a string value (over the wire,
+ * into the run store and JSON), and a plugin may hand over any bytes, or a message its own truncation cut inside
+ * a character. Invalid bytes become '?'; a character that does not fit is left out whole. */
+static void copy_utf8(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] && o + 1 < size;) {
+        size_t n = 1;
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 0xf0)
+            n = 4;
+        else if (c >= 0xe0)
+            n = 3;
+        else if (c >= 0xc0)
+            n = 2;
+        size_t avail = strnlen(in + i, n);
+        if (n > 1 && avail == n && sh_utf8_valid(in + i, n)) {
+            if (o + n + 1 > size)
+                break;
+            memcpy(out + o, in + i, n);
+            o += n;
+            i += n;
+        } else {
+            out[o++] = c < 0x80 ? (char)c : '?';
+            i++;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void host_fail(sh_call *call, const char *message)
+{
+    if (!call)
+        return;
+    call->failed = true;
+    copy_utf8(call->error, sizeof call->error, message ? message : "(no message)");
+}
+
+static void host_log(sh_call *call, sh_log_level level, const char *message)
+{
+    if (call && message)
+        call->log(call->log_sink, call->inv, level, message);
+}
+
+static const char *make_tmp_dir(sh_call *call)
+{
+    if (call->tmp_dir)
+        return call->tmp_dir;
+    const char *base = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/stagehost-call-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpl))
+        return NULL;
+    call->tmp_dir = strdup(tmpl);
+    if (!call->tmp_dir)
+        rmdir(tmpl);
+    return call->tmp_dir;
+}
+
+static int host_context(sh_call *call, sh_context *out)
+{
+    if (!call || !out || out->size < offsetof(sh_context, base_dir) + sizeof(out->base_dir))
+        return SH_ERR_INVALID;
+    const sh_invocation *inv = call->inv;
+    sh_context ctx = {
+        .size = out->size < sizeof ctx ? out->size : (uint32_t)sizeof ctx,
+        .attempt = inv->attempt,
+        .execution_id = inv->execution_id,
+        .task_id = inv->task_id,
+        .pipeline = inv->pipeline,
+        .stage = inv->stage,
+        .plugin = inv->plugin,
+        .tmp_dir = make_tmp_dir(call),
+        .base_dir = inv->base_dir,
+    };
+    /* Write no further than the plugin's struct reaches, nor than ours does. */
+    memcpy(out, &ctx, ctx.size);
+    return SH_OK;
+}
+
+static int64_t host_now_ns(sh_call *call)
+{
+    if (call && call->inv && call->inv->deterministic)
+        return SH_DETERMINISTIC_EPOCH_NS + 1000 * call->clock_reads++;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    return (h ^ 0xff) * UINT64_C(0x100000001b3); /* a separator, so "ab"+"c" differs from "a"+"bc" */
+}
+
+/* splitmix64: tiny, fast, and the same sequence on every machine, which is all a deterministic run needs. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static uint64_t host_random_u64(sh_call *call)
+{
+    if (call && call->inv && call->inv->deterministic) {
+        if (!call->rng) {
+            const sh_invocation *inv = call->inv;
+            uint64_t h = fnv1a(fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), inv->plugin), inv->stage), inv->task_id);
+            call->rng = (inv->seed ^ h) | 1; /* never 0, which means "not seeded yet" */
+        }
+        return splitmix64(&call->rng);
+    }
+    uint64_t v = 0;
+    while (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v && errno == EINTR)
+        ;
+    return v;
+}
+
+static int host_emit(sh_call *call, sh_value *item)
+{
+    if (!call || !item || !call->emit) {
+        sh_value_free(item);
+        return SH_ERR_INVALID;
+    }
+    return call->emit(call->emit_sink, item);
+}
+
+static int host_value_bool(const sh_value *v) { return sh_value_get_bool(v); }
+static sh_value *host_new_bool(int b) { return sh_value_bool(b); }
+
+static const sh_host table = {
+    .size = sizeof(sh_host),
+    .abi_version = SH_ABI_CURRENT,
+    .fail = host_fail,
+    .log = host_log,
+    .context = host_context,
+    .now_ns = host_now_ns,
+    .random_u64 = host_random_u64,
+    .emit = host_emit,
+    .value_type = sh_value_type,
+    .value_bool = host_value_bool,
+    .value_int = sh_value_get_int,
+    .value_double = sh_value_get_double,
+    .value_string = sh_value_get_string,
+    .value_bytes = sh_value_get_bytes,
+    .value_count = sh_value_count,
+    .array_get = sh_value_array_get,
+    .map_get = sh_value_map_get,
+    .map_entry = sh_value_map_entry,
+    .new_null = sh_value_null,
+    .new_bool = host_new_bool,
+    .new_int = sh_value_int,
+    .new_double = sh_value_double,
+    .new_string = sh_value_string,
+    .new_bytes = sh_value_bytes,
+    .new_array = sh_value_array,
+    .new_map = sh_value_map,
+    .value_copy = sh_value_copy,
+    .value_free = sh_value_free,
+    .array_push = sh_value_array_push,
+    .map_set = sh_value_map_set,
+};
+
+const sh_host *sh_host_table(void) { return &table; }

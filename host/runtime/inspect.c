@@ -1,0 +1,69 @@
+#include "runtime/inspect.h"
+#include "worker/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *sh_inspect_step_name(sh_inspect_step step)
+{
+    static const char *const names[] = {"load", "magic block", "ABI negotiation", "metadata", "init", "health",
+                                        "done"};
+    return (unsigned)step <= SH_STEP_DONE ? names[step] : "?";
+}
+
+/* Which step a load failure belongs to, from the loader's message (see loader.c). */
+static sh_inspect_step classify(const char *message)
+{
+    if (strstr(message, "in the magic block") || strstr(message, "is not an sh_entry object"))
+        return SH_STEP_MAGIC;
+    if (strstr(message, "refused ABI") || strstr(message, "ABI negotiation") || strstr(message, "plugin vtable"))
+        return SH_STEP_NEGOTIATION;
+    if (strstr(message, "does not match its descriptor"))
+        return SH_STEP_METADATA;
+    if (strstr(message, "failed to initialise"))
+        return SH_STEP_INIT;
+    return SH_STEP_LOAD;
+}
+
+void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_support *support, bool allow_unconfined,
+                       sh_inspect_report *report)
+{
+    memset(report, 0, sizeof *report);
+    /* Plugin code is untrusted here above all (a CI checking someone's plugin): confine it like any worker,
+     * granting nothing. */
+    sh_sandbox_policy policy = {.landlock = support->landlock_abi > 0, .seccomp = support->seccomp};
+    if (support->user_switch) {
+        policy.uid = support->uid;
+        policy.gid = support->gid;
+    }
+    if ((!policy.landlock || !policy.seccomp) && !allow_unconfined) {
+        report->reached = SH_STEP_LOAD;
+        snprintf(report->message, sizeof report->message,
+                 "not run: the check would run the plugin's code without %s on this system; run 'stagehost "
+                 "doctor', or pass --allow-unconfined",
+                 policy.seccomp ? "Landlock" : "seccomp");
+        return;
+    }
+    sh_descriptor granted_nothing = *d;
+    memset(&granted_nothing.permissions, 0, sizeof granted_nothing.permissions);
+    d = &granted_nothing;
+    const sh_sandbox_policy *p = &policy;
+    sh_worker_limits limits = d->limits;
+    if (limits.timeout_ms <= 0)
+        limits.timeout_ms = SH_DEFAULT_TIMEOUT_MS;
+    sh_worker *w = NULL;
+    sh_error err;
+    if (sh_worker_start(d, &limits, NULL, p, NULL, &w, &err) != SH_S_OK) {
+        report->reached = classify(err.message);
+        snprintf(report->message, sizeof report->message, "%s", err.message);
+        return;
+    }
+    report->abi = sh_worker_abi(w);
+    if (sh_worker_health(w, &err) != SH_S_OK) {
+        report->reached = SH_STEP_HEALTH;
+        snprintf(report->message, sizeof report->message, "%s", err.message);
+    } else {
+        report->reached = SH_STEP_DONE;
+    }
+    sh_worker_stop(w);
+}

@@ -1,0 +1,295 @@
+#include "runtime/runtime.h"
+#include "registry/discovery.h"
+#include "util/log.h"
+#include "worker/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sh_runtime_quarantine_reason(const sh_runtime *rt, const sh_registry_entry *e, const char *last, char *out,
+                                  size_t len)
+{
+    snprintf(out, len,
+             "quarantined: its worker crashed %d times in a row (last: %s); this clears when the library changes, or "
+             "run 'stagehost plugins reset %s'",
+             sh_quarantine_threshold(rt->quarantine), last && *last ? last : "unknown", e->desc->name);
+}
+
+/* Plugins that crashed too often in earlier runs stay out until their library changes or they are reset. */
+static void mark_quarantined(sh_runtime *rt)
+{
+    for (size_t i = 0; rt->quarantine && i < rt->registry.len; i++) {
+        sh_registry_entry *e = &rt->registry.entries[i];
+        const char *last = NULL;
+        if (e->status != SH_PLUGIN_AVAILABLE || !sh_quarantine_is_quarantined(rt->quarantine, e->desc->library_path,
+                                                                                &last))
+            continue;
+        char why[2048];
+        sh_runtime_quarantine_reason(rt, e, last, why, sizeof why);
+        sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
+    }
+}
+
+sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
+                           size_t plugin_dir_count, sh_error *err)
+{
+    memset(rt, 0, sizeof *rt);
+    sh_registry_init(&rt->registry);
+    sh_status rc = SH_S_OK;
+    if (zygote)
+        rc = sh_zygote_start(&rt->zygote, err);
+    if (!config_path) {
+        const char *env = getenv("STAGEHOST_CONFIG");
+        config_path = env && *env ? env : NULL;
+    }
+    if (rc == SH_S_OK && config_path)
+        rc = sh_hostconfig_load(config_path, &rt->config, err);
+    if (rc == SH_S_OK)
+        rc = sh_discover(&rt->registry, plugin_dirs, plugin_dir_count, rt->config ? &rt->config->plugin_path : NULL,
+                         err);
+    if (rc == SH_S_OK) {
+        sh_sandbox_probe(rt->config ? rt->config->sandbox_user : NULL, &rt->sandbox);
+        rt->quarantine = sh_quarantine_open(rt->config ? rt->config->quarantine_after : 0);
+        mark_quarantined(rt);
+        sh_registry_check_dependencies(&rt->registry);
+    }
+    if (rc == SH_S_OK && !(rt->metrics = sh_metrics_new()))
+        rc = sh_error_set(err, SH_S_NOMEM, "out of memory");
+    sh_pool_config pc = rt->config ? rt->config->workers : (sh_pool_config){0};
+    if (rc == SH_S_OK && !(rt->pool = sh_pool_new(&pc, rt->zygote, rt->metrics)))
+        rc = sh_error_set(err, SH_S_NOMEM, "out of memory");
+    if (rc != SH_S_OK)
+        sh_runtime_stop(rt);
+    return rc;
+}
+
+void sh_runtime_stop(sh_runtime *rt)
+{
+    /* Workers first, so each runs fini() and is reaped through the zygote before the zygote goes. */
+    sh_pool_free(rt->pool);
+    sh_zygote_stop(rt->zygote);
+    sh_metrics_free(rt->metrics);
+    sh_quarantine_free(rt->quarantine);
+    sh_hostconfig_free(rt->config);
+    sh_registry_free(&rt->registry);
+    for (size_t i = 0; i < rt->grant_count; i++) {
+        free(rt->grant_plugins[i]);
+        sh_grants_free(&rt->grants[i]);
+    }
+    free(rt->grant_plugins);
+    free(rt->grants);
+    memset(rt, 0, sizeof *rt);
+}
+
+sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err)
+{
+    const char *colon = strchr(spec, ':');
+    if (!colon || colon == spec)
+        return sh_error_set(err, SH_S_CONFIG, "--grant %s: expected PLUGIN:PERMISSION, e.g. core/http:network", spec);
+    size_t n = (size_t)(colon - spec);
+    size_t i = 0;
+    while (i < rt->grant_count && (strlen(rt->grant_plugins[i]) != n || strncmp(rt->grant_plugins[i], spec, n)))
+        i++;
+    if (i == rt->grant_count) {
+        char **names = realloc(rt->grant_plugins, (i + 1) * sizeof *names);
+        if (names)
+            rt->grant_plugins = names;
+        sh_grants *g = names ? realloc(rt->grants, (i + 1) * sizeof *g) : NULL;
+        if (!g || !(rt->grant_plugins[i] = strndup(spec, n)))
+            return sh_error_set(err, SH_S_NOMEM, "out of memory");
+        rt->grants = g;
+        memset(&rt->grants[i], 0, sizeof rt->grants[i]);
+        rt->grant_count++;
+    }
+    sh_status rc = sh_grants_add(&rt->grants[i], colon + 1, err);
+    return rc == SH_S_OK ? rc : sh_error_prefix(err, "--grant %s", spec);
+}
+
+static sh_status merge_grants(sh_grants *to, const sh_grants *from, sh_error *err)
+{
+    to->network |= from->network;
+    to->exec |= from->exec;
+    sh_status rc = sh_strlist_extend(&to->read, &from->read, err);
+    if (rc == SH_S_OK)
+        rc = sh_strlist_extend(&to->write, &from->write, err);
+    if (rc == SH_S_OK)
+        rc = sh_strlist_extend(&to->env, &from->env, err);
+    return rc;
+}
+
+sh_status sh_runtime_policy(const sh_runtime *rt, const sh_descriptor *d, sh_isolation iso,
+                            sh_sandbox_policy *policy, sh_error *err)
+{
+    memset(policy, 0, sizeof *policy);
+    /* What the plugin may do is the union of the host configuration's grants and the command line's. */
+    sh_grants all = {0};
+    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);
+    sh_status rc = ps ? merge_grants(&all, &ps->grants, err) : SH_S_OK;
+    for (size_t i = 0; rc == SH_S_OK && i < rt->grant_count; i++)
+        if (strcmp(rt->grant_plugins[i], d->name) == 0)
+            rc = merge_grants(&all, &rt->grants[i], err);
+    if (rc == SH_S_OK)
+        rc = sh_grants_check(d, &all, err);
+    sh_grants_free(&all);
+    if (rc != SH_S_OK || iso == SH_ISOLATION_NONE)
+        return rc;
+    policy->landlock = rt->sandbox.landlock_abi > 0;
+    policy->seccomp = rt->sandbox.seccomp;
+    if ((!policy->landlock || !policy->seccomp) && !rt->allow_unconfined)
+        return sh_error_set(err, SH_S_CONFIG,
+                            "plugin '%s' must run confined, but %s%s%s %s not available on this system; run "
+                            "'stagehost doctor' for details, or pass --allow-unconfined to run it with the "
+                            "protections that are",
+                            d->name, policy->seccomp ? "" : "seccomp",
+                            !policy->seccomp && !policy->landlock ? " and " : "", policy->landlock ? "" : "Landlock",
+                            !policy->seccomp && !policy->landlock ? "are" : "is");
+    if (rt->sandbox.user_switch) {
+        policy->uid = rt->sandbox.uid;
+        policy->gid = rt->sandbox.gid;
+    }
+    /* The worker user's process limit is shared by every worker: a default keeps a fork bomb in one from
+     * starving the rest (for the host's own user it would count the user's other processes too). */
+    policy->default_processes = rt->sandbox.user_switch ? SH_DEFAULT_WORKER_PROCESSES : 0;
+    return SH_S_OK;
+}
+
+sh_isolation sh_runtime_isolation(const sh_runtime *rt, const sh_descriptor *d, sh_isolation stage_iso)
+{
+    if (stage_iso != SH_ISOLATION_DEFAULT)
+        return stage_iso;
+    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);
+    if (ps && ps->isolation != SH_ISOLATION_DEFAULT)
+        return ps->isolation;
+    return d->isolation != SH_ISOLATION_DEFAULT ? d->isolation : SH_ISOLATION_PROCESS;
+}
+
+static int64_t pick(int64_t a, int64_t b, int64_t c) { return a ? a : b ? b : c; }
+
+void sh_runtime_limits(const sh_runtime *rt, const sh_descriptor *d, sh_limits *out)
+{
+    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);
+    sh_limits none = {0};
+    const sh_limits *p = ps ? &ps->limits : &none, *h = rt->config ? &rt->config->limits : &none,
+                    *l = &d->limits;
+    out->memory_mb = pick(p->memory_mb, l->memory_mb, h->memory_mb);
+    out->cpu_seconds = pick(p->cpu_seconds, l->cpu_seconds, h->cpu_seconds);
+    out->timeout_ms = pick(p->timeout_ms, l->timeout_ms, pick(h->timeout_ms, SH_DEFAULT_TIMEOUT_MS, 0));
+    out->open_files = pick(p->open_files, l->open_files, h->open_files);
+    out->processes = pick(p->processes, l->processes, h->processes);
+    out->file_size_mb = pick(p->file_size_mb, l->file_size_mb, h->file_size_mb);
+    out->output_mb = pick(p->output_mb, l->output_mb, h->output_mb);
+}
+
+const sh_value *sh_runtime_plugin_config(const sh_runtime *rt, const char *name)
+{
+    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, name);
+    return ps ? ps->config : NULL;
+}
+
+/* The registry's own entry for `e`, which the runtime may change. */
+static sh_registry_entry *mutable_entry(sh_runtime *rt, const sh_registry_entry *e)
+{
+    for (size_t i = 0; i < rt->registry.len; i++)
+        if (&rt->registry.entries[i] == e)
+            return &rt->registry.entries[i];
+    return NULL;
+}
+
+/* A plugin is degraded once at least this many calls were made and more than half failed. */
+#define DEGRADED_MIN_CALLS 10
+
+void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *ce, sh_status outcome, const char *message)
+{
+    sh_registry_entry *e = ce ? mutable_entry(rt, ce) : NULL;
+    if (!e)
+        return;
+    if (outcome == SH_S_CRASH || outcome == SH_S_OK) {
+        bool now = sh_quarantine_record(rt->quarantine, e->desc->library_path, outcome == SH_S_CRASH, message);
+        if (now) {
+            char why[2048];
+            sh_runtime_quarantine_reason(rt, e, message, why, sizeof why);
+            sh_log(SH_LOG_WARN, "plugin '%s' is %s", e->desc->name, why);
+            sh_registry_set_status(e, SH_PLUGIN_QUARANTINED, why);
+            sh_pool_unload(rt->pool, e->desc->name);
+            return;
+        }
+    }
+    uint64_t calls = 0, failures = 0;
+    if (e->status == SH_PLUGIN_AVAILABLE && sh_metrics_plugin_counts(rt->metrics, e->desc->name, &calls, &failures) &&
+        calls >= DEGRADED_MIN_CALLS && failures * 2 > calls) {
+        char why[256];
+        snprintf(why, sizeof why, "%llu of its %llu calls failed", (unsigned long long)failures,
+                 (unsigned long long)calls);
+        sh_log(SH_LOG_WARN, "plugin '%s' is degraded: %s", e->desc->name, why);
+        sh_registry_set_status(e, SH_PLUGIN_DEGRADED, why);
+    }
+}
+
+void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *ce, bool ok, const char *message)
+{
+    sh_registry_entry *e = ce ? mutable_entry(rt, ce) : NULL;
+    if (!e)
+        return;
+    if (ok) {
+        if (e->health_failures && e->status == SH_PLUGIN_DEGRADED) {
+            sh_log(SH_LOG_INFO, "plugin '%s' is healthy again", e->desc->name);
+            sh_registry_set_status(e, SH_PLUGIN_AVAILABLE, NULL);
+        }
+        e->health_failures = 0;
+        return;
+    }
+    e->health_failures++;
+    char why[2048];
+    if (e->health_failures >= SH_HEALTH_FAILURES) {
+        snprintf(why, sizeof why, "its health check failed %d times in a row: %s", e->health_failures,
+                 message ? message : "");
+        sh_log(SH_LOG_WARN, "plugin '%s' is unavailable: %s", e->desc->name, why);
+        sh_registry_set_status(e, SH_PLUGIN_UNAVAILABLE, why);
+        sh_pool_unload(rt->pool, e->desc->name);
+    } else {
+        snprintf(why, sizeof why, "its health check failed: %s", message ? message : "");
+        sh_log(SH_LOG_WARN, "plugin '%s' is degraded: %s", e->desc->name, why);
+        sh_registry_set_status(e, SH_PLUGIN_DEGRADED, why);
+    }
+}
+
+/* Results are gathered first and applied after the walk: applying one may unload instances, which would
+ * reorder the pool under the walk. */
+typedef struct health_result {
+    const sh_registry_entry *entry;
+    bool ok;
+    char message[512];
+} health_result;
+
+typedef struct health_ctx {
+    sh_runtime *rt;
+    health_result *results;
+    size_t len, cap;
+} health_ctx;
+
+static void check_one(void *ctx, const char *plugin, sh_instance *in)
+{
+    health_ctx *h = ctx;
+    const sh_registry_entry *e = sh_registry_find_any(&h->rt->registry, plugin);
+    if (!e || !e->desc || h->len == h->cap)
+        return;
+    sh_error err;
+    health_result *r = &h->results[h->len++];
+    r->entry = e;
+    r->ok = sh_instance_health(in, &err) == SH_S_OK;
+    snprintf(r->message, sizeof r->message, "%s", r->ok ? "" : err.message);
+}
+
+void sh_runtime_check_health(sh_runtime *rt)
+{
+    health_ctx h = {.rt = rt, .cap = 64};
+    h.results = calloc(h.cap, sizeof *h.results);
+    if (!h.results)
+        return;
+    sh_pool_each_instance(rt->pool, check_one, &h);
+    for (size_t i = 0; i < h.len; i++)
+        sh_runtime_record_health(rt, h.results[i].entry, h.results[i].ok,
+                                 h.results[i].ok ? NULL : h.results[i].message);
+    free(h.results);
+}

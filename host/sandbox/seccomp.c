@@ -1,0 +1,162 @@
+/* seccomp: refuse, with EPERM, the system calls a pipeline stage has no business making: tracing and reading
+ * other processes, mounting, loading kernel code, BPF, perf, keyrings, namespaces, rebooting; network sockets
+ * unless `network` is granted, and execve unless `exec` is. */
+#include "sandbox/sandbox.h"
+#include "sh_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#if SH_HAVE_SECCOMP
+#include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char *const always_denied[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "move_mount",
+    "open_tree", "fsopen", "fsmount", "fsconfig", "fspick", "kexec_load", "kexec_file_load", "init_module",
+    "finit_module", "delete_module", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "unshare",
+    "setns", "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
+    "iopl", "ioperm", "userfaultfd", "quotactl", "lookup_dcookie", "syslog", "personality", "mbind",
+    "move_pages", "migrate_pages", "kcmp", "pidfd_getfd",
+    /* A worker and everything it forks stay in one process group, which the host kills as a whole. */
+    "setsid", "setpgid",
+};
+
+bool sh_seccomp_available(void) { return true; }
+
+/* Adds one rule; on failure names the system call in `why`. */
+static int deny(scmp_filter_ctx ctx, uint32_t action, int nr, const char *name, unsigned n,
+                const struct scmp_arg_cmp *cmp, char *why, size_t len)
+{
+    int rc = n ? seccomp_rule_add_array(ctx, action, nr, n, cmp) : seccomp_rule_add(ctx, action, nr, 0);
+    if (rc < 0)
+        snprintf(why, len, "seccomp: cannot add the rule for %s: %s", name, strerror(-rc));
+    return rc < 0 ? -1 : 0;
+}
+
+/* Builds the filter for a worker with or without the network and exec grants; NULL (and `why`) on failure. */
+static scmp_filter_ctx build(bool network, bool exec, char *why, size_t len)
+{
+    /* Only the native architecture is allowed: a 32-bit system call from a 64-bit worker kills it
+     * (libseccomp's default for a foreign architecture), so the rules below cannot be sidestepped. */
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) {
+        snprintf(why, len, "seccomp: cannot create a filter");
+        return NULL;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof always_denied / sizeof always_denied[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(always_denied[i]);
+        if (nr != __NR_SCMP_ERROR)
+            rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), nr, always_denied[i], 0, NULL, why, len);
+    }
+    /* New namespaces through clone are unshare by another name. clone3 passes its flags in memory, where a
+     * filter cannot look: it is refused with ENOSYS, and the C library falls back to clone. */
+    static const uint64_t namespaces[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+                                          CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
+    for (size_t i = 0; rc == 0 && i < sizeof namespaces / sizeof namespaces[0]; i++) {
+        struct scmp_arg_cmp flag = SCMP_A0(SCMP_CMP_MASKED_EQ, namespaces[i], namespaces[i]);
+        rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), "clone with a new namespace", 1, &flag, why, len);
+    }
+    if (rc == 0)
+        rc = deny(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), "clone3", 0, NULL, why, len);
+    /* io_uring performs system calls the filter never sees. */
+    if (rc == 0)
+        rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), "io_uring_setup", 0, NULL, why, len);
+    if (rc == 0 && !network) {
+        /* Local sockets stay (socketpair, AF_UNIX); anything that can reach a network does not. */
+        struct scmp_arg_cmp not_unix = {.arg = 0, .op = SCMP_CMP_NE, .datum_a = AF_UNIX, .datum_b = 0};
+        rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), "socket", 1, &not_unix, why, len);
+    }
+    if (rc == 0 && !exec) {
+        rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execve), "execve", 0, NULL, why, len);
+        if (rc == 0)
+            rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execveat), "execveat", 0, NULL, why, len);
+    }
+    if (rc != 0) {
+        seccomp_release(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* The four filters (network and exec granted or not), compiled to BPF once, by the zygote while the host is
+ * busy discovering plugins, so that each worker only loads a ready program. */
+static struct {
+    struct sock_filter *insns;
+    unsigned short count;
+} programs[4];
+
+static int variant(bool network, bool exec) { return (network ? 2 : 0) + (exec ? 1 : 0); }
+
+void sh_seccomp_prepare(void)
+{
+    for (int v = 0; v < 4; v++) {
+        if (programs[v].insns)
+            continue;
+        char why[256];
+        scmp_filter_ctx ctx = build(v & 2, v & 1, why, sizeof why);
+        int fd = ctx ? memfd_create("stagehost-seccomp", MFD_CLOEXEC) : -1;
+        if (fd >= 0 && seccomp_export_bpf(ctx, fd) == 0) {
+            off_t size = lseek(fd, 0, SEEK_END);
+            struct sock_filter *insns = size > 0 ? malloc((size_t)size) : NULL;
+            if (insns && pread(fd, insns, (size_t)size, 0) == size &&
+                (size_t)size / sizeof *insns <= USHRT_MAX) {
+                programs[v].insns = insns;
+                programs[v].count = (unsigned short)((size_t)size / sizeof *insns);
+            } else {
+                free(insns);
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+        if (ctx)
+            seccomp_release(ctx);
+    }
+}
+
+int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len)
+{
+    int v = variant(d->permissions.network, d->permissions.exec);
+    if (programs[v].insns) {
+        struct sock_fprog prog = {.len = programs[v].count, .filter = programs[v].insns};
+        /* no_new_privs is already set (sandbox.c), as loading a filter unprivileged requires. */
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+            snprintf(why, len, "seccomp: cannot load the filter: %s", strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    scmp_filter_ctx ctx = build(d->permissions.network, d->permissions.exec, why, len);
+    if (!ctx)
+        return -1;
+    int rc = 0;
+    int lrc = seccomp_load(ctx);
+    if (lrc < 0) {
+        snprintf(why, len, "seccomp: cannot load the filter: %s", strerror(-lrc));
+        rc = -1;
+    }
+    seccomp_release(ctx);
+    return rc;
+}
+#else
+bool sh_seccomp_available(void) { return false; }
+
+void sh_seccomp_prepare(void) {}
+
+int sh_seccomp_apply(const sh_descriptor *d, char *why, size_t len)
+{
+    (void)d;
+    snprintf(why, len, "seccomp: stagehost was built without libseccomp (meson option 'sandbox')");
+    return -1;
+}
+#endif

@@ -1,0 +1,27 @@
+/* Long-running mode: a runtime kept warm behind a Unix socket, driven by `stagehost ctl`. Requests are served
+ * one at a time; each is one frame holding an array of strings (the command and its argument), answered by one
+ * frame holding {exit, output}. */
+#ifndef SH_SERVE_H
+#define SH_SERVE_H
+
+#include "runtime/runtime.h"
+
+enum { SH_CTL_REQUEST = 1, SH_CTL_RESPONSE = 2 };
+
+#define SH_DEFAULT_HEALTH_INTERVAL_MS 30000
+
+/* Serves on `socket_path` (created owner-only; a stale socket is replaced, a live one refused) until a
+ * `shutdown` request, SIGTERM or SIGINT. Idle workers expire by the runtime's TTL meanwhile. On the way out,
+ * every plugin is unloaded (fini runs, workers are reaped) and the socket is removed. */
+sh_status sh_serve(sh_runtime *rt, const char *socket_path, sh_error *err);
+
+/* As sh_serve, in development mode (`serve --dev`): between requests, changes `reload` reports are revalidated
+ * and applied (see sh_reload_apply); each is logged. `reload` is borrowed and watches `rt`. */
+typedef struct sh_reload sh_reload;
+sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reload, sh_error *err);
+
+/* Sends one request and waits for the answer: *exit_code and `output` (appended). */
+sh_status sh_ctl(const char *socket_path, const char *const *args, size_t count, int *exit_code, sh_buf *output,
+                 sh_error *err);
+
+#endif

@@ -1,0 +1,60 @@
+/* Reading libconfig files (descriptors, pipelines) with errors that name file:line, the key, what was expected,
+ * and what was found. */
+#ifndef SH_CFGREAD_H
+#define SH_CFGREAD_H
+
+#include "util/error.h"
+#include "util/strlist.h"
+#include "value/value.h"
+
+#include <libconfig.h>
+#include <stdbool.h>
+
+/* Where errors go: the file being read and the error object. Errors accumulate, one "PATH:LINE: ..." line
+ * each, so a parser that carries on after an error reports everything at once. */
+typedef struct sh_cfg {
+    const char *path;
+    sh_error *err;
+    int errors;
+} sh_cfg;
+
+
+/* For parsers that carry on after a malformed key so that one run reports every problem: a configuration error
+ * is already recorded in the sh_cfg, and parsing goes on; only running out of memory returns at once. */
+#define SH_CFG_KEEP_GOING(expr)                                                                                   \
+    do {                                                                                                          \
+        sh_status kg_ = (expr);                                                                                   \
+        if (kg_ == SH_S_NOMEM)                                                                                    \
+            return kg_;                                                                                           \
+    } while (0)
+
+/* config_init + config_read_file, with "PATH:LINE: syntax error: ..." on failure. `what` names the kind of file.
+ * The caller always calls config_destroy(). */
+sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, sh_error *err);
+
+/* config_setting_get_member(group, key) for a key without path separators, without its per-character cost.
+ * NULL when group is NULL or not a group. */
+config_setting_t *sh_cfg_member(const config_setting_t *group, const char *key);
+int sh_cfg_line(const config_setting_t *s);
+const char *sh_cfg_type_word(const config_setting_t *s);
+__attribute__((format(printf, 3, 4))) sh_status sh_cfg_fail(sh_cfg *p, const config_setting_t *at, const char *fmt,
+                                                             ...);
+/* Refuses keys of `group` not in `known`, suggesting the closest known key. `where` names the group. */
+sh_status sh_cfg_check_keys(sh_cfg *p, const config_setting_t *group, const char *where, const char *const *known,
+                            size_t nknown);
+/* Typed getters: `what` describes the expected value in errors. Absent optional keys leave *out unchanged. */
+sh_status sh_cfg_string(sh_cfg *p, const config_setting_t *group, const char *key, const char *what, bool required,
+                        char **out);
+sh_status sh_cfg_int(sh_cfg *p, const config_setting_t *group, const char *key, const char *what, bool required,
+                     int64_t min, int64_t *out);
+sh_status sh_cfg_bool(sh_cfg *p, const config_setting_t *group, const char *key, bool *out);
+sh_status sh_cfg_strlist(sh_cfg *p, const config_setting_t *group, const char *key, sh_strlist *out);
+
+/* A setting as a value: groups become maps, lists and arrays become arrays. NULL when out of memory or when a
+ * string is not UTF-8: use sh_cfg_value() to tell which. */
+sh_value *sh_cfg_to_value(const config_setting_t *s);
+
+/* sh_cfg_to_value with errors: PATH:LINE for a string that is not UTF-8 (`what` names the setting). */
+sh_status sh_cfg_value(sh_cfg *p, const config_setting_t *s, const char *what, sh_value **out);
+
+#endif

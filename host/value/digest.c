@@ -1,0 +1,65 @@
+#include "value/digest.h"
+#include "util/buf.h"
+#include "value/wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <xxhash.h>
+
+struct sh_digest {
+    XXH3_state_t *state;
+    sh_buf scratch; /* one value's encoding at a time, reused */
+    bool failed;
+};
+
+sh_digest *sh_digest_new(void)
+{
+    sh_digest *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->state = XXH3_createState();
+    if (!d->state || XXH3_128bits_reset(d->state) != XXH_OK) {
+        sh_digest_free(d);
+        return NULL;
+    }
+    sh_buf_init(&d->scratch);
+    return d;
+}
+
+void sh_digest_free(sh_digest *d)
+{
+    if (!d)
+        return;
+    XXH3_freeState(d->state);
+    sh_buf_free(&d->scratch);
+    free(d);
+}
+
+void sh_digest_bytes(sh_digest *d, const void *data, size_t len)
+{
+    if (len && XXH3_128bits_update(d->state, data, len) != XXH_OK)
+        d->failed = true;
+}
+
+void sh_digest_string(sh_digest *d, const char *s)
+{
+    sh_buf_reset(&d->scratch);
+    sh_wire_put_string(&d->scratch, s);
+    d->failed |= d->scratch.failed != 0;
+    sh_digest_bytes(d, d->scratch.data, d->scratch.len);
+}
+
+void sh_digest_value(sh_digest *d, const sh_value *v)
+{
+    sh_buf_reset(&d->scratch);
+    sh_wire_put_value(&d->scratch, v);
+    d->failed |= d->scratch.failed != 0;
+    sh_digest_bytes(d, d->scratch.data, d->scratch.len);
+}
+
+bool sh_digest_hex(const sh_digest *d, char out[SH_DIGEST_HEX])
+{
+    XXH128_hash_t h = XXH3_128bits_digest(d->state);
+    snprintf(out, SH_DIGEST_HEX, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+    return !d->failed;
+}
