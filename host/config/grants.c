@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-sh_status sh_grants_add(sh_grants *g, const char *perm, sh_error *err)
+sh_status sh_grants_add(sh_permissions *g, const char *perm, sh_error *err)
 {
     if (strcmp(perm, "network") == 0) {
         g->network = true;
@@ -29,7 +29,19 @@ sh_status sh_grants_add(sh_grants *g, const char *perm, sh_error *err)
                         "unknown permission '%s': use network, exec, read=PATH, write=PATH or env=NAME", perm);
 }
 
-void sh_grants_free(sh_grants *g)
+sh_status sh_grants_merge(sh_permissions *to, const sh_permissions *from, sh_error *err)
+{
+    to->network |= from->network;
+    to->exec |= from->exec;
+    sh_status rc = sh_strlist_extend(&to->read, &from->read, err);
+    if (rc == SH_S_OK)
+        rc = sh_strlist_extend(&to->write, &from->write, err);
+    if (rc == SH_S_OK)
+        rc = sh_strlist_extend(&to->env, &from->env, err);
+    return rc;
+}
+
+void sh_grants_free(sh_permissions *g)
 {
     sh_strlist_clear(&g->read);
     sh_strlist_clear(&g->write);
@@ -65,8 +77,8 @@ static bool named(const char *name, const sh_strlist *granted)
  * the three renderings of the refusal: the summary, the command-line flags, and one host-configuration key
  * holding them all (a repeated key would not be valid libconfig). */
 static size_t missing_list(const char *plugin, const char *kind, const sh_strlist *asked,
-                           bool (*granted)(const char *item, const sh_grants *g), const sh_grants *g, sh_buf *summary,
-                           sh_buf *flags, sh_buf *conf, size_t count)
+                           bool (*granted)(const char *item, const sh_permissions *g), const sh_permissions *g,
+                           sh_buf *summary, sh_buf *flags, sh_buf *conf, size_t count)
 {
     size_t added = 0;
     for (size_t i = 0; i < asked->len; i++) {
@@ -87,11 +99,11 @@ static size_t missing_list(const char *plugin, const char *kind, const sh_strlis
     return added;
 }
 
-static bool read_granted(const char *path, const sh_grants *g) { return covered(path, &g->read) || covered(path, &g->write); }
-static bool write_granted(const char *path, const sh_grants *g) { return covered(path, &g->write); }
-static bool env_granted(const char *name, const sh_grants *g) { return named(name, &g->env); }
+static bool read_granted(const char *path, const sh_permissions *g) { return covered(path, &g->read) || covered(path, &g->write); }
+static bool write_granted(const char *path, const sh_permissions *g) { return covered(path, &g->write); }
+static bool env_granted(const char *name, const sh_permissions *g) { return named(name, &g->env); }
 
-sh_status sh_grants_check(const sh_descriptor *d, const sh_grants *g, sh_error *err)
+sh_status sh_grants_check(const sh_descriptor *d, const sh_permissions *g, sh_error *err)
 {
     const sh_permissions *p = &d->permissions;
     sh_buf summary, flags, conf;

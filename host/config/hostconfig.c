@@ -35,7 +35,7 @@ static sh_status parse_workers(sh_cfg *c, const config_setting_t *root, sh_hostc
     return rc;
 }
 
-static sh_status parse_grants(sh_cfg *c, const config_setting_t *g, sh_grants *out)
+static sh_status parse_grants(sh_cfg *c, const config_setting_t *g, sh_permissions *out)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
         return sh_cfg_fail(c, g, "'grants' must be a group { network = true; read = ( \"/data\" ); }, got %s",

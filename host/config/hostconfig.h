@@ -22,7 +22,7 @@ typedef struct sh_plugin_settings {
     sh_isolation isolation; /* SH_ISOLATION_DEFAULT: the descriptor's */
     sh_limits limits;       /* zeros: the descriptor's */
     sh_value *config;       /* passed to the plugin's init(); an empty map when absent */
-    sh_grants grants;       /* what the plugin may do beyond the defaults */
+    sh_permissions grants;       /* what the plugin may do beyond the defaults */
     int line;
 } sh_plugin_settings;
 

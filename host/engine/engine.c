@@ -5,7 +5,8 @@
 #include "hooks/hooks.h"
 #include "builtin/hook.h"
 #include "hooks/stage.h"
-#include "runtime/instance.h"
+#include "runtime/acquire.h"
+#include "runtime/policy.h"
 #include "util/log.h"
 #include "engine/progress.h"
 #include "engine/store.h"
@@ -100,7 +101,8 @@ typedef struct engine {
     char execution_id[65]; /* what plugins see: the run id, or a fixed one under --deterministic */
     stage_run *s;
     size_t *order;
-    /* Guards the runtime (pool, zygote requests, metrics, plugin records) and every task's `done`. */
+    /* Guards the engine's own state: the stages, the scheduler and every task's `done`. The runtime, its pool
+     * and metrics guard themselves. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t threads, jobs;
@@ -264,38 +266,13 @@ static void run_call(engine *e, call *c)
                          .seed = SH_DETERMINISTIC_SEED,
                          .log_tap = log_tap,
                          .log_tap_ctx = c};
-    sh_limits limits = {0};
-    bool reused = true;
     sh_instance *in = NULL;
-    pthread_mutex_lock(&e->lock);
-    if (d)
-        sh_runtime_limits(rt, d, &limits);
-    /* A warm instance was checked (grants, confinement) when it was loaded: calls on it need no new decision. */
-    in = sh_pool_take_warm(rt->pool, d, sr->iso);
-    c->status = SH_S_OK;
-    if (!in) {
-        sh_sandbox_policy policy = {0};
-        c->status = d ? sh_runtime_policy(rt, d, sr->iso, &policy, &c->err) : SH_S_OK;
-        if (c->status == SH_S_OK)
-            c->status = sh_pool_acquire(rt->pool, d, sr->iso, &limits, d ? sh_runtime_plugin_config(rt, d->name) : NULL,
-                                        &policy, &in, &reused, &c->err);
-    }
-    if (c->status == SH_S_OK && !reused && sh_instance_pid(in))
-        c->started_worker = true;
-    pthread_mutex_unlock(&e->lock);
+    c->status = sh_runtime_acquire(rt, d ? sr->target.plugin : NULL, sr->iso, &in, &c->started_worker, &c->err);
     c->started_ns = now_ns();
     c->wall_started_ns = sh_wall_ns();
     if (c->status != SH_S_OK) {
         c->ended_ns = c->started_ns;
         return;
-    }
-    if (!reused && d) {
-        /* health() right after load: a plugin that cannot do its work is flagged before it is used. */
-        sh_error herr;
-        sh_status hs = sh_instance_health(in, &herr);
-        pthread_mutex_lock(&e->lock);
-        sh_runtime_record_health(rt, sr->target.plugin, hs == SH_S_OK, hs == SH_S_OK ? NULL : herr.message);
-        pthread_mutex_unlock(&e->lock);
     }
     c->status = sh_instance_call(in, &inv, sr->target.action, st->config, st->timeout_ms, &c->input, &c->output,
                                  &c->usage, &c->err);
@@ -307,11 +284,8 @@ static void run_call(engine *e, call *c)
                                .cpu_sys_us = c->usage.sys_us,
                                .peak_rss_kb = c->usage.maxrss_kb,
                                .outcome = outcome_of(c->status)};
-    pthread_mutex_lock(&e->lock);
-    sh_metrics_record(rt->metrics, &m);
-    sh_pool_release(rt->pool, in);
-    sh_runtime_record_call(rt, sr->target.plugin, c->status, c->status == SH_S_OK ? NULL : c->err.message);
-    pthread_mutex_unlock(&e->lock);
+    sh_runtime_release(rt, d ? sr->target.plugin : NULL, in,
+                       &(sh_call_outcome){.status = c->status, .message = c->err.message, .metrics = &m});
 }
 
 static void run_task(task *t)
@@ -758,7 +732,7 @@ static void finish_attempt(engine *e, task *t)
     }
     batch_end(e, i);
     /* A plugin quarantined by this very failure would only crash again. */
-    bool quarantined = sr->target.plugin && sr->target.plugin->status == SH_PLUGIN_QUARANTINED;
+    bool quarantined = !sh_runtime_retry_allowed(e->rt, sr->target.plugin);
     if (quarantined && st->retry.max)
         sh_error_prefix(&c->err, "no more retries: plugin '%s' is now quarantined ('stagehost plugins reset %s' "
                                  "clears it)", sr->d->name, sr->d->name);
@@ -825,12 +799,15 @@ static bool launch(engine *e, size_t i)
         sh_progress_set(e->progress, e->p->stages[i].name, sr->is_gate ? "polling" : "running",
                         sr->attempt_base + sr->attempts + 1, sr->items_in, SIZE_MAX, sr->first_start_ns, 0);
     if (sr->is_hook) {
-        /* Hook implementations share the runtime's instances with the running tasks: the lock stays held. */
+        /* On this thread, like an in-process stage: the hook table is the main thread's. The pool and the
+         * runtime guard themselves, so running tasks go on meanwhile. */
         call *c = &t->calls[0];
+        pthread_mutex_unlock(&e->lock);
         c->started_ns = now_ns();
         c->wall_started_ns = sh_wall_ns();
         c->status = sh_hook_stage_run(&sr->hook, e->rt, e->hooks, &c->input, &c->output, &c->err);
         c->ended_ns = now_ns();
+        pthread_mutex_lock(&e->lock);
         finish_task(e, t);
         return true;
     }
@@ -845,9 +822,6 @@ static bool launch(engine *e, size_t i)
     finish_task(e, t);
     return true;
 }
-
-static void unlock_engine(void *lock) { pthread_mutex_unlock(lock); }
-static void lock_engine(void *lock) { pthread_mutex_lock(lock); }
 
 /* ---- the scheduler ------------------------------------------------------------------------------------------ */
 
@@ -1129,7 +1103,6 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
     sh_hooks_run_started(*e.hooks);
     sh_pipeline_order(p, e.order);
     pthread_mutex_init(&e.lock, NULL);
-    sh_pool_set_guard(rt->pool, unlock_engine, lock_engine, &e.lock);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1188,12 +1161,9 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         report->store_problem = dupf("run store %s refused %zu record(s) during the run (see the warnings above); "
                                      "the stages' final records were written", sh_runstore_path(e.store),
                                      e.store_failures);
-    /* No task is running any more. The lock is the pool's guard (sh_pool_set_guard): held, as around every pool
-     * use, while the implementations are called. */
-    pthread_mutex_lock(&e.lock);
+    /* No task is running any more. */
     sh_hooks_run_finished(rt, e.hooks, p->name, report->status);
     sh_hooks_free(e.own_hooks); /* gives its in-process instances back to the pool */
-    pthread_mutex_unlock(&e.lock);
 
     rc = SH_S_OK;
     if (e.stop) {
@@ -1225,7 +1195,6 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         sh_hook_stage_free(&e.s[i].hook);
     }
     sh_progress_free(e.progress);
-    sh_pool_set_guard(rt->pool, NULL, NULL, NULL);
     pthread_cond_destroy(&e.cond);
     pthread_mutex_destroy(&e.lock);
     sh_runstore_close(e.store);

@@ -3,6 +3,8 @@
 #include "plugin/inproc.h"
 #include "util/log.h"
 #include "hooks/middleware.h"
+#include "runtime/acquire.h"
+#include "runtime/policy.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -338,7 +340,7 @@ void sh_hooks_free(sh_hooks *h)
     for (size_t i = 0; i < h->count; i++) {
         for (size_t k = 0; k < h->hooks[i].count; k++)
             if (h->hooks[i].impls[k].pinned)
-                sh_pool_release(h->rt->pool, h->hooks[i].impls[k].pinned);
+                sh_runtime_release(h->rt, h->hooks[i].impls[k].entry, h->hooks[i].impls[k].pinned, NULL);
         free(h->hooks[i].impls);
     }
     free(h->hooks);
@@ -382,16 +384,7 @@ typedef struct dispatch {
  * straight to the resolved function. */
 static sh_status instance_of(dispatch *d, impl *im, sh_instance **in, sh_error *err)
 {
-    sh_runtime *rt = d->h->rt;
-    const sh_descriptor *desc = im->entry->desc;
-    sh_limits limits;
-    sh_runtime_limits(rt, desc, &limits);
-    sh_sandbox_policy policy;
-    sh_status rc = sh_runtime_policy(rt, desc, im->isolation, &policy, err);
-    bool reused = false;
-    if (rc == SH_S_OK)
-        rc = sh_pool_acquire(rt->pool, desc, im->isolation, &limits, sh_runtime_plugin_config(rt, desc->name),
-                             &policy, in, &reused, err);
+    sh_status rc = sh_runtime_acquire(d->h->rt, im->entry, im->isolation, in, NULL, err);
     if (rc != SH_S_OK)
         return sh_error_prefix(err, "loading plugin '%s' for hook '%s'", im->plugin, d->hk->spec->full_name);
     if (im->isolation == SH_ISOLATION_NONE) {
@@ -446,8 +439,7 @@ static sh_status run_impl(dispatch *d, impl *im, bool keep_native, sh_value **re
         if (!im->fn) {
             /* In a worker: the arguments cross the wire as values. */
             rc = sh_instance_hook(in, &d->inv, im->decl->symbol, &d->hk->fc, d->args, d->nargs, result, stopped, err);
-            sh_pool_release(d->h->rt->pool, in);
-            sh_runtime_record_call(d->h->rt, im->entry, rc, rc == SH_S_OK ? NULL : err->message);
+            sh_runtime_release(d->h->rt, im->entry, in, &(sh_call_outcome){.status = rc, .message = err->message});
             return rc;
         }
     }

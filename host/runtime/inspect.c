@@ -1,4 +1,5 @@
 #include "runtime/inspect.h"
+#include "runtime/policy.h"
 #include "worker/worker.h"
 
 #include <stdio.h>
@@ -31,17 +32,11 @@ void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_support *support
     memset(report, 0, sizeof *report);
     /* Plugin code is untrusted here above all (a CI checking someone's plugin): confine it like any worker,
      * granting nothing. */
-    sh_sandbox_policy policy = {.landlock = support->landlock_abi > 0, .seccomp = support->seccomp};
-    if (support->user_switch) {
-        policy.uid = support->uid;
-        policy.gid = support->gid;
-    }
-    if ((!policy.landlock || !policy.seccomp) && !allow_unconfined) {
+    sh_sandbox_policy policy = {0};
+    sh_error err;
+    if (sh_policy_confine(support, allow_unconfined, d->name, &policy, &err) != SH_S_OK) {
         report->reached = SH_STEP_LOAD;
-        snprintf(report->message, sizeof report->message,
-                 "not run: the check would run the plugin's code without %s on this system; run 'stagehost "
-                 "doctor', or pass --allow-unconfined",
-                 policy.seccomp ? "Landlock" : "seccomp");
+        snprintf(report->message, sizeof report->message, "not run: %s", err.message);
         return;
     }
     sh_descriptor granted_nothing = *d;
@@ -52,7 +47,6 @@ void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_support *support
     if (limits.timeout_ms <= 0)
         limits.timeout_ms = SH_DEFAULT_TIMEOUT_MS;
     sh_worker *w = NULL;
-    sh_error err;
     if (sh_worker_start(d, &limits, NULL, p, NULL, &w, &err) != SH_S_OK) {
         report->reached = classify(err.message);
         snprintf(report->message, sizeof report->message, "%s", err.message);

@@ -8,6 +8,7 @@
 #include "value/value.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@ typedef struct key_table {
 } key_table;
 
 struct sh_metrics {
+    /* Calls end on many threads, and the worker cache counts its events under its own lock: the metrics guard
+     * themselves. Every public function takes the lock; the static ones run under it. */
+    pthread_mutex_t lock;
     key_table stages, plugins;
     uint64_t cache[CACHE_EVENTS];
 };
@@ -196,7 +200,13 @@ static void key_add(key_stats *k, const sh_invocation_metrics *inv)
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Recording                                                                                                     */
 
-sh_metrics *sh_metrics_new(void) { return calloc(1, sizeof(sh_metrics)); }
+sh_metrics *sh_metrics_new(void)
+{
+    sh_metrics *m = calloc(1, sizeof(sh_metrics));
+    if (m)
+        pthread_mutex_init(&m->lock, NULL);
+    return m;
+}
 
 static void table_free(key_table *t)
 {
@@ -211,10 +221,11 @@ void sh_metrics_free(sh_metrics *m)
         return;
     table_free(&m->stages);
     table_free(&m->plugins);
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
-bool sh_metrics_record(sh_metrics *m, const sh_invocation_metrics *inv)
+static bool record_locked(sh_metrics *m, const sh_invocation_metrics *inv)
 {
     if (!m || !inv || !inv->plugin || !inv->stage)
         return false;
@@ -258,13 +269,13 @@ nomem:
     return false;
 }
 
-void sh_metrics_cache_event(sh_metrics *m, sh_cache_event ev)
+static void cache_event_locked(sh_metrics *m, sh_cache_event ev)
 {
     if (m && (unsigned)ev < CACHE_EVENTS)
         m->cache[ev]++;
 }
 
-uint64_t sh_metrics_cache_count(const sh_metrics *m, sh_cache_event ev)
+static uint64_t cache_count_locked(const sh_metrics *m, sh_cache_event ev)
 {
     return m && (unsigned)ev < CACHE_EVENTS ? m->cache[ev] : 0;
 }
@@ -357,7 +368,7 @@ static bool summary_of(const key_table *t, const char *name, sh_metrics_summary 
     return true;
 }
 
-bool sh_metrics_plugin_counts(const sh_metrics *m, const char *plugin, uint64_t *calls, uint64_t *failures)
+static bool plugin_counts_locked(const sh_metrics *m, const char *plugin, uint64_t *calls, uint64_t *failures)
 {
     const key_stats *k = m ? find(&m->plugins, plugin) : NULL;
     if (!k)
@@ -367,12 +378,12 @@ bool sh_metrics_plugin_counts(const sh_metrics *m, const char *plugin, uint64_t 
     return true;
 }
 
-bool sh_metrics_plugin_summary(const sh_metrics *m, const char *plugin, sh_metrics_summary *out)
+static bool plugin_summary_locked(const sh_metrics *m, const char *plugin, sh_metrics_summary *out)
 {
     return summary_of(m ? &m->plugins : NULL, plugin, out);
 }
 
-bool sh_metrics_stage_summary(const sh_metrics *m, const char *stage, sh_metrics_summary *out)
+static bool stage_summary_locked(const sh_metrics *m, const char *stage, sh_metrics_summary *out)
 {
     return summary_of(m ? &m->stages : NULL, stage, out);
 }
@@ -513,7 +524,7 @@ static void render_table(const key_table *t, const char *head, const size_t widt
     }
 }
 
-void sh_metrics_render_text(const sh_metrics *m, sh_buf *b)
+static void render_text_locked(const sh_metrics *m, sh_buf *b)
 {
     if (!m || m->stages.len == 0) {
         sh_buf_puts(b, "metrics: no stage ran\n");
@@ -664,7 +675,7 @@ static void render_family(const key_table *t, const char *label, const struct fa
     }
 }
 
-void sh_metrics_render_prometheus(const sh_metrics *m, sh_buf *b)
+static void render_prometheus_locked(const sh_metrics *m, sh_buf *b)
 {
     static const key_table none = {0};
     /* Families come out even with no samples, so a scrape always shows the same set of names. */
@@ -710,7 +721,7 @@ static void render_json_table(const key_table *t, sh_buf *b)
     sh_buf_putc(b, '}');
 }
 
-void sh_metrics_render_json(const sh_metrics *m, sh_buf *b)
+static void render_json_locked(const sh_metrics *m, sh_buf *b)
 {
     static const key_table none = {0};
     sh_buf_puts(b, "{\"stages\":");
@@ -721,4 +732,93 @@ void sh_metrics_render_json(const sh_metrics *m, sh_buf *b)
     for (int e = 0; e < CACHE_EVENTS; e++)
         sh_buf_printf(b, "%s\"%s\":%" PRIu64, e ? "," : "", cache_names[e], m ? m->cache[e] : 0);
     sh_buf_puts(b, "}}");
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* The public functions: each under the lock                                                                     */
+
+bool sh_metrics_record(sh_metrics *m, const sh_invocation_metrics *inv)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    bool r = record_locked(m, inv);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return r;
+}
+
+void sh_metrics_cache_event(sh_metrics *m, sh_cache_event ev)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    cache_event_locked(m, ev);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+}
+
+uint64_t sh_metrics_cache_count(const sh_metrics *m, sh_cache_event ev)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    uint64_t r = cache_count_locked(m, ev);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return r;
+}
+
+bool sh_metrics_plugin_counts(const sh_metrics *m, const char *plugin, uint64_t *calls, uint64_t *failures)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    bool r = plugin_counts_locked(m, plugin, calls, failures);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return r;
+}
+
+bool sh_metrics_plugin_summary(const sh_metrics *m, const char *plugin, sh_metrics_summary *out)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    bool r = plugin_summary_locked(m, plugin, out);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return r;
+}
+
+bool sh_metrics_stage_summary(const sh_metrics *m, const char *stage, sh_metrics_summary *out)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    bool r = stage_summary_locked(m, stage, out);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return r;
+}
+
+void sh_metrics_render_text(const sh_metrics *m, sh_buf *b)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    render_text_locked(m, b);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+}
+
+void sh_metrics_render_prometheus(const sh_metrics *m, sh_buf *b)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    render_prometheus_locked(m, b);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+}
+
+void sh_metrics_render_json(const sh_metrics *m, sh_buf *b)
+{
+    if (m)
+        pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    render_json_locked(m, b);
+    if (m)
+        pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
 }

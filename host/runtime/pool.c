@@ -3,6 +3,7 @@
 #include "util/log.h"
 #include "value/wire.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,10 +21,9 @@ typedef struct entry {
 
 struct sh_pool {
     sh_pool_config cfg;
-    /* The lock its caller holds around every pool call, let go while an instance loads (sh_pool_set_guard). */
-    void (*release)(void *ctx);
-    void (*retake)(void *ctx);
-    void *guard_ctx;
+    /* The pool's own lock (the lock lives with the data): every public function takes it, the static ones run
+     * under it, and sh_pool_acquire lets go of it while an instance loads. */
+    pthread_mutex_t lock;
     sh_zygote *zygote;
     sh_metrics *metrics;
     entry *entries;
@@ -48,6 +48,7 @@ sh_pool *sh_pool_new(const sh_pool_config *cfg, sh_zygote *zygote, sh_metrics *m
         p->cfg.max_workers = SH_DEFAULT_MAX_WORKERS;
     p->zygote = zygote;
     p->metrics = metrics;
+    pthread_mutex_init(&p->lock, NULL);
     return p;
 }
 
@@ -65,14 +66,19 @@ static void drop(sh_pool *p, size_t i, const char *why)
     event(p, SH_CACHE_UNLOAD);
 }
 
+static void lock(const sh_pool *p) { pthread_mutex_lock((pthread_mutex_t *)&p->lock); }
+static void unlock(const sh_pool *p) { pthread_mutex_unlock((pthread_mutex_t *)&p->lock); }
+
 void sh_pool_each_instance(sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh_instance *in), void *ctx)
 {
+    lock(p);
     for (size_t i = 0; i < p->len; i++)
         if (!p->entries[i].busy && strcmp(p->entries[i].plugin, SH_BUILTIN_PLUGIN_NAME) != 0)
             fn(ctx, p->entries[i].plugin, p->entries[i].in);
+    unlock(p);
 }
 
-size_t sh_pool_live_workers(const sh_pool *p)
+static size_t live_workers(const sh_pool *p)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->len; i++)
@@ -80,7 +86,15 @@ size_t sh_pool_live_workers(const sh_pool *p)
     return n;
 }
 
-size_t sh_pool_expire(sh_pool *p)
+size_t sh_pool_live_workers(const sh_pool *p)
+{
+    lock(p);
+    size_t n = live_workers(p);
+    unlock(p);
+    return n;
+}
+
+static size_t expire(sh_pool *p)
 {
     int64_t now = sh_monotonic_ns();
     size_t n = 0;
@@ -97,7 +111,7 @@ size_t sh_pool_expire(sh_pool *p)
 /* Makes room for one more worker by unloading the least recently used idle one. */
 static void make_room(sh_pool *p)
 {
-    while (sh_pool_live_workers(p) >= p->cfg.max_workers) {
+    while (live_workers(p) >= p->cfg.max_workers) {
         size_t victim = p->len;
         for (size_t i = 0; i < p->len; i++) {
             const entry *e = &p->entries[i];
@@ -112,9 +126,17 @@ static void make_room(sh_pool *p)
     }
 }
 
-sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso)
+size_t sh_pool_expire(sh_pool *p)
 {
-    sh_pool_expire(p);
+    lock(p);
+    size_t n = expire(p);
+    unlock(p);
+    return n;
+}
+
+static sh_instance *take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso)
+{
+    expire(p);
     const char *name = d ? d->name : SH_BUILTIN_PLUGIN_NAME;
     const char *library = d ? d->library_path : "";
     if (!d)
@@ -134,15 +156,37 @@ sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation 
     return NULL;
 }
 
+static sh_status acquire_locked(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
+                                const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out,
+                                bool *reused, sh_error *err);
+
+sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso)
+{
+    lock(p);
+    sh_instance *in = take_warm(p, d, iso);
+    unlock(p);
+    return in;
+}
+
 sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
                           const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
                           sh_error *err)
+{
+    lock(p);
+    sh_status rc = acquire_locked(p, d, iso, limits, config, policy, out, reused, err);
+    unlock(p);
+    return rc;
+}
+
+static sh_status acquire_locked(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
+                                const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out,
+                                bool *reused, sh_error *err)
 {
     const char *name = d ? d->name : SH_BUILTIN_PLUGIN_NAME;
     const char *library = d ? d->library_path : "";
     if (!d)
         iso = SH_ISOLATION_NONE;
-    if ((*out = sh_pool_take_warm(p, d, iso))) {
+    if ((*out = take_warm(p, d, iso))) {
         *reused = true;
         return SH_S_OK;
     }
@@ -157,11 +201,9 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
     }
     /* Loading takes a fork, a dlopen and the plugin's init(), up to its timeout: other threads using the pool
      * go on meanwhile. The new entry is not in the table yet, and the table may change under us. */
-    if (p->release)
-        p->release(p->guard_ctx);
+    unlock(p);
     sh_status rc = sh_instance_open(d, iso, limits, config, policy, p->zygote, &e.in, err);
-    if (p->retake)
-        p->retake(p->guard_ctx);
+    lock(p);
     if (rc == SH_S_OK && p->len == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
         entry *grown = realloc(p->entries, cap * sizeof *grown);
@@ -194,6 +236,7 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
 
 void sh_pool_release(sh_pool *p, sh_instance *in)
 {
+    lock(p);
     for (size_t i = 0; i < p->len; i++) {
         entry *e = &p->entries[i];
         if (e->in != in)
@@ -202,25 +245,30 @@ void sh_pool_release(sh_pool *p, sh_instance *in)
         e->last_used = sh_monotonic_ns();
         if (!sh_instance_alive(in))
             drop(p, i, "its worker is gone");
-        return;
+        break;
     }
+    unlock(p);
 }
 
 size_t sh_pool_unload(sh_pool *p, const char *name)
 {
     size_t n = 0;
+    lock(p);
     for (size_t i = p->len; i-- > 0;)
         if (strcmp(p->entries[i].plugin, name) == 0 && !p->entries[i].busy) {
             drop(p, i, "unloaded on request");
             n++;
         }
+    unlock(p);
     return n;
 }
 
 void sh_pool_clear(sh_pool *p)
 {
+    lock(p);
     while (p->len)
         drop(p, p->len - 1, "shutting down");
+    unlock(p);
 }
 
 void sh_pool_free(sh_pool *p)
@@ -228,6 +276,7 @@ void sh_pool_free(sh_pool *p)
     if (!p)
         return;
     sh_pool_clear(p);
+    pthread_mutex_destroy(&p->lock);
     free(p->entries);
     free(p);
 }
@@ -237,14 +286,9 @@ void sh_pool_each(const sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh
                   void *ctx)
 {
     int64_t now = sh_monotonic_ns();
+    lock(p);
     for (size_t i = 0; i < p->len; i++)
         fn(ctx, p->entries[i].plugin, p->entries[i].iso, sh_instance_pid(p->entries[i].in),
            (now - p->entries[i].last_used) / 1000000);
-}
-
-void sh_pool_set_guard(sh_pool *p, void (*release)(void *ctx), void (*retake)(void *ctx), void *ctx)
-{
-    p->release = release;
-    p->retake = retake;
-    p->guard_ctx = ctx;
+    unlock(p);
 }

@@ -20,9 +20,11 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
                           const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
                           sh_error *err);
 
-/* For callers that serialise pool calls with a lock of their own: sh_pool_acquire calls `release` before loading
- * a new instance and `retake` after, so other threads can use the pool while a plugin loads. NULL: none. */
-void sh_pool_set_guard(sh_pool *p, void (*release)(void *ctx), void (*retake)(void *ctx), void *ctx);
+/* The warm instance of `d` (NULL: the built-ins) with isolation `iso`, or a new one. Expired instances are
+ * unloaded first. */
+sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
+                          const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
+                          sh_error *err);
 
 /* The warm instance of `d` with isolation `iso`, marked in use, or NULL (nothing is loaded). */
 sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso);
@@ -40,6 +42,9 @@ size_t sh_pool_unload(sh_pool *p, const char *name);
 void sh_pool_clear(sh_pool *p);
 
 size_t sh_pool_live_workers(const sh_pool *p);
+
+/* Every function is safe to call from any thread: the pool has its own lock. The walks below call `fn` with it
+ * held, so `fn` must not call the pool. */
 
 /* Calls fn for each cached instance that is not in use, with its plugin's name. */
 void sh_pool_each_instance(sh_pool *p, void (*fn)(void *ctx, const char *plugin, sh_instance *in), void *ctx);

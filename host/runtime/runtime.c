@@ -3,6 +3,7 @@
 #include "util/log.h"
 #include "worker/worker.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path,
                            size_t plugin_dir_count, sh_error *err)
 {
     memset(rt, 0, sizeof *rt);
+    pthread_mutex_init(&rt->lock, NULL);
     sh_registry_init(&rt->registry);
     sh_status rc = SH_S_OK;
     if (zygote)
@@ -79,6 +81,7 @@ void sh_runtime_stop(sh_runtime *rt)
     }
     free(rt->grant_plugins);
     free(rt->grants);
+    pthread_mutex_destroy(&rt->lock);
     memset(rt, 0, sizeof *rt);
 }
 
@@ -95,7 +98,7 @@ sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err)
         char **names = realloc(rt->grant_plugins, (i + 1) * sizeof *names);
         if (names)
             rt->grant_plugins = names;
-        sh_grants *g = names ? realloc(rt->grants, (i + 1) * sizeof *g) : NULL;
+        sh_permissions *g = names ? realloc(rt->grants, (i + 1) * sizeof *g) : NULL;
         if (!g || !(rt->grant_plugins[i] = strndup(spec, n)))
             return sh_error_set(err, SH_S_NOMEM, "out of memory");
         rt->grants = g;
@@ -104,87 +107,6 @@ sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err)
     }
     sh_status rc = sh_grants_add(&rt->grants[i], colon + 1, err);
     return rc == SH_S_OK ? rc : sh_error_prefix(err, "--grant %s", spec);
-}
-
-static sh_status merge_grants(sh_grants *to, const sh_grants *from, sh_error *err)
-{
-    to->network |= from->network;
-    to->exec |= from->exec;
-    sh_status rc = sh_strlist_extend(&to->read, &from->read, err);
-    if (rc == SH_S_OK)
-        rc = sh_strlist_extend(&to->write, &from->write, err);
-    if (rc == SH_S_OK)
-        rc = sh_strlist_extend(&to->env, &from->env, err);
-    return rc;
-}
-
-sh_status sh_runtime_policy(const sh_runtime *rt, const sh_descriptor *d, sh_isolation iso,
-                            sh_sandbox_policy *policy, sh_error *err)
-{
-    memset(policy, 0, sizeof *policy);
-    /* What the plugin may do is the union of the host configuration's grants and the command line's. */
-    sh_grants all = {0};
-    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);
-    sh_status rc = ps ? merge_grants(&all, &ps->grants, err) : SH_S_OK;
-    for (size_t i = 0; rc == SH_S_OK && i < rt->grant_count; i++)
-        if (strcmp(rt->grant_plugins[i], d->name) == 0)
-            rc = merge_grants(&all, &rt->grants[i], err);
-    if (rc == SH_S_OK)
-        rc = sh_grants_check(d, &all, err);
-    sh_grants_free(&all);
-    if (rc != SH_S_OK || iso == SH_ISOLATION_NONE)
-        return rc;
-    policy->landlock = rt->sandbox.landlock_abi > 0;
-    policy->seccomp = rt->sandbox.seccomp;
-    if ((!policy->landlock || !policy->seccomp) && !rt->allow_unconfined)
-        return sh_error_set(err, SH_S_CONFIG,
-                            "plugin '%s' must run confined, but %s%s%s %s not available on this system; run "
-                            "'stagehost doctor' for details, or pass --allow-unconfined to run it with the "
-                            "protections that are",
-                            d->name, policy->seccomp ? "" : "seccomp",
-                            !policy->seccomp && !policy->landlock ? " and " : "", policy->landlock ? "" : "Landlock",
-                            !policy->seccomp && !policy->landlock ? "are" : "is");
-    if (rt->sandbox.user_switch) {
-        policy->uid = rt->sandbox.uid;
-        policy->gid = rt->sandbox.gid;
-    }
-    /* The worker user's process limit is shared by every worker: a default keeps a fork bomb in one from
-     * starving the rest (for the host's own user it would count the user's other processes too). */
-    policy->default_processes = rt->sandbox.user_switch ? SH_DEFAULT_WORKER_PROCESSES : 0;
-    return SH_S_OK;
-}
-
-sh_isolation sh_runtime_isolation(const sh_runtime *rt, const sh_descriptor *d, sh_isolation stage_iso)
-{
-    if (stage_iso != SH_ISOLATION_DEFAULT)
-        return stage_iso;
-    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);
-    if (ps && ps->isolation != SH_ISOLATION_DEFAULT)
-        return ps->isolation;
-    return d->isolation != SH_ISOLATION_DEFAULT ? d->isolation : SH_ISOLATION_PROCESS;
-}
-
-static int64_t pick(int64_t a, int64_t b, int64_t c) { return a ? a : b ? b : c; }
-
-void sh_runtime_limits(const sh_runtime *rt, const sh_descriptor *d, sh_limits *out)
-{
-    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);
-    sh_limits none = {0};
-    const sh_limits *p = ps ? &ps->limits : &none, *h = rt->config ? &rt->config->limits : &none,
-                    *l = &d->limits;
-    out->memory_mb = pick(p->memory_mb, l->memory_mb, h->memory_mb);
-    out->cpu_seconds = pick(p->cpu_seconds, l->cpu_seconds, h->cpu_seconds);
-    out->timeout_ms = pick(p->timeout_ms, l->timeout_ms, pick(h->timeout_ms, SH_DEFAULT_TIMEOUT_MS, 0));
-    out->open_files = pick(p->open_files, l->open_files, h->open_files);
-    out->processes = pick(p->processes, l->processes, h->processes);
-    out->file_size_mb = pick(p->file_size_mb, l->file_size_mb, h->file_size_mb);
-    out->output_mb = pick(p->output_mb, l->output_mb, h->output_mb);
-}
-
-const sh_value *sh_runtime_plugin_config(const sh_runtime *rt, const char *name)
-{
-    const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, name);
-    return ps ? ps->config : NULL;
 }
 
 /* The registry's own entry for `e`, which the runtime may change. */
@@ -199,7 +121,7 @@ static sh_registry_entry *mutable_entry(sh_runtime *rt, const sh_registry_entry 
 /* A plugin is degraded once at least this many calls were made and more than half failed. */
 #define DEGRADED_MIN_CALLS 10
 
-void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *ce, sh_status outcome, const char *message)
+static void record_call_locked(sh_runtime *rt, const sh_registry_entry *ce, sh_status outcome, const char *message)
 {
     sh_registry_entry *e = ce ? mutable_entry(rt, ce) : NULL;
     if (!e)
@@ -226,7 +148,14 @@ void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *ce, sh_stat
     }
 }
 
-void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *ce, bool ok, const char *message)
+void sh_runtime_record_call(sh_runtime *rt, const sh_registry_entry *ce, sh_status outcome, const char *message)
+{
+    pthread_mutex_lock(&rt->lock);
+    record_call_locked(rt, ce, outcome, message);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static void record_health_locked(sh_runtime *rt, const sh_registry_entry *ce, bool ok, const char *message)
 {
     sh_registry_entry *e = ce ? mutable_entry(rt, ce) : NULL;
     if (!e)
@@ -252,6 +181,13 @@ void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *ce, bool 
         sh_log(SH_LOG_WARN, "plugin '%s' is degraded: %s", e->desc->name, why);
         sh_registry_set_status(e, SH_PLUGIN_DEGRADED, why);
     }
+}
+
+void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *ce, bool ok, const char *message)
+{
+    pthread_mutex_lock(&rt->lock);
+    record_health_locked(rt, ce, ok, message);
+    pthread_mutex_unlock(&rt->lock);
 }
 
 /* Results are gathered first and applied after the walk: applying one may unload instances, which would

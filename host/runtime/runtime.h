@@ -12,7 +12,12 @@
 #include "registry/registry.h"
 #include "worker/zygote.h"
 
+#include <pthread.h>
+
 typedef struct sh_runtime {
+    /* Guards what calls on any thread record: the registry entries' status and health counts, and the
+     * quarantine. The pool and the metrics have locks of their own, taken after this one. */
+    pthread_mutex_t lock;
     sh_zygote *zygote;      /* NULL: workers are forked by the host itself */
     sh_hostconfig *config;  /* NULL: no host configuration */
     sh_registry registry;
@@ -23,7 +28,7 @@ typedef struct sh_runtime {
     bool allow_unconfined;      /* run isolated plugins even when seccomp or Landlock is missing */
     bool deterministic;         /* --deterministic: the engine copies it into each sh_invocation */
     char **grant_plugins;       /* --grant PLUGIN:PERMISSION, by plugin */
-    sh_grants *grants;
+    sh_permissions *grants;
     size_t grant_count;
 } sh_runtime;
 
@@ -51,23 +56,7 @@ void sh_runtime_check_health(sh_runtime *rt);
 /* Adds a command-line grant "PLUGIN:PERMISSION" (see grants.h). SH_S_CONFIG when malformed. */
 sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err);
 
-/* Decides how plugin `d` may run with isolation `iso`: refuses it (SH_S_CONFIG) when it asks for permissions it
- * was not granted, or when it needs confinement this kernel cannot give and unconfined runs are not allowed. */
-sh_status sh_runtime_policy(const sh_runtime *rt, const sh_descriptor *d, sh_isolation iso,
-                            sh_sandbox_policy *policy, sh_error *err);
-
 /* Unloads every plugin (fini, workers reaped), stops the zygote, frees everything. */
 void sh_runtime_stop(sh_runtime *rt);
-
-/* The effective isolation of plugin `d` for a stage that asks for `stage_iso` (SH_ISOLATION_DEFAULT: none
- * asked): the stage's, else the host configuration's, else the descriptor's, else "process". */
-sh_isolation sh_runtime_isolation(const sh_runtime *rt, const sh_descriptor *d, sh_isolation stage_iso);
-
-/* The effective limits of plugin `d`: the host configuration's settings for the plugin, else the descriptor's,
- * else the host configuration's defaults. */
-void sh_runtime_limits(const sh_runtime *rt, const sh_descriptor *d, sh_limits *out);
-
-/* The plugin's section of the host configuration (an empty map when it has none); NULL when no configuration. */
-const sh_value *sh_runtime_plugin_config(const sh_runtime *rt, const char *name);
 
 #endif

@@ -2,6 +2,7 @@
 #include "registry/discovery.h"
 #include "hooks/hooks.h"
 #include "runtime/instance.h"
+#include "runtime/policy.h"
 #include "util/log.h"
 #include "registry/version.h"
 #include "value/wire.h"
@@ -469,12 +470,9 @@ static sh_status check_binary(sh_runtime *rt, sh_descriptor *d, sh_error *err)
 {
     /* Always in a worker, never in the host: the new binary is untrusted until it passes. A plugin trusted to
      * run in the host would get no confinement there, so its check does with what this kernel offers. */
-    bool allow = rt->allow_unconfined;
-    if (sh_runtime_isolation(rt, d, SH_ISOLATION_DEFAULT) == SH_ISOLATION_NONE)
-        rt->allow_unconfined = true;
+    bool in_host = sh_runtime_isolation(rt, d, SH_ISOLATION_DEFAULT) == SH_ISOLATION_NONE;
     sh_sandbox_policy policy;
-    sh_status rc = sh_runtime_policy(rt, d, SH_ISOLATION_PROCESS, &policy, err);
-    rt->allow_unconfined = allow;
+    sh_status rc = sh_runtime_policy(rt, d, SH_ISOLATION_PROCESS, rt->allow_unconfined || in_host, &policy, err);
     if (rc != SH_S_OK)
         return rc;
     sh_limits limits;
