@@ -1070,8 +1070,8 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
         sr->target = targets[i];
         sr->d = sr->target.plugin ? sr->target.plugin->desc : NULL;
         sr->iso = sr->d ? sh_runtime_isolation(rt, sr->d, st->isolation) : SH_ISOLATION_NONE;
-        sr->is_gate = sh_target_is_gate(&sr->target);
-        sr->is_hook = sh_target_is_hook(&sr->target);
+        sr->is_gate = sr->target.kind == SH_TARGET_GATE;
+        sr->is_hook = sr->target.kind == SH_TARGET_HOOK;
         if (sr->is_hook) {
             char why[512];
             if (!sh_hook_stage_parse(st->config, &sr->hook, why, sizeof why))

@@ -6,23 +6,11 @@
 #define SH_ENGINE_H
 
 #include "engine/pipeline.h"
+#include "engine/validate.h"
 #include "hooks/hooks.h"
 #include "registry/registry.h"
 #include "runtime/resolve.h"
 #include "runtime/runtime.h"
-
-/* Checks the whole pipeline before anything runs: the graph (duplicate names, unknown `depends_on`, cycles),
- * every stage type (with the factory's messages), gate configurations, and each stage's input contract against
- * every upstream stage's output contract. Reports every problem at once, one "PIPELINE:LINE: ..." line each:
- * SH_S_RESOLVE when only types failed to resolve, SH_S_CONFIG otherwise. `targets` (p->count entries, or NULL)
- * receives the resolutions. */
-sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_target *targets,
-                             sh_error *err);
-
-/* Whether a resolved stage is the built-in gate, which the engine runs itself (see gate.h). */
-bool sh_target_is_gate(const sh_target *t);
-/* Whether it is the built-in hook stage, which the engine also runs itself (see hookstage.h). */
-bool sh_target_is_hook(const sh_target *t);
 
 typedef struct sh_run_options {
     const char *store_path; /* NULL: .stagehost/runs.db beside the pipeline */

@@ -1,6 +1,6 @@
 /* Validation of a whole pipeline before anything runs: every problem, at once, with file:line. */
+#include "engine/validate.h"
 #include "builtin/builtins.h"
-#include "engine/engine.h"
 #include "builtin/gate.h"
 #include "builtin/hook.h"
 #include "util/log.h"
@@ -16,16 +16,6 @@
 static bool contracts_match(const char *upstream_output, const char *input)
 {
     return strcmp(upstream_output, "any") == 0 || strcmp(input, "any") == 0 || strcmp(upstream_output, input) == 0;
-}
-
-bool sh_target_is_gate(const sh_target *t)
-{
-    return t->action && !t->plugin && strcmp(t->action, SH_GATE_TYPE) == 0;
-}
-
-bool sh_target_is_hook(const sh_target *t)
-{
-    return t->action && !t->plugin && strcmp(t->action, SH_HOOK_STAGE_TYPE) == 0;
 }
 
 sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_value *pins, sh_target *targets_out,
@@ -52,7 +42,7 @@ sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_va
             sh_log(SH_LOG_WARN, "stage '%s': plugin '%s' provides '%s' but is %s (%s); using the built-in", st->name,
                    targets[i].passed_over->desc->name, st->type,
                    sh_plugin_status_name(targets[i].passed_over->status), targets[i].passed_over->reason);
-        if (sh_target_is_hook(&targets[i])) {
+        if (targets[i].kind == SH_TARGET_HOOK) {
             sh_hook_stage hs;
             char why[512];
             if (!sh_hook_stage_parse(st->config, &hs, why, sizeof why))
@@ -60,7 +50,7 @@ sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_va
             else
                 sh_hook_stage_free(&hs);
         }
-        if (sh_target_is_gate(&targets[i])) {
+        if (targets[i].kind == SH_TARGET_GATE) {
             sh_gate g;
             char why[512];
             if (!sh_gate_parse(st->config, &g, why, sizeof why))
@@ -73,7 +63,7 @@ sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_va
                        "and runs them again while it waits", p->path, st->line, st->name);
             for (size_t k = 0; graph_errors == 0 && k < st->dep_count; k++) {
                 const sh_target *up = &targets[p->deps[i][k]];
-                if (up->action && (sh_target_is_gate(up) || sh_target_is_hook(up)))
+                if (up->action && (up->kind == SH_TARGET_GATE || up->kind == SH_TARGET_HOOK))
                     append(err, &other_errors,
                            "%s:%d: stage '%s': a gate runs the stages it depends on again while it waits, which it "
                            "cannot do for the %s stage '%s'; make the gate depend on the stage before that one",

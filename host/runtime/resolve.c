@@ -1,5 +1,7 @@
 #include "runtime/resolve.h"
 #include "builtin/builtins.h"
+#include "builtin/gate.h"
+#include "builtin/hook.h"
 #include "util/suggest.h"
 
 #include <stdio.h>
@@ -197,6 +199,9 @@ sh_status sh_resolve_pinned(const sh_registry *reg, const sh_value *pins, const 
     }
     const sh_stage_type *b = sh_builtin_find(type);
     if (b) {
+        out->kind = strcmp(b->type, SH_GATE_TYPE) == 0        ? SH_TARGET_GATE
+                    : strcmp(b->type, SH_HOOK_STAGE_TYPE) == 0 ? SH_TARGET_HOOK
+                                                               : SH_TARGET_BUILTIN;
         out->action = b->type;
         out->input = b->input;
         out->output = b->output;

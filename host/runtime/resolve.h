@@ -6,7 +6,17 @@
 #include "registry/registry.h"
 #include "value/value.h"
 
+/* What a resolved stage type is. The engine runs the gate and the hook stage itself (builtin/gate.h,
+ * hooks/stage.h); every other target is called through its plugin. */
+typedef enum sh_target_kind {
+    SH_TARGET_PLUGIN = 0,
+    SH_TARGET_BUILTIN,
+    SH_TARGET_GATE,
+    SH_TARGET_HOOK,
+} sh_target_kind;
+
 typedef struct sh_target {
+    sh_target_kind kind;
     const sh_registry_entry *plugin; /* NULL for a built-in */
     const char *action;              /* the stage type within the plugin or the built-ins */
     const char *input, *output;      /* contracts */
