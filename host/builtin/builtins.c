@@ -16,6 +16,8 @@ typedef struct builtin {
     process_fn process;
 } builtin;
 
+static int passthrough(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
+
 static const builtin builtins[] = {
     {{sizeof(sh_stage_type), "read", "any", "document",
       "read files or a directory into items {path, content}; input items pass through"},
@@ -26,7 +28,7 @@ static const builtin builtins[] = {
     {{sizeof(sh_stage_type), "write", "any", "any", "write items as JSON Lines to a file; items pass through"},
      sh_builtin_write},
     {{sizeof(sh_stage_type), "passthrough", "any", "any", "emit every input item unchanged"},
-     sh_builtin_passthrough},
+     passthrough},
     {{sizeof(sh_stage_type), "gate", "any", "any",
       "wait until a field of the input items equals a value (the engine polls the stages before it), then pass "
       "them on"},
@@ -148,7 +150,7 @@ int sh_builtin_forward(sh_call *call, const sh_value *const *items, size_t count
     return SH_OK;
 }
 
-int sh_builtin_passthrough(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count)
+static int passthrough(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count)
 {
     (void)def;
     return sh_builtin_forward(call, items, count);

@@ -16,7 +16,6 @@ const sh_stage_type *sh_builtin_find(const char *type);
 int sh_builtin_read(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 int sh_builtin_chunk(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 int sh_builtin_write(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
-int sh_builtin_passthrough(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 int sh_builtin_gate(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 int sh_builtin_hook(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 

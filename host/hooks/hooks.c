@@ -663,19 +663,6 @@ sh_status sh_hooks_call(sh_hooks *h, sh_hook *hk, const sh_value *const *args, s
     return rc;
 }
 
-sh_status sh_hooks_call_name(sh_hooks *h, const char *name, const sh_value *const *args, size_t nargs,
-                             const char *const *tags, size_t ntags, sh_value **result, sh_error *err)
-{
-    *result = NULL;
-    sh_hook *hk = find(h, name);
-    if (!hk)
-        return sh_error_set(err, SH_S_CONFIG,
-                            "hook '%s' not found: no hookspec on the plugin search path declares it (stagehost hooks "
-                            "list shows the known hooks)",
-                            name);
-    return sh_hooks_call(h, hk, args, nargs, tags, ntags, result, err);
-}
-
 void sh_hooks_run_started(sh_hooks *table)
 {
     if (table)

@@ -63,10 +63,6 @@ const sh_hookspec_hook *sh_hook_spec(const sh_hook *hk);
 sh_status sh_hooks_call(sh_hooks *h, sh_hook *hk, const sh_value *const *args, size_t nargs,
                         const char *const *tags, size_t ntags, sh_value **result, sh_error *err);
 
-/* sh_hooks_call by name. */
-sh_status sh_hooks_call_name(sh_hooks *h, const char *name, const sh_value *const *args, size_t nargs,
-                             const char *const *tags, size_t ntags, sh_value **result, sh_error *err);
-
 /* For the engine. At the start of a run: the per-run quota counters start again (nothing to do without a table). */
 void sh_hooks_run_started(sh_hooks *table);
 /* When a run ends (`status` such as "succeeded" or "failed"): notifies every implementation of

@@ -386,12 +386,7 @@ static sh_status resolve_library(sh_cfg *p, config_setting_t *root, sh_descripto
 
 sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *err)
 {
-    return sh_descriptor_load_named(path, out, NULL, err);
-}
-
-sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char **name, sh_error *err)
-{
-    return sh_descriptor_load_in(path, NULL, out, name, err);
+    return sh_descriptor_load_in(path, NULL, out, NULL, err);
 }
 
 sh_status sh_descriptor_load_in(const char *path, sh_descriptor_dir *dir_info, sh_descriptor **out, char **name,

@@ -110,10 +110,6 @@ typedef struct sh_descriptor {
  * and *out is NULL. The library file is not opened: only its existence is checked. */
 sh_status sh_descriptor_load(const char *path, sh_descriptor **out, sh_error *err);
 
-/* As sh_descriptor_load; on failure, *name receives the plugin's name (caller frees) when the file got as far as
- * a valid `name`, so that errors about the plugin can say why it is unusable. */
-sh_status sh_descriptor_load_named(const char *path, sh_descriptor **out, char **name, sh_error *err);
-
 /* What a discovery knows about the directory whose descriptors it loads, shared by those loads. */
 typedef struct sh_descriptor_dir {
     const char *real; /* realpath() of the directory; NULL: each load works it out */

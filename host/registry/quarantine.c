@@ -167,7 +167,6 @@ void sh_quarantine_free(sh_quarantine *q)
 }
 
 int sh_quarantine_threshold(const sh_quarantine *q) { return q->threshold; }
-const char *sh_quarantine_path(const sh_quarantine *q) { return q->file; }
 
 int sh_quarantine_crashes(const sh_quarantine *q, const char *library_path, const char **last_reason)
 {

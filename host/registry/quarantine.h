@@ -29,7 +29,4 @@ bool sh_quarantine_record(sh_quarantine *q, const char *library_path, bool crash
 /* Forgets the library; returns false when it was not recorded. */
 bool sh_quarantine_reset(sh_quarantine *q, const char *library_path);
 
-/* Where the store lives, for messages. */
-const char *sh_quarantine_path(const sh_quarantine *q);
-
 #endif

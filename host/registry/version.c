@@ -39,13 +39,7 @@ static bool read_version(const char **p, sh_version *out)
     return true;
 }
 
-bool sh_version_parse(const char *text, sh_version *out)
-{
-    const char *p = text;
-    return read_version(&p, out) && *p == '\0';
-}
-
-int sh_version_compare(const sh_version *a, const sh_version *b)
+static int compare_versions(const sh_version *a, const sh_version *b)
 {
     if (a->major != b->major)
         return a->major < b->major ? -1 : 1;
@@ -116,7 +110,7 @@ bool sh_requirement_satisfied(const sh_requirement *r, const char *version)
     if (!read_version(&p, &v))
         return false;
     for (size_t i = 0; i < r->count; i++) {
-        int c = sh_version_compare(&v, &r->constraints[i].version);
+        int c = compare_versions(&v, &r->constraints[i].version);
         bool ok = false;
         switch (r->constraints[i].op) {
         case SH_OP_EQ:

@@ -26,11 +26,6 @@ typedef struct sh_requirement {
 /* Parses "NAME [OP VERSION {, OP VERSION}]"; OP is one of = == != < <= > >=. Returns false with a reason. */
 bool sh_requirement_parse(const char *text, sh_requirement *out, char *why, size_t len);
 
-/* Parses MAJOR[.MINOR[.PATCH]] and ignores a pre-release or build suffix. */
-bool sh_version_parse(const char *text, sh_version *out);
-
-int sh_version_compare(const sh_version *a, const sh_version *b);
-
 /* True when `version` (a semantic version string) meets every constraint. */
 bool sh_requirement_satisfied(const sh_requirement *r, const char *version);
 

@@ -130,7 +130,6 @@ sh_status sh_instance_health(sh_instance *in, sh_error *err)
 
 bool sh_instance_alive(const sh_instance *in) { return in->ip || sh_worker_alive(in->w); }
 int sh_instance_pid(const sh_instance *in) { return in->w ? sh_worker_pid(in->w) : 0; }
-sh_isolation sh_instance_isolation(const sh_instance *in) { return in->isolation; }
 
 void sh_instance_close(sh_instance *in)
 {

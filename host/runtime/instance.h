@@ -35,7 +35,6 @@ sh_status sh_instance_health(sh_instance *in, sh_error *err);
 bool sh_instance_alive(const sh_instance *in);
 /* The worker's process id; 0 in-process. */
 int sh_instance_pid(const sh_instance *in);
-sh_isolation sh_instance_isolation(const sh_instance *in);
 
 void sh_instance_close(sh_instance *in);
 

@@ -263,11 +263,6 @@ static void apply_changes(sh_reload *reload, sh_hooks **hooks)
     sh_buf_free(&what);
 }
 
-sh_status sh_serve(sh_runtime *rt, const char *socket_path, sh_error *err)
-{
-    return sh_serve_dev(rt, socket_path, NULL, err);
-}
-
 sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reload, sh_error *err)
 {
     sigset_t stop;

@@ -12,11 +12,9 @@ enum { SH_CTL_REQUEST = 1, SH_CTL_RESPONSE = 2 };
 
 /* Serves on `socket_path` (created owner-only; a stale socket is replaced, a live one refused) until a
  * `shutdown` request, SIGTERM or SIGINT. Idle workers expire by the runtime's TTL meanwhile. On the way out,
- * every plugin is unloaded (fini runs, workers are reaped) and the socket is removed. */
-sh_status sh_serve(sh_runtime *rt, const char *socket_path, sh_error *err);
-
-/* As sh_serve, in development mode (`serve --dev`): between requests, changes `reload` reports are revalidated
- * and applied (see sh_reload_apply); each is logged. `reload` is borrowed and watches `rt`. */
+ * every plugin is unloaded (fini runs, workers are reaped) and the socket is removed. In development mode
+ * (`serve --dev`, `reload` not NULL) changes `reload` reports are revalidated and applied between requests (see
+ * sh_reload_apply); each is logged. `reload` is borrowed and watches `rt`. */
 typedef struct sh_reload sh_reload;
 sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reload, sh_error *err);
 

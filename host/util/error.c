@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-sh_status sh_error_setv(sh_error *err, sh_status status, const char *fmt, va_list ap)
+static sh_status error_setv(sh_error *err, sh_status status, const char *fmt, va_list ap)
 {
     if (err) {
         err->status = status;
@@ -16,7 +16,7 @@ sh_status sh_error_set(sh_error *err, sh_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    sh_error_setv(err, status, fmt, ap);
+    error_setv(err, status, fmt, ap);
     va_end(ap);
     return status;
 }

@@ -29,7 +29,6 @@ typedef struct sh_error {
 /* Sets the error (when err is not NULL) and returns `status`. */
 __attribute__((format(printf, 3, 4))) sh_status sh_error_set(sh_error *err, sh_status status, const char *fmt,
                                                                ...);
-sh_status sh_error_setv(sh_error *err, sh_status status, const char *fmt, va_list ap);
 
 /* Prepends "prefix: " to the message, keeping the status. Returns the status. */
 __attribute__((format(printf, 2, 3))) sh_status sh_error_prefix(sh_error *err, const char *fmt, ...);

@@ -186,7 +186,7 @@ sh_status sh_cfg_strlist(sh_cfg *p, const config_setting_t *group, const char *k
 }
 
 
-sh_value *sh_cfg_to_value(const config_setting_t *s)
+static sh_value *to_value(const config_setting_t *s)
 {
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_INT:
@@ -203,7 +203,7 @@ sh_value *sh_cfg_to_value(const config_setting_t *s)
         int n = config_setting_length(s);
         for (int i = 0; m && i < n; i++) {
             config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            sh_value *v = sh_cfg_to_value(e);
+            sh_value *v = to_value(e);
             if (!v || sh_value_map_set(m, config_setting_name(e), v) != SH_OK) {
                 sh_value_free(m);
                 return NULL;
@@ -216,7 +216,7 @@ sh_value *sh_cfg_to_value(const config_setting_t *s)
         sh_value *a = sh_value_array();
         int n = config_setting_length(s);
         for (int i = 0; a && i < n; i++) {
-            sh_value *v = sh_cfg_to_value(config_setting_get_elem(s, (unsigned)i));
+            sh_value *v = to_value(config_setting_get_elem(s, (unsigned)i));
             if (!v || sh_value_array_push(a, v) != SH_OK) {
                 sh_value_free(a);
                 return NULL;
@@ -254,7 +254,7 @@ sh_status sh_cfg_value(sh_cfg *p, const config_setting_t *s, const char *what, s
     if (bad)
         return sh_cfg_fail(p, bad, "%s: the string '%s' is not valid UTF-8 text; configuration files must be UTF-8",
                            what, config_setting_name(bad) ? config_setting_name(bad) : "(list element)");
-    if (!(*out = sh_cfg_to_value(s)))
+    if (!(*out = to_value(s)))
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     return SH_S_OK;
 }

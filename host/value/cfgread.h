@@ -50,10 +50,6 @@ sh_status sh_cfg_int(sh_cfg *p, const config_setting_t *group, const char *key, 
 sh_status sh_cfg_bool(sh_cfg *p, const config_setting_t *group, const char *key, bool *out);
 sh_status sh_cfg_strlist(sh_cfg *p, const config_setting_t *group, const char *key, sh_strlist *out);
 
-/* A setting as a value: groups become maps, lists and arrays become arrays. NULL when out of memory or when a
- * string is not UTF-8: use sh_cfg_value() to tell which. */
-sh_value *sh_cfg_to_value(const config_setting_t *s);
-
 /* sh_cfg_to_value with errors: PATH:LINE for a string that is not UTF-8 (`what` names the setting). */
 sh_status sh_cfg_value(sh_cfg *p, const config_setting_t *s, const char *what, sh_value **out);
 

@@ -35,7 +35,7 @@ void sh_digest_free(sh_digest *d)
     free(d);
 }
 
-void sh_digest_bytes(sh_digest *d, const void *data, size_t len)
+static void digest_bytes(sh_digest *d, const void *data, size_t len)
 {
     if (len && XXH3_128bits_update(d->state, data, len) != XXH_OK)
         d->failed = true;
@@ -46,7 +46,7 @@ void sh_digest_string(sh_digest *d, const char *s)
     sh_buf_reset(&d->scratch);
     sh_wire_put_string(&d->scratch, s);
     d->failed |= d->scratch.failed != 0;
-    sh_digest_bytes(d, d->scratch.data, d->scratch.len);
+    digest_bytes(d, d->scratch.data, d->scratch.len);
 }
 
 void sh_digest_value(sh_digest *d, const sh_value *v)
@@ -54,7 +54,7 @@ void sh_digest_value(sh_digest *d, const sh_value *v)
     sh_buf_reset(&d->scratch);
     sh_wire_put_value(&d->scratch, v);
     d->failed |= d->scratch.failed != 0;
-    sh_digest_bytes(d, d->scratch.data, d->scratch.len);
+    digest_bytes(d, d->scratch.data, d->scratch.len);
 }
 
 bool sh_digest_hex(const sh_digest *d, char out[SH_DIGEST_HEX])

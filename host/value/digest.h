@@ -16,7 +16,6 @@ typedef struct sh_digest sh_digest;
 sh_digest *sh_digest_new(void);
 void sh_digest_free(sh_digest *d);
 
-void sh_digest_bytes(sh_digest *d, const void *data, size_t len);
 /* A string with its length, so ("ab","c") and ("a","bc") differ; NULL differs from "". */
 void sh_digest_string(sh_digest *d, const char *s);
 /* A value in its wire encoding, which is unambiguous and keeps map order. */
