@@ -1,6 +1,7 @@
 #include "engine/store.h"
 #include "util/buf.h"
-#include "value/wire.h"
+#include "util/clock.h"
+#include "value/codec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 struct sh_runstore {
@@ -44,13 +44,6 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY, plugin TEXT NOT NULL, version TEXT, type TEXT NOT NULL, items INTEGER NOT NULL,"
     "  data BLOB NOT NULL, created_ns INTEGER NOT NULL, used_ns INTEGER NOT NULL);",
 };
-
-int64_t sh_wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static sh_status db_error(sh_runstore *s, sh_error *err, const char *doing)
 {
@@ -346,27 +339,27 @@ sh_status sh_runstore_find_run(sh_runstore *s, const char *id_or_prefix, char fu
     return SH_S_OK;
 }
 
-/* The items as one array value in wire encoding: lossless for every type, bytes included. */
+/* The items as one array value in the value codec: lossless for every type, bytes included. */
 static void encode_items(sh_buf *b, const sh_value *const *items, size_t count)
 {
-    sh_buf_u8(b, SH_WIRE_ARRAY);
+    sh_buf_u8(b, SH_CODEC_ARRAY);
     sh_buf_u32(b, (uint32_t)count);
     for (size_t i = 0; i < count; i++)
-        sh_wire_put_value(b, items[i]);
+        sh_codec_put_value(b, items[i]);
 }
 
 static sh_status decode_items(sh_runstore *s, const void *data, int len, sh_value **out, sh_error *err)
 {
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, data, (size_t)(len < 0 ? 0 : len));
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, data, (size_t)(len < 0 ? 0 : len));
     sh_error e;
     const char *why = NULL;
     *out = NULL;
-    if (sh_wire_get_value(&r, out, &e) != SH_S_OK)
+    if (sh_codec_get_value(&r, out, &e) != SH_S_OK)
         why = e.message;
     else if (sh_value_type(*out) != SH_TYPE_ARRAY)
         why = "it is not a list of items";
-    else if (!sh_wire_reader_done(&r))
+    else if (!sh_codec_reader_done(&r))
         why = "it has bytes after its items";
     if (why) {
         sh_value_free(*out);

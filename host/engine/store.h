@@ -107,7 +107,4 @@ sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plu
 sh_status sh_runstore_list(sh_runstore *s, size_t limit, sh_value **out, sh_error *err);
 sh_status sh_runstore_show(sh_runstore *s, const char *run_id, sh_value **out, sh_error *err);
 
-/* CLOCK_REALTIME in nanoseconds. */
-int64_t sh_wall_ns(void);
-
 #endif

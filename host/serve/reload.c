@@ -4,7 +4,7 @@
 #include "runtime/instance.h"
 #include "util/log.h"
 #include "registry/version.h"
-#include "value/wire.h"
+#include "util/clock.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 #include "value/digest.h"
 #include "util/buf.h"
-#include "value/wire.h"
+#include "value/codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ void sh_digest_bytes(sh_digest *d, const void *data, size_t len)
 void sh_digest_string(sh_digest *d, const char *s)
 {
     sh_buf_reset(&d->scratch);
-    sh_wire_put_string(&d->scratch, s);
+    sh_codec_put_string(&d->scratch, s);
     d->failed |= d->scratch.failed != 0;
     sh_digest_bytes(d, d->scratch.data, d->scratch.len);
 }
@@ -52,7 +52,7 @@ void sh_digest_string(sh_digest *d, const char *s)
 void sh_digest_value(sh_digest *d, const sh_value *v)
 {
     sh_buf_reset(&d->scratch);
-    sh_wire_put_value(&d->scratch, v);
+    sh_codec_put_value(&d->scratch, v);
     d->failed |= d->scratch.failed != 0;
     sh_digest_bytes(d, d->scratch.data, d->scratch.len);
 }

@@ -19,7 +19,7 @@ void sh_digest_free(sh_digest *d);
 void sh_digest_bytes(sh_digest *d, const void *data, size_t len);
 /* A string with its length, so ("ab","c") and ("a","bc") differ; NULL differs from "". */
 void sh_digest_string(sh_digest *d, const char *s);
-/* A value in its wire encoding, which is unambiguous and keeps map order. */
+/* A value in its codec encoding (value/codec.h), which is unambiguous and keeps map order. */
 void sh_digest_value(sh_digest *d, const sh_value *v);
 
 /* Writes the digest so far as 32 lowercase hex digits. Returns false when an allocation failed on the way. */
