@@ -12,13 +12,18 @@ struct sh_digest {
     bool failed;
 };
 
-sh_digest *sh_digest_new(void)
+sh_digest *sh_digest_new(void) { return sh_digest_new_codec(SH_VALUE_CODEC_VERSION); }
+
+sh_digest *sh_digest_new_codec(int codec)
 {
     sh_digest *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
     d->state = XXH3_createState();
-    if (!d->state || XXH3_128bits_reset(d->state) != XXH_OK) {
+    /* Values are hashed in their codec encoding, so a digest means something only for one codec version: the
+     * version seeds the hash. Seed 0 is XXH3's unseeded hash, so version 1 keeps the cache keys and resume
+     * fingerprints written before the codec had a version; every other version gives every digest new values. */
+    if (!d->state || XXH3_128bits_reset_withSeed(d->state, (XXH64_hash_t)(codec - 1)) != XXH_OK) {
         sh_digest_free(d);
         return NULL;
     }

@@ -1,4 +1,5 @@
-/* Unit tests for values, the value codec, frames (layout, socket I/O) and JSON output. */
+/* Unit tests for values, the value codec (and its version, which digests depend on), frames (layout, socket I/O)
+ * and JSON output. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include "value/value.h"
 #include "util/clock.h"
 #include "value/codec.h"
+#include "value/digest.h"
 #include "worker/frame.h"
 
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                                       */
@@ -332,7 +335,9 @@ static void test_round_trip_nested(void **state)
 static void test_encoding_bytes(void **state)
 {
     (void)state;
-    /* The exact encoding of a small map, as documented in codec.h. */
+    /* The exact encoding of a small map, as documented in codec.h. These bytes are codec version 1's: a change
+     * here is a new codec version (bump SH_VALUE_CODEC_VERSION, then this assertion). */
+    assert_int_equal(SH_VALUE_CODEC_VERSION, 1);
     sh_value *m = V(sh_value_map());
     set(m, "k", sh_value_int(-2));
     sh_value *a = V(sh_value_array());
@@ -617,6 +622,47 @@ static void test_get_typed(void **state)
     assert_null(out);
     assert_non_null(strstr(err.message, "reading the count: truncated value"));
     sh_buf_free(&b);
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Codec version                                                                                                 */
+
+static void digest_of(sh_digest *d, const sh_value *v, char hex[SH_DIGEST_HEX])
+{
+    assert_non_null(d);
+    sh_digest_string(d, "domain");
+    sh_digest_value(d, v);
+    assert_true(sh_digest_hex(d, hex));
+    sh_digest_free(d);
+}
+
+/* Digests hash codec bytes, so they are only comparable within one codec version: version 1 gives the digests
+ * written before the codec had a version (plain XXH3-128 of the encodings), any other version gives others. */
+static void test_digest_depends_on_codec_version(void **state)
+{
+    (void)state;
+    sh_value *v = sample_value();
+    char now[SH_DIGEST_HEX], cur[SH_DIGEST_HEX], v1[SH_DIGEST_HEX], v2[SH_DIGEST_HEX], v3[SH_DIGEST_HEX];
+    digest_of(sh_digest_new(), v, now);
+    digest_of(sh_digest_new_codec(SH_VALUE_CODEC_VERSION), v, cur);
+    digest_of(sh_digest_new_codec(1), v, v1);
+    digest_of(sh_digest_new_codec(2), v, v2);
+    digest_of(sh_digest_new_codec(3), v, v3);
+    assert_string_equal(now, cur);
+    assert_string_not_equal(v1, v2);
+    assert_string_not_equal(v2, v3);
+
+    sh_buf b;
+    sh_buf_init(&b);
+    sh_codec_put_string(&b, "domain");
+    sh_codec_put_value(&b, v);
+    assert_false(b.failed);
+    XXH128_hash_t h = XXH3_128bits(b.data, b.len);
+    char plain[SH_DIGEST_HEX];
+    snprintf(plain, sizeof plain, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+    assert_string_equal(v1, plain);
+    sh_buf_free(&b);
+    sh_value_free(v);
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -1097,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_bad_map_keys),
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_get_typed),
+        cmocka_unit_test(test_digest_depends_on_codec_version),
         cmocka_unit_test_setup_teardown(test_send_recv_round_trip, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_recv_frame_exactly_max, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_recv_eof_before_frame, setup_pair, teardown_pair),
