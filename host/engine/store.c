@@ -1,6 +1,7 @@
 #include "engine/store.h"
 #include "util/buf.h"
-#include "value/wire.h"
+#include "util/clock.h"
+#include "value/codec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,15 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 struct sh_runstore {
     sqlite3 *db;
     char *path;
+    int codec; /* the value codec version this handle writes and accepts: SH_VALUE_CODEC_VERSION but in tests */
 };
 
-/* Append-only: a new column or table is a new statement at the end, and user_version counts how many ran. */
+/* Append-only: a new column or table is a new statement at the end, and user_version counts how many ran.
+ *
+ * Stored outputs and cached outputs are value codec bytes: each row records the codec version that wrote it
+ * (schema 2), and a row of another version is refused, not decoded (see codec_mismatch). Such rows are not
+ * migrated (they cannot be re-encoded without the other codec) nor deleted (a stagehost of that version may share
+ * the store): the stage runs again, and its new output replaces the row. Rows from before schema 2 were written
+ * by codec version 1, the only one there was: hence the default. */
 static const char *const migrations[] = {
     "CREATE TABLE runs ("
     "  id TEXT PRIMARY KEY, pipeline_path TEXT NOT NULL, pipeline_name TEXT NOT NULL, pipeline_version TEXT,"
@@ -43,14 +50,11 @@ static const char *const migrations[] = {
     "CREATE TABLE cache ("
     "  key TEXT PRIMARY KEY, plugin TEXT NOT NULL, version TEXT, type TEXT NOT NULL, items INTEGER NOT NULL,"
     "  data BLOB NOT NULL, created_ns INTEGER NOT NULL, used_ns INTEGER NOT NULL);",
+    "ALTER TABLE outputs ADD COLUMN codec INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE cache ADD COLUMN codec INTEGER NOT NULL DEFAULT 1;",
 };
-
-int64_t sh_wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+_Static_assert(sizeof migrations / sizeof migrations[0] == SH_RUNSTORE_SCHEMA,
+               "SH_RUNSTORE_SCHEMA counts the migrations");
 
 static sh_status db_error(sh_runstore *s, sh_error *err, const char *doing)
 {
@@ -170,6 +174,11 @@ static sh_status migrate(sh_runstore *s, sh_error *err)
 
 sh_status sh_runstore_open(const char *path, bool create, sh_runstore **out, sh_error *err)
 {
+    return sh_runstore_open_codec(path, create, SH_VALUE_CODEC_VERSION, out, err);
+}
+
+sh_status sh_runstore_open_codec(const char *path, bool create, int codec, sh_runstore **out, sh_error *err)
+{
     *out = NULL;
     if (!create && access(path, F_OK) != 0)
         return sh_error_set(err, SH_S_CONFIG, "run store %s does not exist: no run was recorded there yet; run a "
@@ -184,6 +193,7 @@ sh_status sh_runstore_open(const char *path, bool create, sh_runstore **out, sh_
         free(s);
         return sh_error_set(err, SH_S_NOMEM, "out of memory opening run store %s", path);
     }
+    s->codec = codec;
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
     sh_status rc = SH_S_OK;
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
@@ -346,27 +356,35 @@ sh_status sh_runstore_find_run(sh_runstore *s, const char *id_or_prefix, char fu
     return SH_S_OK;
 }
 
-/* The items as one array value in wire encoding: lossless for every type, bytes included. */
+/* The items as one array value in the value codec: lossless for every type, bytes included. */
 static void encode_items(sh_buf *b, const sh_value *const *items, size_t count)
 {
-    sh_buf_u8(b, SH_WIRE_ARRAY);
+    sh_buf_u8(b, SH_CODEC_ARRAY);
     sh_buf_u32(b, (uint32_t)count);
     for (size_t i = 0; i < count; i++)
-        sh_wire_put_value(b, items[i]);
+        sh_codec_put_value(b, items[i]);
+}
+
+/* An output written by another version of the value codec: its bytes may mean something else to this one. */
+static sh_status codec_mismatch(sh_runstore *s, int written, const char *what, sh_error *err)
+{
+    return sh_error_set(err, SH_S_IO, "run store %s: %s was written with value codec version %d and this stagehost "
+                                      "reads version %d; it is not used, and the stage runs instead",
+                        s->path, what, written, s->codec);
 }
 
 static sh_status decode_items(sh_runstore *s, const void *data, int len, sh_value **out, sh_error *err)
 {
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, data, (size_t)(len < 0 ? 0 : len));
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, data, (size_t)(len < 0 ? 0 : len));
     sh_error e;
     const char *why = NULL;
     *out = NULL;
-    if (sh_wire_get_value(&r, out, &e) != SH_S_OK)
+    if (sh_codec_get_value(&r, out, &e) != SH_S_OK)
         why = e.message;
     else if (sh_value_type(*out) != SH_TYPE_ARRAY)
         why = "it is not a list of items";
-    else if (!sh_wire_reader_done(&r))
+    else if (!sh_codec_reader_done(&r))
         why = "it has bytes after its items";
     if (why) {
         sh_value_free(*out);
@@ -439,14 +457,15 @@ sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, bool w
             rc = sh_error_set(err, SH_S_NOMEM, "stage '%s': its output (%zu items) is too large to store", r->name,
                               output_count);
         else if ((rc = prepare(s,
-                               "INSERT OR REPLACE INTO outputs (run_id, stage, fingerprint, items, data)"
-                               " VALUES (?,?,?,?,?)",
+                               "INSERT OR REPLACE INTO outputs (run_id, stage, fingerprint, items, data, codec)"
+                               " VALUES (?,?,?,?,?,?)",
                                &st, err)) == SH_S_OK) {
             bind_text(st, 1, r->run_id);
             bind_text(st, 2, r->name);
             bind_text(st, 3, r->fingerprint);
             sqlite3_bind_int64(st, 4, (int64_t)output_count);
             sqlite3_bind_blob(st, 5, b.data, (int)b.len, SQLITE_STATIC);
+            sqlite3_bind_int(st, 6, s->codec);
             rc = step_done(s, st, "storing a stage's output", err);
         }
         sh_buf_free(&b);
@@ -500,7 +519,7 @@ sh_status sh_runstore_finished_output(sh_runstore *s, const char *run_id, const 
     *found = false;
     sqlite3_stmt *st;
     sh_status rc = prepare(s,
-                           "SELECT o.data, s.attempts FROM stages s JOIN outputs o ON o.run_id = s.run_id AND"
+                           "SELECT o.data, s.attempts, o.codec FROM stages s JOIN outputs o ON o.run_id = s.run_id AND"
                            " o.stage = s.name WHERE s.run_id = ? AND s.name = ? AND s.fingerprint = ? AND"
                            " o.fingerprint = s.fingerprint AND s.status IN ('succeeded', 'cached', 'reused')",
                            &st, err);
@@ -510,7 +529,11 @@ sh_status sh_runstore_finished_output(sh_runstore *s, const char *run_id, const 
     bind_text(st, 2, stage);
     bind_text(st, 3, fingerprint);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    if (step == SQLITE_ROW && sqlite3_column_int(st, 2) != s->codec) {
+        char what[256];
+        snprintf(what, sizeof what, "the stored output of stage '%s'", stage);
+        rc = codec_mismatch(s, sqlite3_column_int(st, 2), what, err);
+    } else if (step == SQLITE_ROW) {
         rc = decode_items(s, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0), items, err);
         *attempts = (uint32_t)sqlite3_column_int(st, 1);
         *found = rc == SH_S_OK;
@@ -546,12 +569,14 @@ sh_status sh_runstore_cache_get(sh_runstore *s, const char *key, sh_value **item
     *items = NULL;
     *found = false;
     sqlite3_stmt *st;
-    sh_status rc = prepare(s, "SELECT data FROM cache WHERE key = ?", &st, err);
+    sh_status rc = prepare(s, "SELECT data, codec FROM cache WHERE key = ?", &st, err);
     if (rc != SH_S_OK)
         return rc;
     bind_text(st, 1, key);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    if (step == SQLITE_ROW && sqlite3_column_int(st, 1) != s->codec) {
+        rc = codec_mismatch(s, sqlite3_column_int(st, 1), "a cached output", err);
+    } else if (step == SQLITE_ROW) {
         rc = decode_items(s, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0), items, err);
         *found = rc == SH_S_OK;
     } else if (step != SQLITE_DONE) {
@@ -580,8 +605,8 @@ sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plu
         rc = sh_error_set(err, SH_S_NOMEM, "an output of %zu items is too large to cache", count);
     else
         rc = prepare(s,
-                     "INSERT OR REPLACE INTO cache (key, plugin, version, type, items, data, created_ns, used_ns)"
-                     " VALUES (?,?,?,?,?,?,?,?)",
+                     "INSERT OR REPLACE INTO cache (key, plugin, version, type, items, data, created_ns, used_ns,"
+                     " codec) VALUES (?,?,?,?,?,?,?,?,?)",
                      &st, err);
     if (rc == SH_S_OK) {
         int64_t now = sh_wall_ns();
@@ -593,6 +618,7 @@ sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plu
         sqlite3_bind_blob(st, 6, b.data, (int)b.len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, now);
         sqlite3_bind_int64(st, 8, now);
+        sqlite3_bind_int(st, 9, s->codec);
         rc = step_done(s, st, "storing into the output cache", err);
     }
     sh_buf_free(&b);

@@ -13,13 +13,15 @@
 
 #include <stdint.h>
 
-#define SH_RUNSTORE_SCHEMA 1
+#define SH_RUNSTORE_SCHEMA 2 /* the number of migrations (store.c) */
 #define SH_RUNSTORE_DEFAULT ".stagehost/runs.db" /* beside the pipeline */
 
 typedef struct sh_runstore sh_runstore;
 
 /* Opens (creating it and its directory when `create` is set) the store at `path`. */
 sh_status sh_runstore_open(const char *path, bool create, sh_runstore **out, sh_error *err);
+/* Tests only: as sh_runstore_open, for a stagehost whose value codec has version `codec`. */
+sh_status sh_runstore_open_codec(const char *path, bool create, int codec, sh_runstore **out, sh_error *err);
 void sh_runstore_close(sh_runstore *s);
 const char *sh_runstore_path(const sh_runstore *s);
 
@@ -106,8 +108,5 @@ sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plu
  * with its stages, attempts and log lines. A run left "running" by a process that is gone reads "interrupted". */
 sh_status sh_runstore_list(sh_runstore *s, size_t limit, sh_value **out, sh_error *err);
 sh_status sh_runstore_show(sh_runstore *s, const char *run_id, sh_value **out, sh_error *err);
-
-/* CLOCK_REALTIME in nanoseconds. */
-int64_t sh_wall_ns(void);
 
 #endif

@@ -14,14 +14,15 @@
  * of file names, the order discovery lists them in: a scan walks the entries in step with the listing and copies
  * unchanged ones without decoding them.
  *
- * The key names the host version, SH_REGCACHE_SCHEMA, the descriptor format and the size of sh_descriptor: a
- * file written by another build is ignored. The rules that decide what may be answered from the file are in
- * regcache.h.
+ * The key names the host version, SH_REGCACHE_SCHEMA, the descriptor format, the size of sh_descriptor and the
+ * value codec version (a stage's function is recorded as a codec value): a file written by another build is
+ * ignored and rebuilt. The rules that decide what may be answered from the file are in regcache.h.
  */
 #include "registry/cache.h"
 #include "util/buf.h"
 #include "registry/cache_record.h"
 #include "sh_config.h"
+#include "value/codec.h"
 
 #include <stagehost/abi.h>
 
@@ -77,6 +78,7 @@ typedef struct cdir {
 } cdir;
 
 struct sh_regcache {
+    int codec;  /* the value codec version of the records: SH_VALUE_CODEC_VERSION but in tests */
     char *dir;  /* the cache directory */
     char *file; /* dir/CACHE_FILE */
     uint8_t *data;
@@ -194,11 +196,12 @@ static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t
  * speed: the check costs a fraction of a millisecond for 10,000 entries. */
 static uint64_t checksum(const uint8_t *p, size_t n) { return XXH3_64bits(p, n); }
 
-static int key_string(char *out, size_t size)
+static int key_string(const sh_regcache *c, char *out, size_t size)
 {
     /* The struct's size catches a descriptor change whose author forgot to bump the schema, most of the time. */
-    return snprintf(out, size, "stagehost %s; schema %d; descriptor format %d; abi %d; descriptor %zu", SH_VERSION,
-                    SH_REGCACHE_SCHEMA, SH_DESCRIPTOR_FORMAT, SH_ABI_MAJOR, sizeof(sh_descriptor));
+    return snprintf(out, size, "stagehost %s; schema %d; descriptor format %d; abi %d; descriptor %zu; value codec %d",
+                    SH_VERSION, SH_REGCACHE_SCHEMA, SH_DESCRIPTOR_FORMAT, SH_ABI_MAJOR, sizeof(sh_descriptor),
+                    c->codec);
 }
 
 /* ---- the cache directory ---- */
@@ -299,7 +302,7 @@ static bool parse_body(sh_regcache *c, const uint8_t *body, size_t len)
 {
     cur r = {body, body + len};
     char want[256];
-    int wlen = key_string(want, sizeof want);
+    int wlen = key_string(c, want, sizeof want);
     const char *key;
     size_t klen;
     uint32_t count;
@@ -376,7 +379,9 @@ static void load(sh_regcache *c)
     stats.loads++;
 }
 
-sh_regcache *sh_regcache_open(void)
+sh_regcache *sh_regcache_open(void) { return sh_regcache_open_codec(SH_VALUE_CODEC_VERSION); }
+
+sh_regcache *sh_regcache_open_codec(int codec)
 {
     const char *off = getenv("STAGEHOST_NO_CACHE");
     if (off && *off && strcmp(off, "0") != 0)
@@ -387,6 +392,7 @@ sh_regcache *sh_regcache_open(void)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     c->start_ns = ns(now);
+    c->codec = codec;
     c->dfd = -1;
     sh_buf_init(&c->fresh);
     if (!(c->dir = pick_dir()) || !(c->file = join(c->dir, CACHE_FILE))) {
@@ -445,7 +451,7 @@ static void save(sh_regcache *c)
     uint8_t header[HEADER_SIZE] = {0};
     sh_buf_append(&b, header, sizeof header);
     char key[256];
-    if (key_string(key, sizeof key) < 0)
+    if (key_string(c, key, sizeof key) < 0)
         return;
     put_str(&b, key);
     size_t count_at = b.len;

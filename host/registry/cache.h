@@ -43,6 +43,8 @@ typedef struct sh_regcache sh_regcache;
 /* Opens the cache for one discovery run and loads the file if it is valid. NULL means "run without a cache":
  * disabled by STAGEHOST_NO_CACHE, or out of memory. Never an error. */
 sh_regcache *sh_regcache_open(void);
+/* Tests only: as sh_regcache_open, for a stagehost whose value codec has version `codec`. */
+sh_regcache *sh_regcache_open_codec(int codec);
 
 /* Writes the cache back if this run changed it (atomically: temporary file, fsync, rename), then frees it.
  * Write failures are ignored: the next run parses again. NULL is fine. */

@@ -4,7 +4,7 @@
  * list is u32 count then that many strings. In order: name, version, library, entry, description; i64 priority;
  * u32 abi_major, abi_minor; i32 isolation, format, name_line, version_line, stages_line; the seven limits as i64;
  * u8 network, exec; lists read, write, env, requires; u32 stage count, each stage type, input, output,
- * description, u8 idempotent, i32 line, its function as u32 length + wire value (0xffffffff: none); u32 hook
+ * description, u8 idempotent, i32 line, its function as u32 length + codec value (0xffffffff: none); u32 hook
  * count, each hook hook, symbol, i64 priority, i32 line, u8 fallback, list supports.
  *
  * Read back as one allocation holding the struct, its strings and its arrays (sh_descriptor.packed).
@@ -15,7 +15,7 @@
  */
 #include "registry/cache_record.h"
 #include "registry/version.h"
-#include "value/wire.h"
+#include "value/codec.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -100,7 +100,7 @@ bool sh_descriptor_blob_put(sh_buf *b, const sh_descriptor *d)
         }
         size_t at = b->len;
         sh_buf_u32(b, 0);
-        sh_wire_put_value(b, s->function);
+        sh_codec_put_value(b, s->function);
         size_t len = b->len - at - 4;
         if (b->failed || len >= NONE)
             return false;
@@ -299,10 +299,10 @@ static void decode(rd *r, sh_descriptor *d, const char *path, const char *dir)
             continue;
         }
         if (r->base) {
-            sh_wire_reader w;
+            sh_codec_reader w;
             sh_error err;
-            sh_wire_reader_init(&w, r->p, fn);
-            r->bad = sh_wire_get_value(&w, &st->function, &err) != SH_S_OK || !sh_wire_reader_done(&w);
+            sh_codec_reader_init(&w, r->p, fn);
+            r->bad = sh_codec_get_value(&w, &st->function, &err) != SH_S_OK || !sh_codec_reader_done(&w);
         }
         r->p += fn;
     }

@@ -1,7 +1,7 @@
 #include "runtime/pool.h"
 #include "builtin/builtins.h"
 #include "util/log.h"
-#include "value/wire.h"
+#include "util/clock.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #include "runtime/policy.h"
 #include "util/log.h"
 #include "registry/version.h"
-#include "value/wire.h"
+#include "util/clock.h"
 
 #include <dirent.h>
 #include <errno.h>

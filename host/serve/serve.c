@@ -4,7 +4,9 @@
 #include "util/log.h"
 #include "serve/reload.h"
 #include "engine/report.h"
-#include "value/wire.h"
+#include "util/clock.h"
+#include "value/codec.h"
+#include "worker/frame.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -74,10 +76,10 @@ static void reply(int fd, int exit_code, const sh_buf *text)
     }
     sh_buf b;
     sh_buf_init(&b);
-    size_t f = sh_wire_frame_begin(&b, SH_CTL_RESPONSE);
-    sh_wire_put_value(&b, m);
-    sh_wire_frame_end(&b, f);
-    sh_wire_send(fd, &b, NULL);
+    size_t f = sh_frame_begin(&b, SH_CTL_RESPONSE);
+    sh_codec_put_value(&b, m);
+    sh_frame_end(&b, f);
+    sh_frame_send(fd, &b, NULL);
     sh_buf_free(&b);
     sh_value_free(m);
 }
@@ -226,12 +228,12 @@ static bool serve_one(sh_runtime *rt, sh_hooks **hooks, int conn)
     bool eof, go_on = true;
     sh_error err;
     /* A client that connects and says nothing must not stall the server. */
-    sh_status st = sh_wire_recv(conn, &in, &type, MAX_REQUEST, sh_monotonic_ns() + 5000000000LL, &eof, &err);
+    sh_status st = sh_frame_recv(conn, &in, &type, MAX_REQUEST, sh_monotonic_ns() + 5000000000LL, &eof, &err);
     sh_value *args = NULL;
     if (st == SH_S_OK && type == SH_CTL_REQUEST) {
-        sh_wire_reader r;
-        sh_wire_reader_init(&r, in.data, in.len);
-        st = sh_wire_get_typed(&r, SH_TYPE_ARRAY, "request", &args, &err);
+        sh_codec_reader r;
+        sh_codec_reader_init(&r, in.data, in.len);
+        st = sh_codec_get_typed(&r, SH_TYPE_ARRAY, "request", &args, &err);
     }
     sh_buf out;
     sh_buf_init(&out);
@@ -372,20 +374,20 @@ sh_status sh_ctl(const char *socket_path, const char *const *args, size_t count,
         }
     sh_buf b;
     sh_buf_init(&b);
-    size_t f = sh_wire_frame_begin(&b, SH_CTL_REQUEST);
-    sh_wire_put_value(&b, a);
-    sh_wire_frame_end(&b, f);
+    size_t f = sh_frame_begin(&b, SH_CTL_REQUEST);
+    sh_codec_put_value(&b, a);
+    sh_frame_end(&b, f);
     sh_value_free(a);
-    sh_status st = a ? sh_wire_send(fd, &b, err) : sh_error_set(err, SH_S_NOMEM, "out of memory");
+    sh_status st = a ? sh_frame_send(fd, &b, err) : sh_error_set(err, SH_S_NOMEM, "out of memory");
     uint8_t type = 0;
     bool eof;
     if (st == SH_S_OK)
-        st = sh_wire_recv(fd, &b, &type, SH_WIRE_DEFAULT_MAX_FRAME, 0, &eof, err);
+        st = sh_frame_recv(fd, &b, &type, SH_FRAME_DEFAULT_MAX, 0, &eof, err);
     sh_value *m = NULL;
     if (st == SH_S_OK) {
-        sh_wire_reader r;
-        sh_wire_reader_init(&r, b.data, b.len);
-        st = type == SH_CTL_RESPONSE ? sh_wire_get_typed(&r, SH_TYPE_MAP, "response", &m, err)
+        sh_codec_reader r;
+        sh_codec_reader_init(&r, b.data, b.len);
+        st = type == SH_CTL_RESPONSE ? sh_codec_get_typed(&r, SH_TYPE_MAP, "response", &m, err)
                                      : sh_error_set(err, SH_S_PROTOCOL, "unexpected answer from %s", socket_path);
     }
     if (st == SH_S_OK) {

@@ -1,6 +1,6 @@
 #include "value/digest.h"
 #include "util/buf.h"
-#include "value/wire.h"
+#include "value/codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +12,18 @@ struct sh_digest {
     bool failed;
 };
 
-sh_digest *sh_digest_new(void)
+sh_digest *sh_digest_new(void) { return sh_digest_new_codec(SH_VALUE_CODEC_VERSION); }
+
+sh_digest *sh_digest_new_codec(int codec)
 {
     sh_digest *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
     d->state = XXH3_createState();
-    if (!d->state || XXH3_128bits_reset(d->state) != XXH_OK) {
+    /* Values are hashed in their codec encoding, so a digest means something only for one codec version: the
+     * version seeds the hash. Seed 0 is XXH3's unseeded hash, so version 1 keeps the cache keys and resume
+     * fingerprints written before the codec had a version; every other version gives every digest new values. */
+    if (!d->state || XXH3_128bits_reset_withSeed(d->state, (XXH64_hash_t)(codec - 1)) != XXH_OK) {
         sh_digest_free(d);
         return NULL;
     }
@@ -44,7 +49,7 @@ static void digest_bytes(sh_digest *d, const void *data, size_t len)
 void sh_digest_string(sh_digest *d, const char *s)
 {
     sh_buf_reset(&d->scratch);
-    sh_wire_put_string(&d->scratch, s);
+    sh_codec_put_string(&d->scratch, s);
     d->failed |= d->scratch.failed != 0;
     digest_bytes(d, d->scratch.data, d->scratch.len);
 }
@@ -52,7 +57,7 @@ void sh_digest_string(sh_digest *d, const char *s)
 void sh_digest_value(sh_digest *d, const sh_value *v)
 {
     sh_buf_reset(&d->scratch);
-    sh_wire_put_value(&d->scratch, v);
+    sh_codec_put_value(&d->scratch, v);
     d->failed |= d->scratch.failed != 0;
     digest_bytes(d, d->scratch.data, d->scratch.len);
 }

@@ -1,6 +1,7 @@
 /* The child side of a worker: confine the process, load the plugin, then serve requests until told to stop.
  * This is one of the two places allowed to end the process (_exit), as it is the worker's own main. */
 #include "plugin/inproc.h"
+#include "util/clock.h"
 #include "worker/protocol.h"
 #include "worker/shmbuf.h"
 #include "worker/worker.h"
@@ -55,7 +56,7 @@ typedef struct child {
 
 /* The next request into c->in, read in as large pieces as the host wrote it: header and payload usually come
  * in one read instead of two. False when the host closed the channel, died, or sent a frame of length 0. */
-static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
+static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
 {
     if (c->in_next) {
         memmove(c->in.data, c->in.data + c->in_next, c->in.len - c->in_next);
@@ -63,7 +64,7 @@ static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
         c->in_next = 0;
     }
     bool spin = c->spin;
-    int64_t spin_until = spin ? sh_monotonic_ns() + SH_WIRE_SPIN_NS : 0;
+    int64_t spin_until = spin ? sh_monotonic_ns() + SH_FRAME_SPIN_NS : 0;
     for (;;) {
         const uint8_t *p = c->in.data;
         size_t want = 64 * 1024;
@@ -73,7 +74,7 @@ static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
                 return false;
             if (c->in.len >= 4 + (size_t)flen) {
                 *type = p[4];
-                sh_wire_reader_init(r, p + 5, flen - 1);
+                sh_codec_reader_init(r, p + 5, flen - 1);
                 c->in_next = 4 + (size_t)flen;
                 return true;
             }
@@ -116,7 +117,7 @@ static bool next_request(child *c, uint8_t *type, sh_wire_reader *r)
 
 static void flush(child *c)
 {
-    if (!c->broken && sh_wire_send(c->fd, &c->out, NULL) != SH_S_OK)
+    if (!c->broken && sh_frame_send(c->fd, &c->out, NULL) != SH_S_OK)
         c->broken = true;
     sh_buf_reset(&c->out);
 }
@@ -124,20 +125,20 @@ static void flush(child *c)
 static int child_emit(void *sink, sh_value *item)
 {
     child *c = sink;
-    size_t size = c->shm.base ? sh_wire_value_size(item) : 0;
+    size_t size = c->shm.base ? sh_codec_value_size(item) : 0;
     if (size >= SH_SHMBUF_THRESHOLD && size != SIZE_MAX && size <= c->shm.size - c->shm_used) {
         /* A large item goes into the shared buffer, encoded in place; the frame only says where. The host reads
          * this call's part of the buffer only after the call, and the next call starts over at 0. */
-        sh_wire_encode(c->shm.base + c->shm_used, item);
-        size_t f = sh_wire_frame_begin(&c->out, SH_MSG_EMIT_SHM);
+        sh_codec_encode(c->shm.base + c->shm_used, item);
+        size_t f = sh_frame_begin(&c->out, SH_MSG_EMIT_SHM);
         sh_buf_u64(&c->out, c->shm_used);
         sh_buf_u64(&c->out, size);
-        sh_wire_frame_end(&c->out, f);
+        sh_frame_end(&c->out, f);
         c->shm_used += size;
     } else {
-        size_t f = sh_wire_frame_begin(&c->out, SH_MSG_EMIT);
-        sh_wire_put_value(&c->out, item);
-        sh_wire_frame_end(&c->out, f);
+        size_t f = sh_frame_begin(&c->out, SH_MSG_EMIT);
+        sh_codec_put_value(&c->out, item);
+        sh_frame_end(&c->out, f);
     }
     sh_value_free(item);
     if (c->out.failed)
@@ -151,10 +152,10 @@ static void child_log(void *sink, const sh_invocation *inv, sh_log_level level, 
 {
     (void)inv;
     child *c = sink;
-    size_t f = sh_wire_frame_begin(&c->out, SH_MSG_LOG);
-    sh_wire_put_int(&c->out, level);
-    sh_wire_put_string(&c->out, message);
-    sh_wire_frame_end(&c->out, f);
+    size_t f = sh_frame_begin(&c->out, SH_MSG_LOG);
+    sh_codec_put_int(&c->out, level);
+    sh_codec_put_string(&c->out, message);
+    sh_frame_end(&c->out, f);
 }
 
 static void set_limit(int resource, rlim_t value)
@@ -212,15 +213,15 @@ static void reply(child *c, int64_t status, int64_t aux, const char *message)
     flush(c);
 }
 
-static void serve_create(child *c, sh_inproc *ip, sh_wire_reader *r)
+static void serve_create(child *c, sh_inproc *ip, sh_codec_reader *r)
 {
     sh_error err;
     sh_error_clear(&err);
     sh_value *type = NULL, *name = NULL, *config = NULL, *invv = NULL;
-    if (sh_wire_get_typed(r, SH_TYPE_STRING, "type", &type, &err) == SH_S_OK &&
-        sh_wire_get_typed(r, SH_TYPE_STRING, "name", &name, &err) == SH_S_OK &&
-        sh_wire_get_typed(r, SH_TYPE_MAP, "config", &config, &err) == SH_S_OK &&
-        sh_wire_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err) == SH_S_OK) {
+    if (sh_codec_get_typed(r, SH_TYPE_STRING, "type", &type, &err) == SH_S_OK &&
+        sh_codec_get_typed(r, SH_TYPE_STRING, "name", &name, &err) == SH_S_OK &&
+        sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err) == SH_S_OK &&
+        sh_codec_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err) == SH_S_OK) {
         sh_invocation inv;
         sh_protocol_invocation_from_value(invv, &inv);
         uint32_t id = 0;
@@ -285,9 +286,9 @@ static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation 
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
     }
-    size_t f = sh_wire_frame_begin(&c->out, SH_MSG_CALL_END);
-    sh_wire_put_int(&c->out, status);
-    sh_wire_frame_end(&c->out, f);
+    size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
+    sh_codec_put_int(&c->out, status);
+    sh_frame_end(&c->out, f);
     flush(c);
 }
 
@@ -328,9 +329,9 @@ static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signa
         } else if (rc != SH_OK) {
             st = sh_error_set(&err, SH_S_STAGE, "%s", sh_call_error(&call, rc));
         } else if (result) {
-            size_t f = sh_wire_frame_begin(&c->out, SH_MSG_EMIT);
-            sh_wire_put_value(&c->out, result);
-            sh_wire_frame_end(&c->out, f);
+            size_t f = sh_frame_begin(&c->out, SH_MSG_EMIT);
+            sh_codec_put_value(&c->out, result);
+            sh_frame_end(&c->out, f);
         }
         sh_value_free(result);
         sh_call_finish(&call);
@@ -339,25 +340,25 @@ static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signa
     flush(c);
 }
 
-static void serve_hook(child *c, sh_inproc *ip, sh_wire_reader *r)
+static void serve_hook(child *c, sh_inproc *ip, sh_codec_reader *r)
 {
     sh_error err;
     sh_error_clear(&err);
     sh_value *symbol = NULL, *sigv = NULL, *fork_call = NULL, *invv = NULL;
     sh_values args = {0};
     sh_signature sig = {0};
-    sh_status st = sh_wire_get_typed(r, SH_TYPE_STRING, "symbol", &symbol, &err);
+    sh_status st = sh_codec_get_typed(r, SH_TYPE_STRING, "symbol", &symbol, &err);
     if (st == SH_S_OK)
-        st = sh_wire_get_typed(r, SH_TYPE_ARRAY, "signature", &sigv, &err);
+        st = sh_codec_get_typed(r, SH_TYPE_ARRAY, "signature", &sigv, &err);
     if (st == SH_S_OK && !sh_protocol_signature_from_value(sigv, &sig))
         st = sh_error_set(&err, SH_S_PROTOCOL, "malformed hook signature");
     if (st == SH_S_OK)
-        st = sh_wire_get_typed(r, SH_TYPE_INT, "fork", &fork_call, &err);
+        st = sh_codec_get_typed(r, SH_TYPE_INT, "fork", &fork_call, &err);
     if (st == SH_S_OK)
-        st = sh_wire_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err);
-    while (st == SH_S_OK && !sh_wire_reader_done(r)) {
+        st = sh_codec_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err);
+    while (st == SH_S_OK && !sh_codec_reader_done(r)) {
         sh_value *arg;
-        st = sh_wire_get_value(r, &arg, &err);
+        st = sh_codec_get_value(r, &arg, &err);
         if (st == SH_S_OK && sh_values_push(&args, arg) != SH_OK)
             st = sh_error_set(&err, SH_S_NOMEM, "out of memory receiving hook arguments");
     }
@@ -380,9 +381,9 @@ static void serve_hook(child *c, sh_inproc *ip, sh_wire_reader *r)
         else
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
-        size_t f = sh_wire_frame_begin(&c->out, SH_MSG_CALL_END);
-        sh_wire_put_int(&c->out, status);
-        sh_wire_frame_end(&c->out, f);
+        size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
+        sh_codec_put_int(&c->out, status);
+        sh_frame_end(&c->out, f);
         flush(c);
     } else {
         run_hook(c, ip, sh_value_get_string(symbol, NULL), &sig, invv, &args);
@@ -405,7 +406,7 @@ static sh_value *lend(uint8_t tag, uint8_t *data, size_t len)
     free(v->u.s.data);
     v->u.s.data = (char *)data;
     v->u.s.len = len;
-    v->type = tag == SH_WIRE_STRING ? SH_TYPE_STRING : SH_TYPE_BYTES;
+    v->type = tag == SH_CODEC_STRING ? SH_TYPE_STRING : SH_TYPE_BYTES;
     return v;
 }
 
@@ -426,7 +427,7 @@ static void clear_items(child *c, sh_values *items)
 
 /* The items of a CALL or PROCESS request, inline in the frame or in the shared buffer. This call's output in
  * the buffer, if any, goes after its inputs, which stay lent to the plugin until it returns. */
-static sh_status read_items(child *c, sh_wire_reader *r, sh_values *items, sh_error *err)
+static sh_status read_items(child *c, sh_codec_reader *r, sh_values *items, sh_error *err)
 {
     uint32_t count;
     uint8_t where;
@@ -436,29 +437,29 @@ static sh_status read_items(child *c, sh_wire_reader *r, sh_values *items, sh_er
     if (where == SH_ITEMS_INLINE) {
         for (uint32_t i = 0; i < count; i++) {
             sh_value *item;
-            if (sh_wire_get_value(r, &item, err) != SH_S_OK)
+            if (sh_codec_get_value(r, &item, err) != SH_S_OK)
                 return SH_S_PROTOCOL;
             if (sh_values_push(items, item) != SH_OK)
                 return sh_error_set(err, SH_S_NOMEM, "out of memory receiving items");
         }
-        return sh_wire_reader_done(r) ? SH_S_OK : sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after the items");
+        return sh_codec_reader_done(r) ? SH_S_OK : sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after the items");
     }
     uint64_t off, len;
     if (!sh_protocol_get_u64(r, &off) || !sh_protocol_get_u64(r, &len) || !sh_shmbuf_contains(&c->shm, off, len))
         return sh_error_set(err, SH_S_PROTOCOL, "items outside the shared buffer");
-    sh_wire_reader shared;
-    sh_wire_reader_init(&shared, c->shm.base + off, (size_t)len);
+    sh_codec_reader shared;
+    sh_codec_reader_init(&shared, c->shm.base + off, (size_t)len);
     for (uint32_t i = 0; i < count; i++) {
         sh_value *item = NULL;
         size_t left = shared.len - shared.pos;
         const uint8_t *p = shared.data + shared.pos;
         uint32_t n = left >= 5 ? (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24
                                : 0;
-        if (left >= 5 && (p[0] == SH_WIRE_STRING || p[0] == SH_WIRE_BYTES) && n < left - 5 && p[5 + n] == '\0') {
+        if (left >= 5 && (p[0] == SH_CODEC_STRING || p[0] == SH_CODEC_BYTES) && n < left - 5 && p[5 + n] == '\0') {
             if (!(item = lend(p[0], c->shm.base + off + shared.pos + 5, n)))
                 return sh_error_set(err, SH_S_NOMEM, "out of memory receiving items");
             shared.pos += 5 + (size_t)n;
-        } else if (sh_wire_get_value(&shared, &item, err) != SH_S_OK) {
+        } else if (sh_codec_get_value(&shared, &item, err) != SH_S_OK) {
             return SH_S_PROTOCOL;
         }
         if (sh_values_push(items, item) != SH_OK) {
@@ -471,14 +472,14 @@ static sh_status read_items(child *c, sh_wire_reader *r, sh_values *items, sh_er
         if (!sh_protocol_get_u8(&shared, &nul) || nul != 0)
             return sh_error_set(err, SH_S_PROTOCOL, "an item in the shared buffer lacks its terminator");
     }
-    if (!sh_wire_reader_done(&shared))
+    if (!sh_codec_reader_done(&shared))
         return sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after the items");
     c->shm_used = (size_t)(off + len);
     return SH_S_OK;
 }
 
 /* CALL (create, process, destroy) or PROCESS (on a stage created before). */
-static void serve_call(child *c, sh_inproc *ip, sh_wire_reader *r, bool create)
+static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
 {
     sh_error err;
     sh_error_clear(&err);
@@ -500,7 +501,7 @@ static void serve_call(child *c, sh_inproc *ip, sh_wire_reader *r, bool create)
         else
             type = (const char *)r->data + r->pos, r->pos += tlen + 1;
         if (st == SH_S_OK)
-            st = sh_wire_get_typed(r, SH_TYPE_MAP, "config", &config, &err);
+            st = sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err);
     }
     if (st == SH_S_OK)
         st = read_items(c, r, &items, &err);
@@ -520,9 +521,9 @@ static void serve_call(child *c, sh_inproc *ip, sh_wire_reader *r, bool create)
         if (created != SH_S_OK) {
             /* Nothing to fork for: the failure, then an ordinary end of the call. */
             run_process(c, ip, id, &inv, &items, created, cerr.message);
-            size_t f = sh_wire_frame_begin(&c->out, SH_MSG_CALL_END);
-            sh_wire_put_int(&c->out, 0);
-            sh_wire_frame_end(&c->out, f);
+            size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
+            sh_codec_put_int(&c->out, 0);
+            sh_frame_end(&c->out, f);
             flush(c);
         } else {
             run_forked(c, ip, id, &inv, &items);
@@ -537,7 +538,7 @@ static void serve_call(child *c, sh_inproc *ip, sh_wire_reader *r, bool create)
 }
 
 /* The host's shared buffer for large payloads: it replaces the last one. */
-static void serve_shm(child *c, sh_wire_reader *r)
+static void serve_shm(child *c, sh_codec_reader *r)
 {
     uint64_t size = 0;
     int fd = c->pending_fd;
@@ -608,7 +609,7 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
 
     for (;;) {
         uint8_t type;
-        sh_wire_reader r;
+        sh_codec_reader r;
         if (!next_request(&c, &type, &r))
             break; /* the host closed the channel or died: nothing left to serve */
         if (type == SH_MSG_CREATE) {
@@ -625,7 +626,7 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
             reply(&c, hs, 0, hs == SH_S_OK ? "" : herr.message);
         } else if (type == SH_MSG_DESTROY) {
             sh_value *id = NULL;
-            if (sh_wire_get_typed(&r, SH_TYPE_INT, "stage id", &id, &err) == SH_S_OK)
+            if (sh_codec_get_typed(&r, SH_TYPE_INT, "stage id", &id, &err) == SH_S_OK)
                 sh_inproc_destroy_stage(ip, (uint32_t)sh_value_get_int(id));
             sh_value_free(id);
             reply(&c, 0, 0, "");

@@ -47,11 +47,11 @@ void sh_protocol_invocation_from_value(const sh_value *map, sh_invocation *inv)
 
 void sh_protocol_put_done(sh_buf *b, uint8_t type, int64_t status, int64_t aux, const char *message)
 {
-    size_t f = sh_wire_frame_begin(b, type);
-    sh_wire_put_int(b, status);
-    sh_wire_put_int(b, aux);
-    sh_wire_put_string(b, message ? message : "");
-    sh_wire_frame_end(b, f);
+    size_t f = sh_frame_begin(b, type);
+    sh_codec_put_int(b, status);
+    sh_codec_put_int(b, aux);
+    sh_codec_put_string(b, message ? message : "");
+    sh_frame_end(b, f);
 }
 
 sh_value *sh_protocol_signature_to_value(const sh_signature *sig)
@@ -159,7 +159,7 @@ void sh_protocol_put_header(sh_buf *b, sh_inv_cache *sent, const sh_invocation *
         memset(sent->known, 0, sizeof sent->known);
 }
 
-bool sh_protocol_get_u8(sh_wire_reader *r, uint8_t *v)
+bool sh_protocol_get_u8(sh_codec_reader *r, uint8_t *v)
 {
     if (r->len - r->pos < 1)
         return false;
@@ -167,7 +167,7 @@ bool sh_protocol_get_u8(sh_wire_reader *r, uint8_t *v)
     return true;
 }
 
-bool sh_protocol_get_u32(sh_wire_reader *r, uint32_t *v)
+bool sh_protocol_get_u32(sh_codec_reader *r, uint32_t *v)
 {
     if (r->len - r->pos < 4)
         return false;
@@ -177,7 +177,7 @@ bool sh_protocol_get_u32(sh_wire_reader *r, uint32_t *v)
     return true;
 }
 
-bool sh_protocol_get_u64(sh_wire_reader *r, uint64_t *v)
+bool sh_protocol_get_u64(sh_codec_reader *r, uint64_t *v)
 {
     if (r->len - r->pos < 8)
         return false;
@@ -190,7 +190,7 @@ bool sh_protocol_get_u64(sh_wire_reader *r, uint64_t *v)
     return true;
 }
 
-bool sh_protocol_get_header(sh_wire_reader *r, sh_inv_cache *have, sh_invocation *inv, uint8_t *flags)
+bool sh_protocol_get_header(sh_codec_reader *r, sh_inv_cache *have, sh_invocation *inv, uint8_t *flags)
 {
     uint32_t attempt;
     uint64_t seed;
@@ -225,12 +225,12 @@ bool sh_protocol_get_header(sh_wire_reader *r, sh_inv_cache *have, sh_invocation
 void sh_protocol_put_result(sh_buf *b, int64_t status, int64_t user_us, int64_t sys_us, int64_t maxrss_kb,
                             const char *message)
 {
-    size_t f = sh_wire_frame_begin(b, SH_MSG_RESULT);
+    size_t f = sh_frame_begin(b, SH_MSG_RESULT);
     sh_buf_u32(b, (uint32_t)status);
     sh_buf_u64(b, (uint64_t)user_us);
     sh_buf_u64(b, (uint64_t)sys_us);
     sh_buf_u64(b, (uint64_t)maxrss_kb);
     if (message)
         sh_buf_append(b, message, strlen(message));
-    sh_wire_frame_end(b, f);
+    sh_frame_end(b, f);
 }

@@ -1,5 +1,5 @@
 /*
- * The host <-> worker protocol, over wire.h frames. The host sends one request and reads frames until DONE.
+ * The host <-> worker protocol, over worker/frame.h frames. The host sends one request and reads frames until DONE.
  *
  *   host -> worker                                    worker -> host
  *   CREATE  [type, name, config map, invocation map]  DONE [status, stage id, message]
@@ -42,7 +42,8 @@
 
 #include "plugin/call.h"
 #include "plugin/ffi.h"
-#include "value/wire.h"
+#include "value/codec.h"
+#include "worker/frame.h"
 
 #include <stdbool.h>
 
@@ -92,12 +93,12 @@ void sh_inv_cache_free(sh_inv_cache *c);
 /* Appends a call header for `inv` to b, with the fields that differ from `sent`, and updates `sent`. */
 void sh_protocol_put_header(sh_buf *b, sh_inv_cache *sent, const sh_invocation *inv, uint8_t flags);
 /* Reads a call header into `have` and fills *inv from it (its strings point into `have`). False when malformed. */
-bool sh_protocol_get_header(sh_wire_reader *r, sh_inv_cache *have, sh_invocation *inv, uint8_t *flags);
+bool sh_protocol_get_header(sh_codec_reader *r, sh_inv_cache *have, sh_invocation *inv, uint8_t *flags);
 
 /* Little-endian fixed-size fields for the binary messages: false when fewer bytes than needed remain. */
-bool sh_protocol_get_u8(sh_wire_reader *r, uint8_t *v);
-bool sh_protocol_get_u32(sh_wire_reader *r, uint32_t *v);
-bool sh_protocol_get_u64(sh_wire_reader *r, uint64_t *v);
+bool sh_protocol_get_u8(sh_codec_reader *r, uint8_t *v);
+bool sh_protocol_get_u32(sh_codec_reader *r, uint32_t *v);
+bool sh_protocol_get_u64(sh_codec_reader *r, uint64_t *v);
 
 /* Appends a RESULT frame. */
 void sh_protocol_put_result(sh_buf *b, int64_t status, int64_t user_us, int64_t sys_us, int64_t maxrss_kb,

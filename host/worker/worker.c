@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 #include "util/log.h"
+#include "util/clock.h"
 #include "worker/protocol.h"
 #include "worker/shmbuf.h"
 #include "worker/zygote.h"
@@ -247,9 +248,9 @@ static sh_status send_out(sh_worker *w, const char *during, sh_error *err)
         w->shm_announce = false;
         sh_buf rest = {.data = w->out.data + sent, .len = w->out.len - sent, .cap = w->out.len - sent};
         if (st == SH_S_OK && rest.len)
-            st = sh_wire_send(w->fd, &rest, err);
+            st = sh_frame_send(w->fd, &rest, err);
     } else {
-        st = sh_wire_send(w->fd, &w->out, err);
+        st = sh_frame_send(w->fd, &w->out, err);
     }
     sh_buf_reset(&w->out);
     return st == SH_S_OK || st == SH_S_NOMEM ? st : fail_worker(w, st, during, err);
@@ -303,7 +304,7 @@ static sh_status wait_readable(sh_worker *w, int64_t until, int64_t *over_kb, sh
     }
 }
 
-/* Tries to read for up to SH_WIRE_SPIN_NS without sleeping; true when something (or the end) arrived, with
+/* Tries to read for up to SH_FRAME_SPIN_NS without sleeping; true when something (or the end) arrived, with
  * whatever came appended to w->in. Never spins on one CPU, where it would only delay the worker. */
 static bool spin_read(sh_worker *w)
 {
@@ -313,7 +314,7 @@ static bool spin_read(sh_worker *w)
         cpus = n_cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n_cpus < 2)
         return false;
-    int64_t until = sh_monotonic_ns() + SH_WIRE_SPIN_NS;
+    int64_t until = sh_monotonic_ns() + SH_FRAME_SPIN_NS;
     do {
         for (int i = 0; i < 16; i++) {
             ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
@@ -396,13 +397,13 @@ static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *ty
     }
 }
 
-static sh_status read_usage(sh_wire_reader *r, sh_call_usage *usage, sh_error *err)
+static sh_status read_usage(sh_codec_reader *r, sh_call_usage *usage, sh_error *err)
 {
     memset(usage, 0, sizeof *usage);
-    if (sh_wire_reader_done(r))
+    if (sh_codec_reader_done(r))
         return SH_S_OK;
     sh_value *u = NULL;
-    if (sh_wire_get_typed(r, SH_TYPE_MAP, "usage", &u, err) != SH_S_OK)
+    if (sh_codec_get_typed(r, SH_TYPE_MAP, "usage", &u, err) != SH_S_OK)
         return SH_S_PROTOCOL;
     usage->user_us = sh_value_get_int(sh_value_map_get(u, "user_us"));
     usage->sys_us = sh_value_get_int(sh_value_map_get(u, "sys_us"));
@@ -417,7 +418,7 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                             int64_t *aux, bool forked, sh_error *err)
 {
     int64_t until = deadline(w);
-    size_t cap = w->limits.output_mb > 0 ? (size_t)w->limits.output_mb * 1024 * 1024 : SH_WIRE_DEFAULT_MAX_FRAME;
+    size_t cap = w->limits.output_mb > 0 ? (size_t)w->limits.output_mb * 1024 * 1024 : SH_FRAME_DEFAULT_MAX;
     size_t received = 0, socket_bytes = 0;
     bool done = false;
     sh_status result = SH_S_OK;
@@ -441,12 +442,12 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
             if (socket_bytes >= SH_SHMBUF_THRESHOLD && socket_bytes > w->shm_hint)
                 w->shm_hint = socket_bytes;
         }
-        sh_wire_reader r;
-        sh_wire_reader_init(&r, payload, plen);
+        sh_codec_reader r;
+        sh_codec_reader_init(&r, payload, plen);
         if (type == SH_MSG_EMIT && out && !done) {
             sh_value *item;
-            st = sh_wire_get_value(&r, &item, err);
-            if (st == SH_S_OK && !sh_wire_reader_done(&r)) {
+            st = sh_codec_get_value(&r, &item, err);
+            if (st == SH_S_OK && !sh_codec_reader_done(&r)) {
                 sh_value_free(item);
                 st = sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after an emitted item");
             }
@@ -457,10 +458,10 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                 return fail_worker(w, SH_S_PROTOCOL, during, err);
         } else if (type == SH_MSG_EMIT_SHM && out && !done) {
             /* The offset and length come from our own copy of the frame and are checked against our own size of
-             * the buffer; the bytes are copied out before anything looks at them (sh_wire_get_shared). */
+             * the buffer; the bytes are copied out before anything looks at them (sh_codec_get_shared). */
             uint64_t off = 0, len = 0;
             sh_value *item = NULL;
-            if (!sh_protocol_get_u64(&r, &off) || !sh_protocol_get_u64(&r, &len) || !sh_wire_reader_done(&r))
+            if (!sh_protocol_get_u64(&r, &off) || !sh_protocol_get_u64(&r, &len) || !sh_codec_reader_done(&r))
                 st = sh_error_set(err, SH_S_PROTOCOL, "malformed shared-buffer item frame");
             else if (!sh_shmbuf_contains(&w->shm, off, len))
                 st = sh_error_set(err, SH_S_PROTOCOL,
@@ -470,7 +471,7 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                 st = sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
                                                       "(limits.output_mb)", cap / (1024 * 1024));
             else
-                st = sh_wire_get_shared(w->shm.base + off, (size_t)len, &w->scratch, &item, err);
+                st = sh_codec_get_shared(w->shm.base + off, (size_t)len, &w->scratch, &item, err);
             received += (size_t)len;
             if (st == SH_S_OK && sh_values_push(out, item) != SH_OK)
                 st = sh_error_set(err, SH_S_NOMEM, "out of memory collecting output");
@@ -497,8 +498,8 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
             done = true;
         } else if (type == SH_MSG_LOG) {
             sh_value *level = NULL, *msg = NULL;
-            if (sh_wire_get_typed(&r, SH_TYPE_INT, "log level", &level, err) != SH_S_OK ||
-                sh_wire_get_typed(&r, SH_TYPE_STRING, "log message", &msg, err) != SH_S_OK) {
+            if (sh_codec_get_typed(&r, SH_TYPE_INT, "log level", &level, err) != SH_S_OK ||
+                sh_codec_get_typed(&r, SH_TYPE_STRING, "log message", &msg, err) != SH_S_OK) {
                 sh_value_free(level);
                 return fail_worker(w, SH_S_PROTOCOL, during, err);
             }
@@ -509,9 +510,9 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
             sh_value_free(msg);
         } else if ((type == SH_MSG_DONE || type == SH_MSG_READY) && !done) {
             sh_value *status = NULL, *a = NULL, *msg = NULL;
-            if (sh_wire_get_typed(&r, SH_TYPE_INT, "status", &status, err) != SH_S_OK ||
-                sh_wire_get_typed(&r, SH_TYPE_INT, "result", &a, err) != SH_S_OK ||
-                sh_wire_get_typed(&r, SH_TYPE_STRING, "message", &msg, err) != SH_S_OK ||
+            if (sh_codec_get_typed(&r, SH_TYPE_INT, "status", &status, err) != SH_S_OK ||
+                sh_codec_get_typed(&r, SH_TYPE_INT, "result", &a, err) != SH_S_OK ||
+                sh_codec_get_typed(&r, SH_TYPE_STRING, "message", &msg, err) != SH_S_OK ||
                 read_usage(&r, &w->usage, err) != SH_S_OK) {
                 sh_value_free(status);
                 sh_value_free(a);
@@ -533,7 +534,7 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
             done = true;
         } else if (type == SH_MSG_CALL_END && forked) {
             sh_value *status = NULL;
-            if (sh_wire_get_typed(&r, SH_TYPE_INT, "call status", &status, err) != SH_S_OK)
+            if (sh_codec_get_typed(&r, SH_TYPE_INT, "call status", &status, err) != SH_S_OK)
                 return fail_worker(w, SH_S_PROTOCOL, during, err);
             int ws = (int)sh_value_get_int(status);
             sh_value_free(status);
@@ -748,7 +749,7 @@ static sh_status put_invocation(sh_buf *b, const sh_invocation *inv, sh_error *e
     sh_value *m = sh_protocol_invocation_to_value(inv);
     if (!m)
         return sh_error_set(err, SH_S_NOMEM, "out of memory encoding a request");
-    sh_wire_put_value(b, m);
+    sh_codec_put_value(b, m);
     sh_value_free(m);
     return SH_S_OK;
 }
@@ -757,19 +758,19 @@ sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const c
                                  uint32_t *id, sh_error *err)
 {
     sh_buf_reset(&w->out);
-    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_CREATE);
-    sh_wire_put_string(&w->out, type);
-    sh_wire_put_string(&w->out, inv->stage);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_CREATE);
+    sh_codec_put_string(&w->out, type);
+    sh_codec_put_string(&w->out, inv->stage);
     if (config) {
-        sh_wire_put_value(&w->out, config);
+        sh_codec_put_value(&w->out, config);
     } else {
         /* No configuration is an empty one: the ABI promises plugins a map. */
-        sh_buf_u8(&w->out, SH_WIRE_MAP);
+        sh_buf_u8(&w->out, SH_CODEC_MAP);
         sh_buf_u32(&w->out, 0);
     }
     if (put_invocation(&w->out, inv, err) != SH_S_OK)
         return SH_S_NOMEM;
-    sh_wire_frame_end(&w->out, f);
+    sh_frame_end(&w->out, f);
     sh_status st = send_out(w, "create_stage", err);
     int64_t aux = 0;
     if (st == SH_S_OK)
@@ -787,7 +788,7 @@ static sh_status put_items(sh_worker *w, const sh_value *const *items, size_t co
         return sh_error_set(err, SH_S_NOMEM, "too many items for one call (%zu)", count);
     size_t total = 0;
     for (size_t i = 0; i < count && total != SIZE_MAX; i++) {
-        size_t k = sh_wire_value_size(items[i]);
+        size_t k = sh_codec_value_size(items[i]);
         total = k == SIZE_MAX || k > SIZE_MAX / 2 - total ? SIZE_MAX : total + k;
     }
     if (total == SIZE_MAX)
@@ -814,13 +815,13 @@ static sh_status put_items(sh_worker *w, const sh_value *const *items, size_t co
         sh_buf_u64(&w->out, in_shm);
         size_t at = 0;
         for (size_t i = 0; i < count; i++) {
-            at += sh_wire_encode(w->shm.base + at, items[i]);
+            at += sh_codec_encode(w->shm.base + at, items[i]);
             w->shm.base[at++] = 0;
         }
     } else {
         sh_buf_u8(&w->out, SH_ITEMS_INLINE);
         for (size_t i = 0; i < count; i++)
-            sh_wire_put_value(&w->out, items[i]);
+            sh_codec_put_value(&w->out, items[i]);
     }
     return SH_S_OK;
 }
@@ -829,7 +830,7 @@ static sh_status put_items(sh_worker *w, const sh_value *const *items, size_t co
  * announcement in front, so it travels first, with the descriptor, in the same send. */
 static void finish_request(sh_worker *w, size_t frame)
 {
-    sh_wire_frame_end(&w->out, frame);
+    sh_frame_end(&w->out, frame);
     if (w->shm_announce) {
         /* Prepend the announcement: the worker must map the buffer before it reads the items from it. */
         uint8_t head[13] = {9, 0, 0, 0, SH_MSG_SHM};
@@ -848,7 +849,7 @@ sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv,
                             size_t count, bool fork_call, sh_values *out, sh_error *err)
 {
     sh_buf_reset(&w->out);
-    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_PROCESS);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_PROCESS);
     sh_buf_u32(&w->out, id);
     sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
     sh_status st = put_items(w, items, count, err);
@@ -870,16 +871,16 @@ sh_status sh_worker_call(sh_worker *w, const sh_invocation *inv, const char *typ
 {
     memset(&w->usage, 0, sizeof w->usage);
     sh_buf_reset(&w->out);
-    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_CALL);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_CALL);
     sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
     size_t tlen = strlen(type);
     sh_buf_u32(&w->out, tlen > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)tlen);
     sh_buf_append(&w->out, type, tlen + 1); /* with its NUL: the worker uses it in place */
     if (config) {
-        sh_wire_put_value(&w->out, config);
+        sh_codec_put_value(&w->out, config);
     } else {
         /* No configuration is an empty one: the ABI promises plugins a map. */
-        sh_buf_u8(&w->out, SH_WIRE_MAP);
+        sh_buf_u8(&w->out, SH_CODEC_MAP);
         sh_buf_u32(&w->out, 0);
     }
     sh_status st = put_items(w, items, count, err);
@@ -905,19 +906,19 @@ sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *sym
     if (!sh_worker_alive(w))
         return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
     sh_buf_reset(&w->out);
-    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_HOOK);
-    sh_wire_put_string(&w->out, symbol);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_HOOK);
+    sh_codec_put_string(&w->out, symbol);
     sh_value *sv = sh_protocol_signature_to_value(sig);
     if (!sv)
         return sh_error_set(err, SH_S_NOMEM, "out of memory encoding a hook call");
-    sh_wire_put_value(&w->out, sv);
+    sh_codec_put_value(&w->out, sv);
     sh_value_free(sv);
-    sh_wire_put_int(&w->out, fork_call);
+    sh_codec_put_int(&w->out, fork_call);
     if (put_invocation(&w->out, inv, err) != SH_S_OK)
         return SH_S_NOMEM;
     for (size_t i = 0; i < nargs; i++)
-        sh_wire_put_value(&w->out, args[i]);
-    sh_wire_frame_end(&w->out, f);
+        sh_codec_put_value(&w->out, args[i]);
+    sh_frame_end(&w->out, f);
     sh_values out = {0};
     int64_t aux = 0;
     sh_status st = send_out(w, "hook", err);
@@ -953,9 +954,9 @@ sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err)
     if (!sh_worker_alive(w))
         return SH_S_OK;
     sh_buf_reset(&w->out);
-    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_DESTROY);
-    sh_wire_put_int(&w->out, id);
-    sh_wire_frame_end(&w->out, f);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_DESTROY);
+    sh_codec_put_int(&w->out, id);
+    sh_frame_end(&w->out, f);
     sh_invocation inv = {.plugin = w->plugin, .stage = "(destroy)", .attempt = 1};
     sh_status st = send_out(w, "destroy", err);
     return st == SH_S_OK ? await_done(w, &inv, "destroy", NULL, NULL, false, err) : st;
@@ -966,8 +967,8 @@ sh_status sh_worker_health(sh_worker *w, sh_error *err)
     if (!sh_worker_alive(w))
         return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
     sh_buf_reset(&w->out);
-    size_t f = sh_wire_frame_begin(&w->out, SH_MSG_HEALTH);
-    sh_wire_frame_end(&w->out, f);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_HEALTH);
+    sh_frame_end(&w->out, f);
     sh_invocation inv = {.plugin = w->plugin, .stage = "(health)", .attempt = 1};
     sh_status st = send_out(w, "health", err);
     return st == SH_S_OK ? await_done(w, &inv, "health", NULL, NULL, false, err) : st;
@@ -990,9 +991,9 @@ void sh_worker_stop(sh_worker *w)
         return;
     if (sh_worker_alive(w)) {
         sh_buf_reset(&w->out);
-        size_t f = sh_wire_frame_begin(&w->out, SH_MSG_SHUTDOWN);
-        sh_wire_frame_end(&w->out, f);
-        sh_wire_send(w->fd, &w->out, NULL);
+        size_t f = sh_frame_begin(&w->out, SH_MSG_SHUTDOWN);
+        sh_frame_end(&w->out, f);
+        sh_frame_send(w->fd, &w->out, NULL);
     }
     /* fini() gets a moment to release what it holds; a worker that ignores shutdown is killed. */
     reap(w, 2000);

@@ -1,7 +1,8 @@
 #include "worker/zygote.h"
 #include "worker/spawn_request.h"
 #include "util/log.h"
-#include "value/wire.h"
+#include "util/clock.h"
+#include "value/codec.h"
 #include "worker/worker.h"
 
 #include <errno.h>
@@ -133,14 +134,14 @@ static void free_request(spawn_request *req)
 static bool decode_request(const uint8_t *msg, size_t len, spawn_request *req)
 {
     memset(req, 0, sizeof *req);
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, msg, len);
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, msg, len);
     sh_value *dv = NULL;
     sh_error err;
-    bool ok = sh_wire_get_typed(&r, SH_TYPE_MAP, "descriptor", &dv, &err) == SH_S_OK &&
-              sh_wire_get_typed(&r, SH_TYPE_MAP, "config", &req->config, &err) == SH_S_OK &&
-              sh_wire_get_typed(&r, SH_TYPE_MAP, "policy", &req->pv, &err) == SH_S_OK &&
-              sh_wire_get_value(&r, &req->tmp, &err) == SH_S_OK &&
+    bool ok = sh_codec_get_typed(&r, SH_TYPE_MAP, "descriptor", &dv, &err) == SH_S_OK &&
+              sh_codec_get_typed(&r, SH_TYPE_MAP, "config", &req->config, &err) == SH_S_OK &&
+              sh_codec_get_typed(&r, SH_TYPE_MAP, "policy", &req->pv, &err) == SH_S_OK &&
+              sh_codec_get_value(&r, &req->tmp, &err) == SH_S_OK &&
               sh_descriptor_from_value(dv, &req->d, &err) == SH_S_OK;
     sh_value_free(dv);
     if (!ok)
@@ -374,10 +375,10 @@ sh_status sh_zygote_request(const sh_descriptor *d, const sh_value *config, cons
     sh_value *empty = config ? NULL : sh_value_map();
     sh_buf_u8(b, Z_SPAWN);
     if (dv)
-        sh_wire_put_value(b, dv);
-    sh_wire_put_value(b, config ? config : empty);
+        sh_codec_put_value(b, dv);
+    sh_codec_put_value(b, config ? config : empty);
     if (pv)
-        sh_wire_put_value(b, pv);
+        sh_codec_put_value(b, pv);
     sh_value_free(dv);
     sh_value_free(pv);
     sh_value_free(empty);
@@ -393,7 +394,7 @@ static sh_status spawn_locked(sh_zygote *z, const sh_buf *request, const char *t
     sh_buf b;
     sh_buf_init(&b);
     sh_buf_append(&b, request->data, request->len);
-    sh_wire_put_string(&b, tmp_root);
+    sh_codec_put_string(&b, tmp_root);
     if (b.failed || b.len > Z_MAX_MESSAGE) {
         sh_buf_free(&b);
         return sh_error_set(err, SH_S_NOMEM, "cannot encode a spawn request");

@@ -27,7 +27,7 @@
 #include "runtime/instance.h"
 #include "runtime/pool.h"
 #include "sandbox/sandbox.h"
-#include "value/wire.h"
+#include "util/clock.h"
 #include "worker/worker.h"
 #include "worker/zygote.h"
 

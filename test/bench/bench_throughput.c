@@ -19,7 +19,7 @@
 #include "registry/descriptor.h"
 #include "plugin/inproc.h"
 #include "value/value.h"
-#include "value/wire.h"
+#include "util/clock.h"
 #include "worker/worker.h"
 #include "worker/zygote.h"
 

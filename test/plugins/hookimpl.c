@@ -140,7 +140,7 @@ static size_t put_u32(unsigned char *b, size_t n, uint32_t v)
 
 static size_t put_int(unsigned char *b, size_t n, int64_t v)
 {
-    b[n++] = 3; /* SH_WIRE_INT */
+    b[n++] = 3; /* SH_CODEC_INT */
     for (int i = 0; i < 8; i++)
         b[n++] = (unsigned char)((uint64_t)v >> (8 * i));
     return n;
@@ -148,7 +148,7 @@ static size_t put_int(unsigned char *b, size_t n, int64_t v)
 
 static size_t put_str(unsigned char *b, size_t n, const char *s)
 {
-    b[n++] = 5; /* SH_WIRE_STRING */
+    b[n++] = 5; /* SH_CODEC_STRING */
     n = put_u32(b, n, (uint32_t)strlen(s));
     memcpy(b + n, s, strlen(s));
     return n + strlen(s);

@@ -14,6 +14,7 @@
 #include "registry/registry.h"
 #include "registry/version.h"
 #include "testutil.h"
+#include "value/codec.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -397,6 +398,39 @@ static void test_corrupt_cache_is_rebuilt(void **state)
                                        truncate_tiny, truncate_empty, garbage,   group_writable};
     for (size_t i = 0; i < sizeof damages / sizeof damages[0]; i++)
         corrupt_and_check(fx, damages[i]);
+}
+
+/* A cache written by a stagehost with another value codec version is ignored and rebuilt: its records hold codec
+ * values (function stages) that this codec may read otherwise. */
+static void test_other_codec_version_is_rebuilt(void **state)
+{
+    fixture *fx = *state;
+    five_plugins(fx);
+    check_dir(fx->plugins);
+
+    /* This build's file, opened as another codec version: not loaded, and rewritten under that version. */
+    sh_regcache_reset_stats();
+    sh_regcache *c = sh_regcache_open_codec(SH_VALUE_CODEC_VERSION + 1);
+    assert_non_null(c);
+    sh_regcache_close(c);
+    sh_regcache_stats s;
+    sh_regcache_get_stats(&s);
+    assert_int_equal(s.loads, 0);
+    assert_int_equal(s.writes, 1);
+    sh_regcache_reset_stats();
+    sh_regcache_close(sh_regcache_open_codec(SH_VALUE_CODEC_VERSION + 1));
+    sh_regcache_get_stats(&s);
+    assert_int_equal(s.loads, 1); /* ...which that version accepts */
+
+    /* And this build ignores that file: every descriptor parsed again, the file rewritten. */
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.loads, 0);
+    assert_int_equal(s.hits, 0);
+    assert_int_equal(s.misses, 5);
+    assert_int_equal(s.writes, 1);
+    s = check_dir(fx->plugins);
+    assert_int_equal(s.loads, 1);
+    assert_int_equal(s.hits, 5);
 }
 
 static void test_unwritable_cache_dir(void **state)
@@ -960,6 +994,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_file_is_reparsed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_and_deleted_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_cache_is_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_codec_version_is_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_cache_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_bypasses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_descriptors, setup, teardown),

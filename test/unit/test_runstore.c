@@ -1,5 +1,6 @@
 /* Unit tests for the run store: creation and schema, runs and stages, lossless outputs, resume lookups by
- * fingerprint, the output cache, run id prefixes, reports, and refusing files that are not a store. */
+ * fingerprint, the output cache, run id prefixes, reports, refusing files that are not a store, and refusing
+ * outputs of another value codec version. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 
 #include "engine/store.h"
 #include "testutil.h"
+#include "value/codec.h"
 #include "value/value.h"
 
 #include <limits.h>
@@ -258,6 +260,123 @@ static void test_refuses_what_is_not_a_store(void **state)
     tu_expect_contains(err.message, "newer than this stagehost's");
 }
 
+/* Writes one finished stage "a" (fingerprint "f1") with one output item, and a cache entry "k1". */
+static void put_output_and_cache(fixture *fx, const char *run_id, sh_value *item)
+{
+    begin(fx, run_id);
+    sh_stage_record st = {.run_id = run_id, .name = "a", .type = "read", .source = "built-in", .fingerprint = "f1",
+                          .status = "succeeded", .attempts = 1, .items_in = 0, .items_out = 1};
+    sh_error err;
+    const sh_value *const items[1] = {item};
+    assert_int_equal(sh_runstore_put_stage(fx->s, &st, true, items, 1, NULL, 0, &err), SH_S_OK);
+    assert_int_equal(sh_runstore_cache_put(fx->s, "k1", "core/x", "1.0.0", "t", items, 1, &err), SH_S_OK);
+}
+
+/* Whether this handle reuses stage "a"'s output and cache entry "k1"; when `want` is false, both refusals must
+ * say why. */
+static void expect_reuse(fixture *fx, const char *run_id, const sh_value *item, bool want)
+{
+    sh_error err;
+    sh_error_clear(&err);
+    sh_value *out = NULL;
+    bool found = !want;
+    uint32_t attempts = 0;
+    sh_status rc = sh_runstore_finished_output(fx->s, run_id, "a", "f1", &out, &attempts, &found, &err);
+    assert_int_equal(found, want);
+    if (want) {
+        assert_int_equal(rc, SH_S_OK);
+        assert_true(sh_value_equal(sh_value_array_get(out, 0), item));
+    } else {
+        assert_int_equal(rc, SH_S_IO);
+        assert_null(out);
+        tu_expect_contains(err.message, "the stored output of stage 'a' was written with value codec version");
+        tu_expect_contains(err.message, "the stage runs instead");
+    }
+    sh_value_free(out);
+    out = NULL;
+    found = !want;
+    rc = sh_runstore_cache_get(fx->s, "k1", &out, &found, &err);
+    assert_int_equal(found, want);
+    if (want) {
+        assert_int_equal(rc, SH_S_OK);
+        assert_true(sh_value_equal(sh_value_array_get(out, 0), item));
+    } else {
+        assert_int_equal(rc, SH_S_IO);
+        tu_expect_contains(err.message, "a cached output was written with value codec version");
+    }
+    sh_value_free(out);
+}
+
+static void reopen_codec(fixture *fx, int codec)
+{
+    sh_runstore_close(fx->s);
+    fx->s = NULL;
+    sh_error err;
+    assert_int_equal(sh_runstore_open_codec(fx->path, false, codec, &fx->s, &err), SH_S_OK);
+}
+
+/* Outputs are codec bytes: a stagehost with another codec version refuses them (and says so) instead of decoding
+ * them, and its own outputs replace them. */
+static void test_other_codec_version_is_refused(void **state)
+{
+    fixture *fx = *state;
+    const char *id = "c0dec000000000000000000000000000";
+    sh_value *item = rich_item();
+    put_output_and_cache(fx, id, item);
+    expect_reuse(fx, id, item, true);
+
+    reopen_codec(fx, SH_VALUE_CODEC_VERSION + 1);
+    expect_reuse(fx, id, item, false);
+    sh_error err;
+    sh_error_clear(&err);
+    sh_value *out = NULL;
+    bool found = true;
+    uint32_t attempts = 0;
+    assert_int_equal(sh_runstore_finished_output(fx->s, id, "a", "f1", &out, &attempts, &found, &err), SH_S_IO);
+    char want[128];
+    snprintf(want, sizeof want, "version %d and this stagehost reads version %d", SH_VALUE_CODEC_VERSION,
+             SH_VALUE_CODEC_VERSION + 1);
+    tu_expect_contains(err.message, want);
+
+    /* The stage ran again under the other codec: its output replaces the old one, which this codec refuses. */
+    const sh_value *const items[1] = {item};
+    sh_stage_record st = {.run_id = id, .name = "a", .type = "read", .source = "built-in", .fingerprint = "f1",
+                          .status = "succeeded", .attempts = 2, .items_in = 0, .items_out = 1};
+    assert_int_equal(sh_runstore_put_stage(fx->s, &st, true, items, 1, NULL, 0, &err), SH_S_OK);
+    assert_int_equal(sh_runstore_cache_put(fx->s, "k1", "core/x", "1.0.0", "t", items, 1, &err), SH_S_OK);
+    expect_reuse(fx, id, item, true);
+    reopen_codec(fx, SH_VALUE_CODEC_VERSION);
+    expect_reuse(fx, id, item, false);
+    sh_value_free(item);
+}
+
+/* A store of schema 1 knew no codec versions: its outputs were written by codec version 1 and stay usable. */
+static void test_schema_1_outputs_are_codec_1(void **state)
+{
+    fixture *fx = *state;
+    if (sqlite3_libversion_number() < 3035000)
+        skip(); /* DROP COLUMN, to make a schema 1 store out of this one */
+    const char *id = "01d0000000000000000000000000000a";
+    sh_value *item = rich_item();
+    put_output_and_cache(fx, id, item);
+    sh_runstore_close(fx->s);
+    fx->s = NULL;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE outputs DROP COLUMN codec; ALTER TABLE cache DROP COLUMN codec;"
+                                  " PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    reopen_codec(fx, 1);
+    expect_reuse(fx, id, item, true);
+    reopen_codec(fx, 2);
+    expect_reuse(fx, id, item, false);
+    sh_value_free(item);
+}
+
 static void test_default_path(void **state)
 {
     (void)state;
@@ -280,6 +399,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_what_is_not_a_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_codec_version_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_1_outputs_are_codec_1, setup, teardown),
         cmocka_unit_test(test_default_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

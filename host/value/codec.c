@@ -1,18 +1,12 @@
-#include "value/wire.h"
+#include "value/codec.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 static void put_len(sh_buf *b, size_t len)
 {
-    /* Values over 4 GiB cannot be framed; mark the buffer failed rather than truncating silently. */
+    /* Pieces over 4 GiB cannot be encoded (u32 lengths); mark the buffer failed rather than truncating silently. */
     if (len > UINT32_MAX) {
         b->failed = 1;
         return;
@@ -20,70 +14,70 @@ static void put_len(sh_buf *b, size_t len)
     sh_buf_u32(b, (uint32_t)len);
 }
 
-void sh_wire_put_value(sh_buf *b, const sh_value *v)
+void sh_codec_put_value(sh_buf *b, const sh_value *v)
 {
     switch (sh_value_type(v)) {
     case SH_TYPE_NULL:
-        sh_buf_u8(b, SH_WIRE_NULL);
+        sh_buf_u8(b, SH_CODEC_NULL);
         break;
     case SH_TYPE_BOOL:
-        sh_buf_u8(b, v->u.b ? SH_WIRE_TRUE : SH_WIRE_FALSE);
+        sh_buf_u8(b, v->u.b ? SH_CODEC_TRUE : SH_CODEC_FALSE);
         break;
     case SH_TYPE_INT:
-        sh_buf_u8(b, SH_WIRE_INT);
+        sh_buf_u8(b, SH_CODEC_INT);
         sh_buf_u64(b, (uint64_t)v->u.i);
         break;
     case SH_TYPE_DOUBLE: {
         uint64_t bits;
         memcpy(&bits, &v->u.d, sizeof bits);
-        sh_buf_u8(b, SH_WIRE_DOUBLE);
+        sh_buf_u8(b, SH_CODEC_DOUBLE);
         sh_buf_u64(b, bits);
         break;
     }
     case SH_TYPE_STRING:
     case SH_TYPE_BYTES:
-        sh_buf_u8(b, v->type == SH_TYPE_STRING ? SH_WIRE_STRING : SH_WIRE_BYTES);
+        sh_buf_u8(b, v->type == SH_TYPE_STRING ? SH_CODEC_STRING : SH_CODEC_BYTES);
         put_len(b, v->u.s.len);
         sh_buf_append(b, v->u.s.data, v->u.s.len);
         break;
     case SH_TYPE_ARRAY:
-        sh_buf_u8(b, SH_WIRE_ARRAY);
+        sh_buf_u8(b, SH_CODEC_ARRAY);
         put_len(b, v->u.a.len);
         for (size_t i = 0; i < v->u.a.len; i++)
-            sh_wire_put_value(b, v->u.a.items[i]);
+            sh_codec_put_value(b, v->u.a.items[i]);
         break;
     case SH_TYPE_MAP:
-        sh_buf_u8(b, SH_WIRE_MAP);
+        sh_buf_u8(b, SH_CODEC_MAP);
         put_len(b, v->u.m.len);
         for (size_t i = 0; i < v->u.m.len; i++) {
             size_t klen = strlen(v->u.m.entries[i].key);
             put_len(b, klen);
             sh_buf_append(b, v->u.m.entries[i].key, klen);
-            sh_wire_put_value(b, v->u.m.entries[i].value);
+            sh_codec_put_value(b, v->u.m.entries[i].value);
         }
         break;
     }
 }
 
-void sh_wire_put_string(sh_buf *b, const char *s)
+void sh_codec_put_string(sh_buf *b, const char *s)
 {
     if (!s) {
-        sh_buf_u8(b, SH_WIRE_NULL);
+        sh_buf_u8(b, SH_CODEC_NULL);
         return;
     }
     size_t len = strlen(s);
-    sh_buf_u8(b, SH_WIRE_STRING);
+    sh_buf_u8(b, SH_CODEC_STRING);
     put_len(b, len);
     sh_buf_append(b, s, len);
 }
 
-void sh_wire_put_int(sh_buf *b, int64_t i)
+void sh_codec_put_int(sh_buf *b, int64_t i)
 {
-    sh_buf_u8(b, SH_WIRE_INT);
+    sh_buf_u8(b, SH_CODEC_INT);
     sh_buf_u64(b, (uint64_t)i);
 }
 
-size_t sh_wire_value_size(const sh_value *v)
+size_t sh_codec_value_size(const sh_value *v)
 {
     size_t n = 0;
     switch (sh_value_type(v)) {
@@ -98,7 +92,7 @@ size_t sh_wire_value_size(const sh_value *v)
             return SIZE_MAX;
         n = 5;
         for (size_t i = 0; i < v->u.a.len; i++) {
-            size_t k = sh_wire_value_size(v->u.a.items[i]);
+            size_t k = sh_codec_value_size(v->u.a.items[i]);
             if (k == SIZE_MAX || k > SIZE_MAX / 2 - n)
                 return SIZE_MAX;
             n += k;
@@ -109,7 +103,7 @@ size_t sh_wire_value_size(const sh_value *v)
             return SIZE_MAX;
         n = 5;
         for (size_t i = 0; i < v->u.m.len; i++) {
-            size_t k = sh_wire_value_size(v->u.m.entries[i].value), klen = strlen(v->u.m.entries[i].key);
+            size_t k = sh_codec_value_size(v->u.m.entries[i].value), klen = strlen(v->u.m.entries[i].key);
             if (k == SIZE_MAX || klen > UINT32_MAX || k > SIZE_MAX / 4 - n - klen)
                 return SIZE_MAX;
             n += 4 + klen + k;
@@ -138,35 +132,35 @@ static uint8_t *encode(uint8_t *p, const sh_value *v)
 {
     switch (sh_value_type(v)) {
     case SH_TYPE_NULL:
-        *p++ = SH_WIRE_NULL;
+        *p++ = SH_CODEC_NULL;
         return p;
     case SH_TYPE_BOOL:
-        *p++ = v->u.b ? SH_WIRE_TRUE : SH_WIRE_FALSE;
+        *p++ = v->u.b ? SH_CODEC_TRUE : SH_CODEC_FALSE;
         return p;
     case SH_TYPE_INT:
-        *p++ = SH_WIRE_INT;
+        *p++ = SH_CODEC_INT;
         return enc_u64(p, (uint64_t)v->u.i);
     case SH_TYPE_DOUBLE: {
         uint64_t bits;
         memcpy(&bits, &v->u.d, sizeof bits);
-        *p++ = SH_WIRE_DOUBLE;
+        *p++ = SH_CODEC_DOUBLE;
         return enc_u64(p, bits);
     }
     case SH_TYPE_STRING:
     case SH_TYPE_BYTES:
-        *p++ = v->type == SH_TYPE_STRING ? SH_WIRE_STRING : SH_WIRE_BYTES;
+        *p++ = v->type == SH_TYPE_STRING ? SH_CODEC_STRING : SH_CODEC_BYTES;
         p = enc_u32(p, (uint32_t)v->u.s.len);
         if (v->u.s.len)
             memcpy(p, v->u.s.data, v->u.s.len);
         return p + v->u.s.len;
     case SH_TYPE_ARRAY:
-        *p++ = SH_WIRE_ARRAY;
+        *p++ = SH_CODEC_ARRAY;
         p = enc_u32(p, (uint32_t)v->u.a.len);
         for (size_t i = 0; i < v->u.a.len; i++)
             p = encode(p, v->u.a.items[i]);
         return p;
     case SH_TYPE_MAP:
-        *p++ = SH_WIRE_MAP;
+        *p++ = SH_CODEC_MAP;
         p = enc_u32(p, (uint32_t)v->u.m.len);
         for (size_t i = 0; i < v->u.m.len; i++) {
             size_t klen = strlen(v->u.m.entries[i].key);
@@ -176,52 +170,28 @@ static uint8_t *encode(uint8_t *p, const sh_value *v)
         }
         return p;
     default:
-        *p++ = SH_WIRE_NULL;
+        *p++ = SH_CODEC_NULL;
         return p;
     }
 }
 
-size_t sh_wire_encode(uint8_t *dst, const sh_value *v) { return (size_t)(encode(dst, v) - dst); }
+size_t sh_codec_encode(uint8_t *dst, const sh_value *v) { return (size_t)(encode(dst, v) - dst); }
 
-size_t sh_wire_frame_begin(sh_buf *b, uint8_t type)
-{
-    size_t offset = b->len;
-    sh_buf_u32(b, 0);
-    sh_buf_u8(b, type);
-    return offset;
-}
-
-void sh_wire_frame_end(sh_buf *b, size_t offset)
-{
-    if (b->failed)
-        return;
-    size_t len = b->len - offset - 4;
-    if (len > UINT32_MAX) {
-        b->failed = 1;
-        return;
-    }
-    uint8_t *p = b->data + offset;
-    p[0] = (uint8_t)len;
-    p[1] = (uint8_t)(len >> 8);
-    p[2] = (uint8_t)(len >> 16);
-    p[3] = (uint8_t)(len >> 24);
-}
-
-void sh_wire_reader_init(sh_wire_reader *r, const void *data, size_t len)
+void sh_codec_reader_init(sh_codec_reader *r, const void *data, size_t len)
 {
     r->data = data;
     r->len = len;
     r->pos = 0;
 }
 
-bool sh_wire_reader_done(const sh_wire_reader *r) { return r->pos >= r->len; }
+bool sh_codec_reader_done(const sh_codec_reader *r) { return r->pos >= r->len; }
 
-static sh_status truncated(sh_wire_reader *r, const char *what, sh_error *err)
+static sh_status truncated(sh_codec_reader *r, const char *what, sh_error *err)
 {
     return sh_error_set(err, SH_S_PROTOCOL, "truncated %s at byte %zu of a %zu-byte frame", what, r->pos, r->len);
 }
 
-static sh_status get_u32(sh_wire_reader *r, uint32_t *out, const char *what, sh_error *err)
+static sh_status get_u32(sh_codec_reader *r, uint32_t *out, const char *what, sh_error *err)
 {
     if (r->len - r->pos < 4)
         return truncated(r, what, err);
@@ -231,7 +201,7 @@ static sh_status get_u32(sh_wire_reader *r, uint32_t *out, const char *what, sh_
     return SH_S_OK;
 }
 
-static sh_status get_u64(sh_wire_reader *r, uint64_t *out, const char *what, sh_error *err)
+static sh_status get_u64(sh_codec_reader *r, uint64_t *out, const char *what, sh_error *err)
 {
     if (r->len - r->pos < 8)
         return truncated(r, what, err);
@@ -243,18 +213,18 @@ static sh_status get_u64(sh_wire_reader *r, uint64_t *out, const char *what, sh_
     return SH_S_OK;
 }
 
-static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_error *err);
+static sh_status get_value(sh_codec_reader *r, sh_value **out, int depth, sh_error *err);
 
-static sh_status get_octets(sh_wire_reader *r, uint8_t tag, sh_value **out, sh_error *err)
+static sh_status get_octets(sh_codec_reader *r, uint8_t tag, sh_value **out, sh_error *err)
 {
     uint32_t len = 0;
     if (get_u32(r, &len, "string length", err) != SH_S_OK)
         return SH_S_PROTOCOL;
     if (len > r->len - r->pos)
         return sh_error_set(err, SH_S_PROTOCOL, "a %u-byte %s at byte %zu runs past the end of a %zu-byte frame",
-                            len, tag == SH_WIRE_STRING ? "string" : "bytes value", r->pos, r->len);
+                            len, tag == SH_CODEC_STRING ? "string" : "bytes value", r->pos, r->len);
     const char *p = (const char *)r->data + r->pos;
-    if (tag == SH_WIRE_STRING) {
+    if (tag == SH_CODEC_STRING) {
         if (!sh_utf8_valid(p, len))
             return sh_error_set(err, SH_S_PROTOCOL, "string at byte %zu is not valid UTF-8", r->pos);
         *out = sh_value_string(p, len);
@@ -265,7 +235,7 @@ static sh_status get_octets(sh_wire_reader *r, uint8_t tag, sh_value **out, sh_e
     return *out ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory decoding a %u-byte value", len);
 }
 
-static sh_status get_array(sh_wire_reader *r, sh_value **out, int depth, sh_error *err)
+static sh_status get_array(sh_codec_reader *r, sh_value **out, int depth, sh_error *err)
 {
     uint32_t count = 0; /* set by get_u32; initialised for -O3, which cannot see that */
     if (get_u32(r, &count, "array length", err) != SH_S_OK)
@@ -291,7 +261,7 @@ static sh_status get_array(sh_wire_reader *r, sh_value **out, int depth, sh_erro
     return SH_S_OK;
 }
 
-static sh_status get_map(sh_wire_reader *r, sh_value **out, int depth, sh_error *err)
+static sh_status get_map(sh_codec_reader *r, sh_value **out, int depth, sh_error *err)
 {
     uint32_t count = 0; /* set by get_u32; initialised for -O3, which cannot see that */
     if (get_u32(r, &count, "map length", err) != SH_S_OK)
@@ -337,29 +307,29 @@ static sh_status get_map(sh_wire_reader *r, sh_value **out, int depth, sh_error 
     return SH_S_OK;
 }
 
-static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_error *err)
+static sh_status get_value(sh_codec_reader *r, sh_value **out, int depth, sh_error *err)
 {
     *out = NULL;
-    if (depth > SH_WIRE_MAX_DEPTH)
-        return sh_error_set(err, SH_S_PROTOCOL, "values nested deeper than %d levels", SH_WIRE_MAX_DEPTH);
+    if (depth > SH_CODEC_MAX_DEPTH)
+        return sh_error_set(err, SH_S_PROTOCOL, "values nested deeper than %d levels", SH_CODEC_MAX_DEPTH);
     if (r->pos >= r->len)
         return truncated(r, "value", err);
     uint8_t tag = r->data[r->pos++];
     uint64_t bits = 0;
     switch (tag) {
-    case SH_WIRE_NULL:
+    case SH_CODEC_NULL:
         *out = sh_value_null();
         break;
-    case SH_WIRE_FALSE:
-    case SH_WIRE_TRUE:
-        *out = sh_value_bool(tag == SH_WIRE_TRUE);
+    case SH_CODEC_FALSE:
+    case SH_CODEC_TRUE:
+        *out = sh_value_bool(tag == SH_CODEC_TRUE);
         break;
-    case SH_WIRE_INT:
+    case SH_CODEC_INT:
         if (get_u64(r, &bits, "integer", err) != SH_S_OK)
             return SH_S_PROTOCOL;
         *out = sh_value_int((int64_t)bits);
         break;
-    case SH_WIRE_DOUBLE: {
+    case SH_CODEC_DOUBLE: {
         if (get_u64(r, &bits, "double", err) != SH_S_OK)
             return SH_S_PROTOCOL;
         double d;
@@ -367,12 +337,12 @@ static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_erro
         *out = sh_value_double(d);
         break;
     }
-    case SH_WIRE_STRING:
-    case SH_WIRE_BYTES:
+    case SH_CODEC_STRING:
+    case SH_CODEC_BYTES:
         return get_octets(r, tag, out, err);
-    case SH_WIRE_ARRAY:
+    case SH_CODEC_ARRAY:
         return get_array(r, out, depth, err);
-    case SH_WIRE_MAP:
+    case SH_CODEC_MAP:
         return get_map(r, out, depth, err);
     default:
         return sh_error_set(err, SH_S_PROTOCOL, "unknown value tag %u at byte %zu", tag, r->pos - 1);
@@ -380,7 +350,7 @@ static sh_status get_value(sh_wire_reader *r, sh_value **out, int depth, sh_erro
     return *out ? SH_S_OK : sh_error_set(err, SH_S_NOMEM, "out of memory decoding a value");
 }
 
-sh_status sh_wire_get_value(sh_wire_reader *r, sh_value **out, sh_error *err) { return get_value(r, out, 0, err); }
+sh_status sh_codec_get_value(sh_codec_reader *r, sh_value **out, sh_error *err) { return get_value(r, out, 0, err); }
 
 /* Fresh memory for a large item faults in page by page: 16,384 faults for 64 MiB, which cost more than the
  * copy itself. Transparent huge pages (where the system offers them on request) make that 32. */
@@ -394,7 +364,7 @@ static void advise_huge(void *p, size_t len)
         madvise((void *)start, end - start, MADV_HUGEPAGE);
 }
 
-sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_value **out, sh_error *err)
+sh_status sh_codec_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_value **out, sh_error *err)
 {
     *out = NULL;
     if (len >= 5) {
@@ -402,7 +372,7 @@ sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_v
         const volatile uint8_t *h = p;
         uint8_t tag = h[0];
         uint32_t n = (uint32_t)h[1] | (uint32_t)h[2] << 8 | (uint32_t)h[3] << 16 | (uint32_t)h[4] << 24;
-        if ((tag == SH_WIRE_STRING || tag == SH_WIRE_BYTES) && (size_t)n == len - 5) {
+        if ((tag == SH_CODEC_STRING || tag == SH_CODEC_BYTES) && (size_t)n == len - 5) {
             sh_value *v = sh_value_bytes(NULL, 0);
             char *data = v ? malloc((size_t)n + 1) : NULL;
             if (!data) {
@@ -416,7 +386,7 @@ sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_v
             advise_huge(data, n);
             memcpy(data, p + 5, n);
             /* Validated in the copy, which the worker can no longer touch. */
-            if (tag == SH_WIRE_STRING) {
+            if (tag == SH_CODEC_STRING) {
                 if (!sh_utf8_valid(v->u.s.data, n)) {
                     sh_value_free(v);
                     return sh_error_set(err, SH_S_PROTOCOL, "a %u-byte string in the shared buffer is not valid "
@@ -432,10 +402,10 @@ sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_v
     sh_buf_append(scratch, p, len);
     if (scratch->failed)
         return sh_error_set(err, SH_S_NOMEM, "out of memory copying a %zu-byte item", len);
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, scratch->data, len);
-    sh_status st = sh_wire_get_value(&r, out, err);
-    if (st == SH_S_OK && !sh_wire_reader_done(&r)) {
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, scratch->data, len);
+    sh_status st = sh_codec_get_value(&r, out, err);
+    if (st == SH_S_OK && !sh_codec_reader_done(&r)) {
         sh_value_free(*out);
         *out = NULL;
         st = sh_error_set(err, SH_S_PROTOCOL, "trailing bytes after an item in the shared buffer");
@@ -443,7 +413,7 @@ sh_status sh_wire_get_shared(const uint8_t *p, size_t len, sh_buf *scratch, sh_v
     return st;
 }
 
-sh_status sh_wire_get_typed(sh_wire_reader *r, sh_type type, const char *what, sh_value **out, sh_error *err)
+sh_status sh_codec_get_typed(sh_codec_reader *r, sh_type type, const char *what, sh_value **out, sh_error *err)
 {
     sh_status st = get_value(r, out, 0, err);
     if (st != SH_S_OK)
@@ -455,130 +425,4 @@ sh_status sh_wire_get_typed(sh_wire_reader *r, sh_type type, const char *what, s
         *out = NULL;
     }
     return st;
-}
-
-int64_t sh_monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-bool sh_wire_spin_readable(int fd, int64_t spin_ns)
-{
-    /* Every thread computes the same value, so a relaxed atomic suffices (a plain int would be a data race). */
-    static _Atomic int cached_cpus;
-    int cpus = atomic_load_explicit(&cached_cpus, memory_order_relaxed);
-    if (!cpus) {
-        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-        atomic_store_explicit(&cached_cpus, cpus, memory_order_relaxed);
-    }
-    if (cpus < 2 || spin_ns <= 0)
-        return false;
-    int64_t until = sh_monotonic_ns() + spin_ns;
-    char c;
-    do {
-        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        /* Data, or the end of the stream (also "readable"); an error other than "nothing yet" ends the spin too:
-         * the caller's ordinary read reports it. */
-        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            return true;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause(); /* lets the other hyperthread run while this one waits */
-#endif
-    } while (sh_monotonic_ns() < until);
-    return false;
-}
-
-sh_status sh_wire_send(int fd, const sh_buf *b, sh_error *err)
-{
-    if (b->failed)
-        return sh_error_set(err, SH_S_NOMEM, "out of memory (or a value over 4 GiB) while encoding a frame");
-    size_t off = 0;
-    while (off < b->len) {
-        ssize_t n = send(fd, b->data + off, b->len - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == ENOTSOCK)
-            n = write(fd, b->data + off, b->len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                /* A non-blocking channel that is full: wait until the reader makes room. */
-                struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-                if (poll(&pfd, 1, 60000) == 0)
-                    return sh_error_set(err, SH_S_TIMEOUT, "the worker has not read its channel for 60 s");
-                continue;
-            }
-            return sh_error_set(err, SH_S_IO, "writing to the worker channel failed: %s", strerror(errno));
-        }
-        off += (size_t)n;
-    }
-    return SH_S_OK;
-}
-
-/* Reads exactly len bytes unless the deadline passes or the peer closes. *got tells how many arrived. */
-static sh_status read_full(int fd, uint8_t *dst, size_t len, int64_t deadline_ns, size_t *got, sh_error *err)
-{
-    *got = 0;
-    while (*got < len) {
-        if (deadline_ns) {
-            int64_t left = deadline_ns - sh_monotonic_ns();
-            if (left <= 0)
-                return sh_error_set(err, SH_S_TIMEOUT, "timed out");
-            struct pollfd pfd = {.fd = fd, .events = POLLIN};
-            int ms = (int)((left + 999999) / 1000000);
-            int pr = poll(&pfd, 1, ms);
-            if (pr < 0 && errno != EINTR)
-                return sh_error_set(err, SH_S_IO, "waiting for the worker channel failed: %s", strerror(errno));
-            if (pr <= 0)
-                continue;
-        }
-        ssize_t n = read(fd, dst + *got, len - *got);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return sh_error_set(err, SH_S_IO, "reading the worker channel failed: %s", strerror(errno));
-        }
-        if (n == 0)
-            return SH_S_OK;
-        *got += (size_t)n;
-    }
-    return SH_S_OK;
-}
-
-sh_status sh_wire_recv(int fd, sh_buf *payload, uint8_t *type, size_t max_frame, int64_t deadline_ns, bool *eof,
-                       sh_error *err)
-{
-    *eof = false;
-    sh_buf_reset(payload);
-    uint8_t hdr[5];
-    size_t got;
-    sh_status st = read_full(fd, hdr, sizeof hdr, deadline_ns, &got, err);
-    if (st != SH_S_OK)
-        return st;
-    if (got == 0) {
-        *eof = true;
-        return sh_error_set(err, SH_S_IO, "end of stream");
-    }
-    if (got < sizeof hdr)
-        return sh_error_set(err, SH_S_PROTOCOL, "truncated frame header (%zu of 5 bytes before end of stream)",
-                            got);
-    uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    if (len == 0)
-        return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
-    if (len > max_frame)
-        return sh_error_set(err, SH_S_PROTOCOL, "frame of %u bytes exceeds the limit of %zu bytes", len,
-                            max_frame);
-    *type = hdr[4];
-    size_t body = len - 1;
-    if (sh_buf_reserve(payload, body + 1) != 0)
-        return sh_error_set(err, SH_S_NOMEM, "out of memory for a %zu-byte frame", body);
-    st = read_full(fd, payload->data, body, deadline_ns, &got, err);
-    if (st != SH_S_OK)
-        return st;
-    if (got < body)
-        return sh_error_set(err, SH_S_PROTOCOL, "truncated frame: %zu of %zu payload bytes before end of stream",
-                            got, body);
-    payload->len = body;
-    return SH_S_OK;
 }

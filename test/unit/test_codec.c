@@ -1,4 +1,5 @@
-/* Unit tests for values, the wire encoding (values, frames, socket I/O) and JSON output. */
+/* Unit tests for values, the value codec (and its version, which digests depend on), frames (layout, socket I/O)
+ * and JSON output. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,7 +10,10 @@
 #include "value/json.h"
 #include "testutil.h"
 #include "value/value.h"
-#include "value/wire.h"
+#include "util/clock.h"
+#include "value/codec.h"
+#include "value/digest.h"
+#include "worker/frame.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                                       */
@@ -54,19 +59,19 @@ static sh_value *round_trip(const sh_value *v)
 {
     sh_buf b;
     sh_buf_init(&b);
-    sh_wire_put_value(&b, v);
+    sh_codec_put_value(&b, v);
     assert_false(b.failed);
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, b.data, b.len);
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, b.data, b.len);
     sh_value *out = NULL;
     sh_error err;
     sh_error_clear(&err);
-    sh_status st = sh_wire_get_value(&r, &out, &err);
+    sh_status st = sh_codec_get_value(&r, &out, &err);
     if (st != SH_S_OK)
         print_error("decode failed: %s\n", err.message);
     assert_int_equal(st, SH_S_OK);
     assert_non_null(out);
-    assert_true(sh_wire_reader_done(&r));
+    assert_true(sh_codec_reader_done(&r));
     assert_int_equal(r.pos, b.len);
     sh_buf_free(&b);
     return out;
@@ -75,12 +80,12 @@ static sh_value *round_trip(const sh_value *v)
 /* Decodes `len` bytes and asserts SH_S_PROTOCOL with `want` (if not NULL) in the message. */
 static void expect_protocol_error(const void *data, size_t len, const char *want)
 {
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, data, len);
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, data, len);
     sh_value *out = (sh_value *)(uintptr_t)1;
     sh_error err;
     sh_error_clear(&err);
-    sh_status st = sh_wire_get_value(&r, &out, &err);
+    sh_status st = sh_codec_get_value(&r, &out, &err);
     if (st != SH_S_PROTOCOL)
         print_error("expected SH_S_PROTOCOL, got %d: %s\n", (int)st, err.message);
     assert_int_equal(st, SH_S_PROTOCOL);
@@ -222,7 +227,7 @@ static void test_value_constructors_refuse(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
-/* Wire: values                                                                                                  */
+/* Codec: values                                                                                                 */
 
 static void test_round_trip_scalars(void **state)
 {
@@ -330,7 +335,9 @@ static void test_round_trip_nested(void **state)
 static void test_encoding_bytes(void **state)
 {
     (void)state;
-    /* The exact encoding of a small map, as documented in wire.h. */
+    /* The exact encoding of a small map, as documented in codec.h. These bytes are codec version 1's: a change
+     * here is a new codec version (bump SH_VALUE_CODEC_VERSION, then this assertion). */
+    assert_int_equal(SH_VALUE_CODEC_VERSION, 1);
     sh_value *m = V(sh_value_map());
     set(m, "k", sh_value_int(-2));
     sh_value *a = V(sh_value_array());
@@ -339,31 +346,31 @@ static void test_encoding_bytes(void **state)
     set(m, "a", a);
     sh_buf b;
     sh_buf_init(&b);
-    sh_wire_put_value(&b, m);
+    sh_codec_put_value(&b, m);
     static const unsigned char want[] = {
-        SH_WIRE_MAP,   2,    0,    0,    0,    /* two entries */
+        SH_CODEC_MAP,   2,    0,    0,    0,    /* two entries */
         1,             0,    0,    0,    'k',  /* key "k" */
-        SH_WIRE_INT,   0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* -2 */
+        SH_CODEC_INT,   0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* -2 */
         1,             0,    0,    0,    'a',  /* key "a" */
-        SH_WIRE_ARRAY, 2,    0,    0,    0,    SH_WIRE_TRUE, SH_WIRE_STRING, 2, 0, 0, 0, 'h', 'i',
+        SH_CODEC_ARRAY, 2,    0,    0,    0,    SH_CODEC_TRUE, SH_CODEC_STRING, 2, 0, 0, 0, 'h', 'i',
     };
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.data, want, sizeof want);
 
     sh_buf_reset(&b);
-    sh_wire_put_string(&b, "xy");
-    sh_wire_put_string(&b, NULL);
-    sh_wire_put_int(&b, 258);
-    static const unsigned char want2[] = {SH_WIRE_STRING, 2, 0, 0, 0, 'x', 'y', SH_WIRE_NULL,
-                                          SH_WIRE_INT,    2, 1, 0, 0,   0,   0,  0,  0};
+    sh_codec_put_string(&b, "xy");
+    sh_codec_put_string(&b, NULL);
+    sh_codec_put_int(&b, 258);
+    static const unsigned char want2[] = {SH_CODEC_STRING, 2, 0, 0, 0, 'x', 'y', SH_CODEC_NULL,
+                                          SH_CODEC_INT,    2, 1, 0, 0,   0,   0,  0,  0};
     assert_int_equal(b.len, sizeof want2);
     assert_memory_equal(b.data, want2, sizeof want2);
 
     /* Double: the IEEE bits, little-endian. */
     sh_buf_reset(&b);
     sh_value *d = V(sh_value_double(1.0));
-    sh_wire_put_value(&b, d);
-    static const unsigned char want3[] = {SH_WIRE_DOUBLE, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
+    sh_codec_put_value(&b, d);
+    static const unsigned char want3[] = {SH_CODEC_DOUBLE, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
     assert_int_equal(b.len, sizeof want3);
     assert_memory_equal(b.data, want3, sizeof want3);
     sh_value_free(d);
@@ -376,23 +383,23 @@ static void test_frame_begin_end(void **state)
     (void)state;
     sh_buf b;
     sh_buf_init(&b);
-    size_t off1 = sh_wire_frame_begin(&b, 7);
+    size_t off1 = sh_frame_begin(&b, 7);
     assert_int_equal(off1, 0);
-    sh_wire_put_string(&b, "hello");
-    sh_wire_frame_end(&b, off1);
+    sh_codec_put_string(&b, "hello");
+    sh_frame_end(&b, off1);
     /* length counts the type byte and the payload: 1 + (1 + 4 + 5) */
-    static const unsigned char want1[] = {11, 0, 0, 0, 7, SH_WIRE_STRING, 5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'};
+    static const unsigned char want1[] = {11, 0, 0, 0, 7, SH_CODEC_STRING, 5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'};
     assert_int_equal(b.len, sizeof want1);
     assert_memory_equal(b.data, want1, sizeof want1);
 
     /* A second frame after the first, with a payload over 256 bytes so every length byte matters. */
-    size_t off2 = sh_wire_frame_begin(&b, 0xab);
+    size_t off2 = sh_frame_begin(&b, 0xab);
     assert_int_equal(off2, sizeof want1);
     char big[70000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    sh_wire_put_string(&b, big);
-    sh_wire_frame_end(&b, off2);
+    sh_codec_put_string(&b, big);
+    sh_frame_end(&b, off2);
     uint32_t len2 = 1 + 1 + 4 + (uint32_t)(sizeof big - 1);
     assert_int_equal(b.len, off2 + 4 + len2);
     assert_int_equal(b.data[off2 + 0], len2 & 0xff);
@@ -404,8 +411,8 @@ static void test_frame_begin_end(void **state)
 
     /* An empty frame is just the type byte. */
     sh_buf_reset(&b);
-    size_t off3 = sh_wire_frame_begin(&b, 1);
-    sh_wire_frame_end(&b, off3);
+    size_t off3 = sh_frame_begin(&b, 1);
+    sh_frame_end(&b, off3);
     static const unsigned char want3[] = {1, 0, 0, 0, 1};
     assert_int_equal(b.len, sizeof want3);
     assert_memory_equal(b.data, want3, sizeof want3);
@@ -413,7 +420,7 @@ static void test_frame_begin_end(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
-/* Wire: the decoder refuses malformed input                                                                    */
+/* Codec: the decoder refuses malformed input                                                                   */
 
 static void test_truncated_every_prefix(void **state)
 {
@@ -421,7 +428,7 @@ static void test_truncated_every_prefix(void **state)
     sh_value *v = sample_value();
     sh_buf b;
     sh_buf_init(&b);
-    sh_wire_put_value(&b, v);
+    sh_codec_put_value(&b, v);
     assert_false(b.failed);
     assert_true(b.len > 100);
     for (size_t n = 0; n < b.len; n++) {
@@ -444,17 +451,17 @@ static void test_truncated_messages(void **state)
 {
     (void)state;
     expect_protocol_error("", 0, "truncated value");
-    static const unsigned char i[] = {SH_WIRE_INT, 1, 2, 3};
+    static const unsigned char i[] = {SH_CODEC_INT, 1, 2, 3};
     expect_protocol_error(i, sizeof i, "truncated integer");
-    static const unsigned char d[] = {SH_WIRE_DOUBLE, 1, 2, 3, 4, 5, 6, 7};
+    static const unsigned char d[] = {SH_CODEC_DOUBLE, 1, 2, 3, 4, 5, 6, 7};
     expect_protocol_error(d, sizeof d, "truncated double");
-    static const unsigned char s[] = {SH_WIRE_STRING, 1, 0};
+    static const unsigned char s[] = {SH_CODEC_STRING, 1, 0};
     expect_protocol_error(s, sizeof s, "truncated string length");
-    static const unsigned char a[] = {SH_WIRE_ARRAY, 2, 0, 0, 0, SH_WIRE_ARRAY, 0, 0, 0, 0};
+    static const unsigned char a[] = {SH_CODEC_ARRAY, 2, 0, 0, 0, SH_CODEC_ARRAY, 0, 0, 0, 0};
     expect_protocol_error(a, sizeof a, "truncated value at byte 10");
-    static const unsigned char m[] = {SH_WIRE_MAP, 1, 0, 0, 0, 1, 0, 0, 0, 'k'};
+    static const unsigned char m[] = {SH_CODEC_MAP, 1, 0, 0, 0, 1, 0, 0, 0, 'k'};
     expect_protocol_error(m, sizeof m, "truncated value at byte 10");
-    static const unsigned char m2[] = {SH_WIRE_MAP, 2, 0, 0, 0, 1, 0, 0, 0, 'k', SH_WIRE_NULL};
+    static const unsigned char m2[] = {SH_CODEC_MAP, 2, 0, 0, 0, 1, 0, 0, 0, 'k', SH_CODEC_NULL};
     expect_protocol_error(m2, sizeof m2, "map of 2 entries cannot fit in the 6 bytes left");
 }
 
@@ -466,66 +473,66 @@ static void test_unknown_tag(void **state)
     static const unsigned char tff[] = {0xff, 0, 0, 0, 0, 0, 0, 0, 0};
     expect_protocol_error(tff, sizeof tff, "unknown value tag 255");
     /* Inside an array, the position is that of the bad tag. */
-    static const unsigned char nested[] = {SH_WIRE_ARRAY, 2, 0, 0, 0, SH_WIRE_NULL, 42};
+    static const unsigned char nested[] = {SH_CODEC_ARRAY, 2, 0, 0, 0, SH_CODEC_NULL, 42};
     expect_protocol_error(nested, sizeof nested, "unknown value tag 42 at byte 6");
 }
 
 static void test_lengths_past_end(void **state)
 {
     (void)state;
-    static const unsigned char s[] = {SH_WIRE_STRING, 10, 0, 0, 0, 'a', 'b', 'c'};
+    static const unsigned char s[] = {SH_CODEC_STRING, 10, 0, 0, 0, 'a', 'b', 'c'};
     expect_protocol_error(s, sizeof s, "a 10-byte string");
-    static const unsigned char by[] = {SH_WIRE_BYTES, 4, 0, 0, 0, 1, 2, 3};
+    static const unsigned char by[] = {SH_CODEC_BYTES, 4, 0, 0, 0, 1, 2, 3};
     expect_protocol_error(by, sizeof by, "a 4-byte bytes value");
-    static const unsigned char huge[] = {SH_WIRE_STRING, 0xff, 0xff, 0xff, 0xff, 'a'};
+    static const unsigned char huge[] = {SH_CODEC_STRING, 0xff, 0xff, 0xff, 0xff, 'a'};
     expect_protocol_error(huge, sizeof huge, "runs past the end");
     /* An array count larger than the bytes left is refused before anything is allocated. */
-    static const unsigned char arr[] = {SH_WIRE_ARRAY, 0xff, 0xff, 0xff, 0xff, SH_WIRE_NULL, SH_WIRE_NULL};
+    static const unsigned char arr[] = {SH_CODEC_ARRAY, 0xff, 0xff, 0xff, 0xff, SH_CODEC_NULL, SH_CODEC_NULL};
     expect_protocol_error(arr, sizeof arr, "array of 4294967295 elements cannot fit in the 2 bytes left");
-    static const unsigned char arr2[] = {SH_WIRE_ARRAY, 3, 0, 0, 0, SH_WIRE_NULL, SH_WIRE_NULL};
+    static const unsigned char arr2[] = {SH_CODEC_ARRAY, 3, 0, 0, 0, SH_CODEC_NULL, SH_CODEC_NULL};
     expect_protocol_error(arr2, sizeof arr2, "array of 3 elements");
-    static const unsigned char map[] = {SH_WIRE_MAP, 0, 0, 0, 0x80, 0, 0, 0, 0, SH_WIRE_NULL};
+    static const unsigned char map[] = {SH_CODEC_MAP, 0, 0, 0, 0x80, 0, 0, 0, 0, SH_CODEC_NULL};
     expect_protocol_error(map, sizeof map, "map of 2147483648 entries cannot fit");
-    static const unsigned char key[] = {SH_WIRE_MAP, 1, 0, 0, 0, 9, 0, 0, 0, 'k', SH_WIRE_NULL, 0, 0, 0};
+    static const unsigned char key[] = {SH_CODEC_MAP, 1, 0, 0, 0, 9, 0, 0, 0, 'k', SH_CODEC_NULL, 0, 0, 0};
     expect_protocol_error(key, sizeof key, "a 9-byte map key");
 }
 
 static void test_invalid_utf8_string(void **state)
 {
     (void)state;
-    static const unsigned char s[] = {SH_WIRE_STRING, 2, 0, 0, 0, 0xc3, 0x28};
+    static const unsigned char s[] = {SH_CODEC_STRING, 2, 0, 0, 0, 0xc3, 0x28};
     expect_protocol_error(s, sizeof s, "not valid UTF-8");
-    static const unsigned char sur[] = {SH_WIRE_STRING, 3, 0, 0, 0, 0xed, 0xa0, 0x80};
+    static const unsigned char sur[] = {SH_CODEC_STRING, 3, 0, 0, 0, 0xed, 0xa0, 0x80};
     expect_protocol_error(sur, sizeof sur, "not valid UTF-8");
     /* The same octets are fine as bytes. */
-    static const unsigned char b[] = {SH_WIRE_BYTES, 2, 0, 0, 0, 0xc3, 0x28};
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, b, sizeof b);
+    static const unsigned char b[] = {SH_CODEC_BYTES, 2, 0, 0, 0, 0xc3, 0x28};
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, b, sizeof b);
     sh_value *out = NULL;
     sh_error err;
-    assert_int_equal(sh_wire_get_value(&r, &out, &err), SH_S_OK);
+    assert_int_equal(sh_codec_get_value(&r, &out, &err), SH_S_OK);
     assert_int_equal(sh_value_type(out), SH_TYPE_BYTES);
     sh_value_free(out);
     /* A bad string deep inside a map inside an array: everything built so far is freed (ASan/valgrind). */
-    static const unsigned char deep[] = {SH_WIRE_ARRAY, 2, 0, 0, 0, SH_WIRE_STRING, 1, 0, 0, 0, 'a',
-                                         SH_WIRE_MAP,   2, 0, 0, 0, 1, 0, 0, 0, 'x', SH_WIRE_INT, 1, 0, 0, 0, 0, 0, 0, 0,
-                                         1, 0, 0, 0, 'y', SH_WIRE_STRING, 1, 0, 0, 0, 0xff};
+    static const unsigned char deep[] = {SH_CODEC_ARRAY, 2, 0, 0, 0, SH_CODEC_STRING, 1, 0, 0, 0, 'a',
+                                         SH_CODEC_MAP,   2, 0, 0, 0, 1, 0, 0, 0, 'x', SH_CODEC_INT, 1, 0, 0, 0, 0, 0, 0, 0,
+                                         1, 0, 0, 0, 'y', SH_CODEC_STRING, 1, 0, 0, 0, 0xff};
     expect_protocol_error(deep, sizeof deep, "not valid UTF-8");
 }
 
 static void test_bad_map_keys(void **state)
 {
     (void)state;
-    static const unsigned char nul[] = {SH_WIRE_MAP, 1, 0, 0, 0, 3, 0, 0, 0, 'a', 0, 'b', SH_WIRE_NULL};
+    static const unsigned char nul[] = {SH_CODEC_MAP, 1, 0, 0, 0, 3, 0, 0, 0, 'a', 0, 'b', SH_CODEC_NULL};
     expect_protocol_error(nul, sizeof nul, "map key at byte 9 is not NUL-free UTF-8");
-    static const unsigned char bad[] = {SH_WIRE_MAP, 1, 0, 0, 0, 1, 0, 0, 0, 0x80, SH_WIRE_NULL};
+    static const unsigned char bad[] = {SH_CODEC_MAP, 1, 0, 0, 0, 1, 0, 0, 0, 0x80, SH_CODEC_NULL};
     expect_protocol_error(bad, sizeof bad, "not NUL-free UTF-8");
     /* A good first entry, then a bad key: the first entry is freed. */
-    static const unsigned char second[] = {SH_WIRE_MAP, 2, 0, 0, 0, 1, 0, 0, 0, 'a', SH_WIRE_STRING, 1, 0, 0, 0, 'v',
+    static const unsigned char second[] = {SH_CODEC_MAP, 2, 0, 0, 0, 1, 0, 0, 0, 'a', SH_CODEC_STRING, 1, 0, 0, 0, 'v',
                                            1, 0, 0, 0, 0};
     expect_protocol_error(second, sizeof second, "not NUL-free UTF-8");
     /* A good key whose value is bad: the key is freed. */
-    static const unsigned char val[] = {SH_WIRE_MAP, 1, 0, 0, 0, 2, 0, 0, 0, 'o', 'k', 77};
+    static const unsigned char val[] = {SH_CODEC_MAP, 1, 0, 0, 0, 2, 0, 0, 0, 'o', 'k', 77};
     expect_protocol_error(val, sizeof val, "unknown value tag 77");
 }
 
@@ -538,7 +545,7 @@ static unsigned char *nested_encoding(int depth, bool maps, size_t *len)
     assert_non_null(p);
     unsigned char *q = p;
     for (int i = 0; i < depth; i++) {
-        *q++ = maps ? SH_WIRE_MAP : SH_WIRE_ARRAY;
+        *q++ = maps ? SH_CODEC_MAP : SH_CODEC_ARRAY;
         *q++ = 1;
         *q++ = 0;
         *q++ = 0;
@@ -551,7 +558,7 @@ static unsigned char *nested_encoding(int depth, bool maps, size_t *len)
             *q++ = 'k';
         }
     }
-    *q++ = SH_WIRE_NULL;
+    *q++ = SH_CODEC_NULL;
     assert_int_equal((size_t)(q - p), *len);
     return p;
 }
@@ -561,17 +568,17 @@ static void test_nesting_limit(void **state)
     (void)state;
     for (int maps = 0; maps <= 1; maps++) {
         size_t len;
-        /* SH_WIRE_MAX_DEPTH levels of nesting are fine... */
-        unsigned char *ok = nested_encoding(SH_WIRE_MAX_DEPTH, maps, &len);
-        sh_wire_reader r;
-        sh_wire_reader_init(&r, ok, len);
+        /* SH_CODEC_MAX_DEPTH levels of nesting are fine... */
+        unsigned char *ok = nested_encoding(SH_CODEC_MAX_DEPTH, maps, &len);
+        sh_codec_reader r;
+        sh_codec_reader_init(&r, ok, len);
         sh_value *out = NULL;
         sh_error err;
         sh_error_clear(&err);
-        assert_int_equal(sh_wire_get_value(&r, &out, &err), SH_S_OK);
-        assert_true(sh_wire_reader_done(&r));
+        assert_int_equal(sh_codec_get_value(&r, &out, &err), SH_S_OK);
+        assert_true(sh_codec_reader_done(&r));
         const sh_value *v = out;
-        for (int i = 0; i < SH_WIRE_MAX_DEPTH; i++) {
+        for (int i = 0; i < SH_CODEC_MAX_DEPTH; i++) {
             assert_int_equal(sh_value_type(v), maps ? SH_TYPE_MAP : SH_TYPE_ARRAY);
             assert_int_equal(sh_value_count(v), 1);
             v = maps ? sh_value_map_get(v, "k") : sh_value_array_get(v, 0);
@@ -582,7 +589,7 @@ static void test_nesting_limit(void **state)
         free(ok);
 
         /* ...one more is refused, and so are many more (no stack exhaustion). */
-        unsigned char *deep = nested_encoding(SH_WIRE_MAX_DEPTH + 1, maps, &len);
+        unsigned char *deep = nested_encoding(SH_CODEC_MAX_DEPTH + 1, maps, &len);
         expect_protocol_error(deep, len, "nested deeper than 128 levels");
         free(deep);
         deep = nested_encoding(100000, maps, &len);
@@ -596,29 +603,70 @@ static void test_get_typed(void **state)
     (void)state;
     sh_buf b;
     sh_buf_init(&b);
-    sh_wire_put_string(&b, "abc");
-    sh_wire_put_int(&b, 5);
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, b.data, b.len);
+    sh_codec_put_string(&b, "abc");
+    sh_codec_put_int(&b, 5);
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, b.data, b.len);
     sh_value *out = NULL;
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_get_typed(&r, SH_TYPE_STRING, "the name", &out, &err), SH_S_OK);
+    assert_int_equal(sh_codec_get_typed(&r, SH_TYPE_STRING, "the name", &out, &err), SH_S_OK);
     assert_string_equal(sh_value_get_string(out, NULL), "abc");
     sh_value_free(out);
-    assert_int_equal(sh_wire_get_typed(&r, SH_TYPE_STRING, "the name", &out, &err), SH_S_PROTOCOL);
+    assert_int_equal(sh_codec_get_typed(&r, SH_TYPE_STRING, "the name", &out, &err), SH_S_PROTOCOL);
     assert_null(out);
     assert_non_null(strstr(err.message, "the name should be a string"));
     assert_non_null(strstr(err.message, "integer"));
-    assert_true(sh_wire_reader_done(&r));
-    assert_int_equal(sh_wire_get_typed(&r, SH_TYPE_INT, "the count", &out, &err), SH_S_PROTOCOL);
+    assert_true(sh_codec_reader_done(&r));
+    assert_int_equal(sh_codec_get_typed(&r, SH_TYPE_INT, "the count", &out, &err), SH_S_PROTOCOL);
     assert_null(out);
     assert_non_null(strstr(err.message, "reading the count: truncated value"));
     sh_buf_free(&b);
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
-/* Wire: socket I/O                                                                                              */
+/* Codec version                                                                                                 */
+
+static void digest_of(sh_digest *d, const sh_value *v, char hex[SH_DIGEST_HEX])
+{
+    assert_non_null(d);
+    sh_digest_string(d, "domain");
+    sh_digest_value(d, v);
+    assert_true(sh_digest_hex(d, hex));
+    sh_digest_free(d);
+}
+
+/* Digests hash codec bytes, so they are only comparable within one codec version: version 1 gives the digests
+ * written before the codec had a version (plain XXH3-128 of the encodings), any other version gives others. */
+static void test_digest_depends_on_codec_version(void **state)
+{
+    (void)state;
+    sh_value *v = sample_value();
+    char now[SH_DIGEST_HEX], cur[SH_DIGEST_HEX], v1[SH_DIGEST_HEX], v2[SH_DIGEST_HEX], v3[SH_DIGEST_HEX];
+    digest_of(sh_digest_new(), v, now);
+    digest_of(sh_digest_new_codec(SH_VALUE_CODEC_VERSION), v, cur);
+    digest_of(sh_digest_new_codec(1), v, v1);
+    digest_of(sh_digest_new_codec(2), v, v2);
+    digest_of(sh_digest_new_codec(3), v, v3);
+    assert_string_equal(now, cur);
+    assert_string_not_equal(v1, v2);
+    assert_string_not_equal(v2, v3);
+
+    sh_buf b;
+    sh_buf_init(&b);
+    sh_codec_put_string(&b, "domain");
+    sh_codec_put_value(&b, v);
+    assert_false(b.failed);
+    XXH128_hash_t h = XXH3_128bits(b.data, b.len);
+    char plain[SH_DIGEST_HEX];
+    snprintf(plain, sizeof plain, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+    assert_string_equal(v1, plain);
+    sh_buf_free(&b);
+    sh_value_free(v);
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Frames: socket I/O                                                                                            */
 
 typedef struct pair {
     int fd[2];
@@ -662,35 +710,35 @@ static void test_send_recv_round_trip(void **state)
     sh_value *v = sample_value();
     sh_buf out;
     sh_buf_init(&out);
-    size_t off = sh_wire_frame_begin(&out, 3);
-    sh_wire_put_value(&out, v);
-    sh_wire_frame_end(&out, off);
+    size_t off = sh_frame_begin(&out, 3);
+    sh_codec_put_value(&out, v);
+    sh_frame_end(&out, off);
     size_t first_len = out.len;
-    off = sh_wire_frame_begin(&out, 4); /* a second, empty frame in the same write */
-    sh_wire_frame_end(&out, off);
+    off = sh_frame_begin(&out, 4); /* a second, empty frame in the same write */
+    sh_frame_end(&out, off);
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_send(p->fd[0], &out, &err), SH_S_OK);
+    assert_int_equal(sh_frame_send(p->fd[0], &out, &err), SH_S_OK);
 
     sh_buf in;
     sh_buf_init(&in);
     uint8_t type = 0;
     bool eof = true;
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, SH_WIRE_DEFAULT_MAX_FRAME, 0, &eof, &err), SH_S_OK);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, SH_FRAME_DEFAULT_MAX, 0, &eof, &err), SH_S_OK);
     assert_false(eof);
     assert_int_equal(type, 3);
     assert_int_equal(in.len, first_len - 5);
     assert_memory_equal(in.data, out.data + 5, in.len);
-    sh_wire_reader r;
-    sh_wire_reader_init(&r, in.data, in.len);
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, in.data, in.len);
     sh_value *back = NULL;
-    assert_int_equal(sh_wire_get_value(&r, &back, &err), SH_S_OK);
-    assert_true(sh_wire_reader_done(&r));
+    assert_int_equal(sh_codec_get_value(&r, &back, &err), SH_S_OK);
+    assert_true(sh_codec_reader_done(&r));
     assert_true(sh_value_equal(back, v));
     sh_value_free(back);
 
     /* The second frame, read with a deadline that is not reached. */
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 64, sh_monotonic_ns() + INT64_C(5000000000), &eof, &err),
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 64, sh_monotonic_ns() + INT64_C(5000000000), &eof, &err),
                      SH_S_OK);
     assert_int_equal(type, 4);
     assert_int_equal(in.len, 0);
@@ -699,7 +747,7 @@ static void test_send_recv_round_trip(void **state)
     /* Then the peer closes: end of stream before a frame. */
     close_fd(p, 0);
     type = 99;
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 64, 0, &eof, &err), SH_S_IO);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 64, 0, &eof, &err), SH_S_IO);
     assert_true(eof);
     assert_string_equal(err.message, "end of stream");
     assert_int_equal(in.len, 0);
@@ -723,7 +771,7 @@ static void test_recv_frame_exactly_max(void **state)
     bool eof = true;
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 16, 0, &eof, &err), SH_S_OK);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 16, 0, &eof, &err), SH_S_OK);
     assert_int_equal(type, 9);
     assert_int_equal(in.len, 15);
     assert_memory_equal(in.data, frame + 5, 15);
@@ -740,12 +788,12 @@ static void test_recv_eof_before_frame(void **state)
     bool eof = false;
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1024, 0, &eof, &err), SH_S_IO);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1024, 0, &eof, &err), SH_S_IO);
     assert_true(eof);
     assert_string_equal(err.message, "end of stream");
     /* With a deadline too. */
     eof = false;
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1024, sh_monotonic_ns() + INT64_C(1000000000), &eof, &err),
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1024, sh_monotonic_ns() + INT64_C(1000000000), &eof, &err),
                      SH_S_IO);
     assert_true(eof);
     sh_buf_free(&in);
@@ -763,7 +811,7 @@ static void test_recv_truncated_header(void **state)
     bool eof = true;
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1024, 0, &eof, &err), SH_S_PROTOCOL);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1024, 0, &eof, &err), SH_S_PROTOCOL);
     assert_false(eof);
     assert_non_null(strstr(err.message, "truncated frame header (3 of 5 bytes"));
     sh_buf_free(&in);
@@ -781,7 +829,7 @@ static void test_recv_truncated_payload(void **state)
     bool eof = true;
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1024, 0, &eof, &err), SH_S_PROTOCOL);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1024, 0, &eof, &err), SH_S_PROTOCOL);
     assert_false(eof);
     assert_non_null(strstr(err.message, "truncated frame: 4 of 9 payload bytes"));
     sh_buf_free(&in);
@@ -799,7 +847,7 @@ static void test_recv_oversized_and_empty_frames(void **state)
     bool eof = true;
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1000, sh_monotonic_ns() + INT64_C(2000000000), &eof, &err),
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1000, sh_monotonic_ns() + INT64_C(2000000000), &eof, &err),
                      SH_S_PROTOCOL);
     assert_false(eof);
     assert_non_null(strstr(err.message, "frame of 1001 bytes exceeds the limit of 1000 bytes"));
@@ -807,13 +855,13 @@ static void test_recv_oversized_and_empty_frames(void **state)
     /* 4 GiB - 1 against the default limit. */
     static const unsigned char huge[] = {0xff, 0xff, 0xff, 0xff, 1};
     write_raw(p->fd[0], huge, sizeof huge);
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, SH_WIRE_DEFAULT_MAX_FRAME, 0, &eof, &err), SH_S_PROTOCOL);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, SH_FRAME_DEFAULT_MAX, 0, &eof, &err), SH_S_PROTOCOL);
     assert_non_null(strstr(err.message, "exceeds the limit"));
 
     /* Length 0 cannot even hold the type byte. */
     static const unsigned char zero[] = {0, 0, 0, 0, 1};
     write_raw(p->fd[0], zero, sizeof zero);
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1000, 0, &eof, &err), SH_S_PROTOCOL);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1000, 0, &eof, &err), SH_S_PROTOCOL);
     assert_non_null(strstr(err.message, "frame of length 0"));
     sh_buf_free(&in);
 }
@@ -830,7 +878,7 @@ static void test_recv_timeout(void **state)
 
     /* Nothing arrives: a 50 ms deadline passes. */
     int64_t start = sh_monotonic_ns();
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1024, start + INT64_C(50000000), &eof, &err), SH_S_TIMEOUT);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1024, start + INT64_C(50000000), &eof, &err), SH_S_TIMEOUT);
     int64_t elapsed = sh_monotonic_ns() - start;
     assert_false(eof);
     assert_true(elapsed >= INT64_C(50000000));
@@ -840,13 +888,13 @@ static void test_recv_timeout(void **state)
     static const unsigned char part[] = {10, 0, 0, 0, 1, 'a'};
     write_raw(p->fd[0], part, sizeof part);
     start = sh_monotonic_ns();
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1024, start + INT64_C(50000000), &eof, &err), SH_S_TIMEOUT);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1024, start + INT64_C(50000000), &eof, &err), SH_S_TIMEOUT);
     elapsed = sh_monotonic_ns() - start;
     assert_true(elapsed >= INT64_C(50000000));
     assert_true(elapsed < INT64_C(2000000000));
 
     /* A deadline already past fails at once. */
-    assert_int_equal(sh_wire_recv(p->fd[1], &in, &type, 1024, sh_monotonic_ns() - 1, &eof, &err), SH_S_TIMEOUT);
+    assert_int_equal(sh_frame_recv(p->fd[1], &in, &type, 1024, sh_monotonic_ns() - 1, &eof, &err), SH_S_TIMEOUT);
     sh_buf_free(&in);
 }
 
@@ -857,12 +905,12 @@ static void test_send_to_closed_peer(void **state)
     /* Without MSG_NOSIGNAL this would kill the test with SIGPIPE. */
     sh_buf out;
     sh_buf_init(&out);
-    size_t off = sh_wire_frame_begin(&out, 1);
-    sh_wire_put_string(&out, "anyone there?");
-    sh_wire_frame_end(&out, off);
+    size_t off = sh_frame_begin(&out, 1);
+    sh_codec_put_string(&out, "anyone there?");
+    sh_frame_end(&out, off);
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_send(p->fd[0], &out, &err), SH_S_IO);
+    assert_int_equal(sh_frame_send(p->fd[0], &out, &err), SH_S_IO);
     assert_non_null(strstr(err.message, "writing to the worker channel failed"));
     sh_buf_free(&out);
 
@@ -870,33 +918,33 @@ static void test_send_to_closed_peer(void **state)
     sh_buf bad;
     sh_buf_init(&bad);
     bad.failed = 1;
-    assert_int_equal(sh_wire_send(p->fd[0], &bad, &err), SH_S_NOMEM);
+    assert_int_equal(sh_frame_send(p->fd[0], &bad, &err), SH_S_NOMEM);
 }
 
 static void test_send_recv_over_pipe(void **state)
 {
     (void)state;
-    /* Not a socket: sh_wire_send falls back to write(). */
+    /* Not a socket: sh_frame_send falls back to write(). */
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     sh_buf out;
     sh_buf_init(&out);
-    size_t off = sh_wire_frame_begin(&out, 2);
-    sh_wire_put_int(&out, -1);
-    sh_wire_frame_end(&out, off);
+    size_t off = sh_frame_begin(&out, 2);
+    sh_codec_put_int(&out, -1);
+    sh_frame_end(&out, off);
     sh_error err;
     sh_error_clear(&err);
-    assert_int_equal(sh_wire_send(fds[1], &out, &err), SH_S_OK);
+    assert_int_equal(sh_frame_send(fds[1], &out, &err), SH_S_OK);
     close(fds[1]);
     sh_buf in;
     sh_buf_init(&in);
     uint8_t type = 0;
     bool eof = true;
-    assert_int_equal(sh_wire_recv(fds[0], &in, &type, 1024, 0, &eof, &err), SH_S_OK);
+    assert_int_equal(sh_frame_recv(fds[0], &in, &type, 1024, 0, &eof, &err), SH_S_OK);
     assert_int_equal(type, 2);
     assert_int_equal(in.len, 9);
     assert_memory_equal(in.data, out.data + 5, 9);
-    assert_int_equal(sh_wire_recv(fds[0], &in, &type, 1024, 0, &eof, &err), SH_S_IO);
+    assert_int_equal(sh_frame_recv(fds[0], &in, &type, 1024, 0, &eof, &err), SH_S_IO);
     assert_true(eof);
     close(fds[0]);
     sh_buf_free(&in);
@@ -1095,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_bad_map_keys),
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_get_typed),
+        cmocka_unit_test(test_digest_depends_on_codec_version),
         cmocka_unit_test_setup_teardown(test_send_recv_round_trip, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_recv_frame_exactly_max, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_recv_eof_before_frame, setup_pair, teardown_pair),
