@@ -10,6 +10,17 @@ sh_status sh_runtime_acquire(sh_runtime *rt, const sh_registry_entry *e, sh_isol
     *out = NULL;
     if (started_worker)
         *started_worker = false;
+    /* A plugin quarantined during this run (or this server's life) starts no new worker: without this, every
+     * later stage of a run would start one more worker to crash. */
+    if (e) {
+        pthread_mutex_lock(&rt->lock);
+        sh_status q = e->status == SH_PLUGIN_QUARANTINED
+                          ? sh_error_set(err, SH_S_LOAD, "plugin '%s' is %s", d->name, e->reason ? e->reason : "quarantined")
+                          : SH_S_OK;
+        pthread_mutex_unlock(&rt->lock);
+        if (q != SH_S_OK)
+            return q;
+    }
     /* A warm instance was checked (grants, confinement) when it was loaded: calls on it need no new decision. */
     if ((*out = sh_pool_take_warm(rt->pool, d, iso)))
         return SH_S_OK;

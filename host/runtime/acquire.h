@@ -12,7 +12,8 @@
 
 /* An instance of plugin `e` (NULL: the built-ins) with isolation `iso`. *started_worker (may be NULL) says
  * whether this started a worker process. A new instance's health() is asked at once and recorded: a plugin that
- * cannot do its work is flagged before it is used. Errors: refused by policy (SH_S_CONFIG), or the load's. */
+ * cannot do its work is flagged before it is used. Errors: quarantined (SH_S_LOAD, with the reason and how to
+ * clear it), refused by policy (SH_S_CONFIG), or the load's. */
 sh_status sh_runtime_acquire(sh_runtime *rt, const sh_registry_entry *e, sh_isolation iso, sh_instance **out,
                              bool *started_worker, sh_error *err);
 

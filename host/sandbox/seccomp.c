@@ -1,6 +1,8 @@
 /* seccomp: refuse, with EPERM, the system calls a pipeline stage has no business making: tracing and reading
- * other processes, mounting, loading kernel code, BPF, perf, keyrings, namespaces, rebooting; network sockets
- * unless `network` is granted, and execve unless `exec` is. */
+ * other processes, mounting, loading kernel code, BPF, perf, keyrings, namespaces, rebooting; System V IPC and
+ * POSIX message queues (objects that outlive the worker); pushing input into a terminal; Unix sockets (a worker
+ * talks to the host over the channel it was given, and nothing else on the machine); network sockets unless
+ * `network` is granted, and execve unless `exec` is. */
 #include "sandbox/sandbox.h"
 #include "sh_config.h"
 
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +30,10 @@ static const char *const always_denied[] = {
     "setns", "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
     "iopl", "ioperm", "userfaultfd", "quotactl", "lookup_dcookie", "syslog", "personality", "mbind",
     "move_pages", "migrate_pages", "kcmp", "pidfd_getfd",
+    /* System V IPC and POSIX message queues live in the kernel until removed: a worker's segments, queues and
+     * semaphores would outlive it, the host, and its memory limit. */
+    "shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop", "semctl",
+    "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
     /* A worker and everything it forks stay in one process group, which the host kills as a whole. */
     "setsid", "setpgid",
 };
@@ -72,9 +79,22 @@ static scmp_filter_ctx build(bool network, bool exec, char *why, size_t len)
     /* io_uring performs system calls the filter never sees. */
     if (rc == 0)
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), "io_uring_setup", 0, NULL, why, len);
+    /* Keystrokes pushed into the host's terminal run in the user's shell after stagehost exits. The kernel reads
+     * an ioctl's request as 32 bits: the mask keeps a request with high bits set from slipping past. */
+    static const uint64_t terminal_injection[] = {TIOCSTI, TIOCLINUX, TIOCCONS};
+    for (size_t i = 0; rc == 0 && i < sizeof terminal_injection / sizeof terminal_injection[0]; i++) {
+        struct scmp_arg_cmp req = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, terminal_injection[i]);
+        rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), "terminal ioctl", 1, &req, why, len);
+    }
+    /* A Unix socket reaches whatever listens on the machine, stagehost's own control socket included. Socket
+     * pairs stay: they connect a process with itself or its children only. */
+    if (rc == 0) {
+        struct scmp_arg_cmp unix_domain = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_UNIX); /* an int, as ioctl's */
+        rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), "socket(AF_UNIX)", 1, &unix_domain, why, len);
+    }
     if (rc == 0 && !network) {
-        /* Local sockets stay (socketpair, AF_UNIX); anything that can reach a network does not. */
-        struct scmp_arg_cmp not_unix = {.arg = 0, .op = SCMP_CMP_NE, .datum_a = AF_UNIX, .datum_b = 0};
+        /* Anything else that can reach a network goes with the `network` grant. */
+        struct scmp_arg_cmp not_unix = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), "socket", 1, &not_unix, why, len);
     }
     if (rc == 0 && !exec) {

@@ -126,7 +126,7 @@ static void is_loaded(void *ctx, const char *plugin, sh_isolation iso, int pid, 
         *q->found = true;
 }
 
-/* The parent of `pid`, from /proc; 0 when unknown. */
+/* The parent of `pid`, from /proc; 0 when unknown, or when `pid` has exited (a zombie). */
 static pid_t parent_of(pid_t pid)
 {
     char path[64], buf[512];
@@ -140,28 +140,31 @@ static pid_t parent_of(pid_t pid)
     const char *close_paren = strrchr(buf, ')');
     int ppid = 0;
     char state;
-    if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+    if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 || state == 'Z' || state == 'X')
         return 0;
     return (pid_t)ppid;
 }
 
-/* Whether the client is one of our own plugin workers (or anything they forked): every such process descends
- * from the zygote. The socket's permissions keep other users out; this keeps confined plugin code from
- * driving the host that confines it (running a pipeline of its own making, say). */
-static bool from_worker(const sh_runtime *rt, int conn)
+/* Why the client is refused, or NULL to serve it. Our own plugin workers (and anything they forked) are refused:
+ * every such process descends from the zygote. The socket's permissions keep other users out, and workers cannot
+ * make a Unix socket (sandbox/seccomp.c); this keeps confined plugin code from driving the host that confines it
+ * (running a pipeline of its own making, say) should one get a socket anyway. A client that cannot be identified
+ * is refused too: one that is gone by now (its request still queued) could have been anything, a worker's child
+ * included, and a real client waits for its answer. */
+static const char *refused_peer(const sh_runtime *rt, int conn)
 {
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return true; /* who is asking cannot be told: refuse */
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0 || parent_of(cred.pid) == 0)
+        return "a process that cannot be identified (gone before its request was read)";
     pid_t zygote = sh_zygote_pid(rt->zygote);
     if (!zygote)
-        return false;
+        return NULL;
     pid_t p = cred.pid;
     for (int depth = 0; p > 1 && depth < 64; depth++, p = parent_of(p))
         if (p == zygote)
-            return true;
-    return false;
+            return "a plugin worker";
+    return NULL;
 }
 
 /* Handles one request; returns false when the server should stop afterwards. */
@@ -313,11 +316,12 @@ sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reloa
             running = false;
         } else if (pr > 0 && (pfd[0].revents & POLLIN)) {
             int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (conn >= 0 && from_worker(rt, conn)) {
-                sh_log(SH_LOG_WARN, "refused a request on %s from a plugin worker", socket_path);
+            const char *refused = conn >= 0 ? refused_peer(rt, conn) : NULL;
+            if (refused) {
+                sh_log(SH_LOG_WARN, "refused a request on %s from %s", socket_path, refused);
                 sh_buf msg;
                 sh_buf_init(&msg);
-                sh_buf_puts(&msg, "requests from plugin workers are refused\n");
+                sh_buf_printf(&msg, "requests from %s are refused\n", refused);
                 reply(conn, 2, &msg);
                 sh_buf_free(&msg);
             } else if (conn >= 0) {

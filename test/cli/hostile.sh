@@ -125,6 +125,67 @@ expect_rc 0 "ctl_socket: the server is still serving"
 kill -TERM "$server"
 wait "$server"
 
+# The same from a child that exits before the server looks at who connected: a worker cannot make a Unix socket
+# at all, and the request of a client that is gone is not served either.
+attack ctl_socket_fork
+"$SH" serve --socket "$SOCK" --plugins-dir "$T/h_ctl_socket_fork" --plugins-dir "$T/faults" \
+    --grant hostile/ctl-socket-fork:env=SH_HOSTILE_PATH 2>>"$T/serve.err" &
+server=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+rm -f "$T/out.jsonl"
+SH_HOSTILE_PATH="$SOCK" run "$SH" ctl --socket "$SOCK" run "$T/p.cfg"
+contained ctl_socket_fork "Operation not permitted"
+# A client that is gone by the time its request is read: while the server runs a slow pipeline, a process sends
+# "shutdown" and exits at once.
+pipeline "$T/slow.cfg" '{ name = "s"; type = "test/faults.sleep"; config = { ms = 1500; }; }'
+"$SH" ctl --socket "$SOCK" run "$T/slow.cfg" >/dev/null 2>&1 &
+slow=$!
+sleep 0.3
+python3 - "$SOCK" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(bytes([19, 0, 0, 0, 1, 7, 1, 0, 0, 0, 5, 8, 0, 0, 0]) + b"shutdown")
+PY
+wait "$slow"
+run "$SH" ctl --socket "$SOCK" stats
+expect_rc 0 "a request whose sender is gone is not served: the server is still serving"
+expect_in serve.err "refused a request on $SOCK from a process that cannot be identified" \
+    "the refusal is logged with its reason"
+kill -TERM "$server"
+wait "$server"
+
+# Keystrokes pushed into the terminal of the shell that ran stagehost would run once it exits. Run under a
+# terminal (script gives the host one), where a worker holding it as its own could push them.
+attack tiocsti
+rm -f "$T/out.jsonl"
+script -qefc "'$SH' run '$T/p.cfg' --plugins-dir '$T/h_tiocsti' --plugins-dir '$T/faults' --config '$T/host.cfg' \
+    --grant hostile/tiocsti:env=SH_HOSTILE_PATH" /dev/null >/dev/null 2>&1 </dev/null
+python3 - "$T/out.jsonl" <<'PY' || fail "tiocsti: a worker pushed input into the host's terminal"
+import json, sys
+[item] = [json.loads(l) for l in open(sys.argv[1])]
+assert item["succeeded"] is False and item["error"] in ("Operation not permitted", "Inappropriate ioctl for device"), item
+PY
+
+# Kernel objects that outlive the worker and the host: System V shared memory (and queues, semaphores) and
+# POSIX message queues.
+attack sysv_shm
+contained sysv_shm "Operation not permitted"
+attack mqueue
+contained mqueue "Operation not permitted"
+
+# A plugin that crashes in stage after stage is quarantined after the third crash, and no later stage of the
+# same run starts a worker for it.
+pipeline "$T/crashes.cfg" "$(for i in 1 2 3 4 5 6; do
+    printf '{ name = "c%d"; type = "test/faults.segv"; depends_on = (); on_failure = "continue"; }, ' "$i"
+done) { name = \"end\"; type = \"passthrough\"; depends_on = (); }"
+STAGEHOST_STATE_DIR="$T/.state-crashes" run "$SH" run "$T/crashes.cfg" --plugins-dir "$T/faults" --jobs 1
+expect_rc 0 "crashing stages with on_failure = continue"
+crashed=$(grep -c "failed on attempt 1: worker process [0-9]* of plugin 'test/faults' was killed" "$T/err")
+[ "$crashed" -eq 3 ] || fail "quarantine inside a run: expected 3 crashed workers, got $crashed"
+expect_in err "stage 'c4' (plugin 'test/faults' 1.0.0, action 'segv') failed on attempt 1: plugin 'test/faults' is quarantined: its worker crashed 3 times in a row" \
+    "later stages are refused with the quarantine's reason"
+
 # Checking a plugin (validate, inspect) runs its code confined too: its constructor cannot write outside.
 rm -f /tmp/stagehost-hostile-ctor
 attack ctor_write

@@ -13,7 +13,13 @@
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <mqueue.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -301,6 +307,68 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
     }
     madvise(base, size, MADV_REMOVE); /* the pages go, the size stays: the host reads zeros */
     return report(call, shrunk, e, (int64_t)size);
+#elif defined(ATTACK_ctl_socket_fork)
+    /* The control-socket attack from a child that is gone by the time the server looks at who connected. */
+    const char *path = getenv("SH_HOSTILE_PATH");
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return report(call, false, errno, 0);
+    pid_t child = fork();
+    if (child == 0) {
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path ? path : "");
+        int e = 0;
+        if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) != 0)
+            e = errno;
+        static const unsigned char req[] = {19, 0, 0, 0, 1, 7, 1, 0, 0, 0, 5, 8, 0, 0, 0,
+                                            's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
+        if (!e && write(s, req, sizeof req) != (ssize_t)sizeof req)
+            e = errno;
+        (void)!write(pfd[1], &e, sizeof e);
+        _exit(0); /* the request stays queued in the socket; its sender is gone */
+    }
+    int e = EIO;
+    if (child < 0 || read(pfd[0], &e, sizeof e) != (ssize_t)sizeof e)
+        e = child < 0 ? errno : EIO;
+    if (child > 0)
+        waitpid(child, NULL, 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    return report(call, e == 0, e, 0);
+#elif defined(ATTACK_tiocsti)
+    /* Push a command into the terminal of the shell that ran stagehost: it would run once stagehost exits. */
+    int e = ENOTTY;
+    bool pushed = false;
+    for (int fd = 0; fd <= 2 && !pushed; fd++) {
+        if (!isatty(fd))
+            continue;
+        char c = '#';
+        pushed = ioctl(fd, TIOCSTI, &c) == 0;
+        e = errno;
+    }
+    return report(call, pushed, e, 0);
+#elif defined(ATTACK_sysv_shm)
+    /* A segment that outlives the worker and the host, larger than the worker's memory limit. */
+    int id = shmget(IPC_PRIVATE, 512u << 20, IPC_CREAT | 0600);
+    int e = errno;
+    if (id >= 0) {
+        void *p = shmat(id, NULL, 0);
+        if (p != (void *)-1) {
+            memset(p, 1, 512u << 20);
+            shmdt(p);
+        }
+        shmctl(id, IPC_RMID, NULL); /* the test must not leak it either */
+    }
+    return report(call, id >= 0, e, 0);
+#elif defined(ATTACK_mqueue)
+    mqd_t q = mq_open("/stagehost-hostile", O_CREAT | O_RDWR, 0600, NULL);
+    int e = errno;
+    if (q != (mqd_t)-1) {
+        mq_close(q);
+        mq_unlink("/stagehost-hostile");
+    }
+    return report(call, q != (mqd_t)-1, e, 0);
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
         close(fd);
