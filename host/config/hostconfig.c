@@ -162,7 +162,7 @@ sh_status sh_hostconfig_load(const char *path, sh_hostconfig **out, sh_error *er
     }
     config_t cfg;
     sh_cfg c = {.path = path, .err = err};
-    sh_status rc = sh_cfg_read_file(&cfg, path, "host configuration", err);
+    sh_status rc = sh_cfg_read_file(&cfg, path, "host configuration", SH_CFG_MAX_DOCUMENT, err);
     if (rc == SH_S_OK)
         rc = parse(&c, config_root_setting(&cfg), h);
     config_destroy(&cfg);

@@ -215,7 +215,7 @@ sh_status sh_pipeline_load(const char *path, sh_pipeline **out, sh_error *err)
     }
     config_t cfg;
     sh_cfg c = {.path = path, .err = err};
-    sh_status rc = sh_cfg_read_file(&cfg, path, "pipeline", err);
+    sh_status rc = sh_cfg_read_file(&cfg, path, "pipeline", SH_CFG_MAX_DOCUMENT, err);
     if (rc == SH_S_OK) {
         rc = parse_pipeline(&c, config_root_setting(&cfg), p);
         if (rc == SH_S_OK && c.errors)

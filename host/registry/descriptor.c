@@ -23,6 +23,72 @@ static const char *const isolation_names[] = {
 };
 SH_DEFINE_STRING_TABLE(sh_isolation, sh_isolation, isolation_names, "process")
 
+/* For each element of list `s`, the index of the first earlier element whose string `key` is the same (SIZE_MAX:
+ * none). Elements without a valid string `key` take part in nothing. */
+static sh_status first_of_each(const config_setting_t *s, const char *key, size_t n, size_t **out, sh_cfg *p)
+{
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    *out = malloc((n ? n : 1) * sizeof **out);
+    sh_status rc = names && *out ? SH_S_OK : sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    for (size_t i = 0; rc == SH_S_OK && i < n; i++) {
+        const config_setting_t *v = sh_cfg_member(config_setting_get_elem(s, (unsigned)i), key);
+        names[i] = v && config_setting_type(v) == CONFIG_TYPE_STRING ? config_setting_get_string(v) : NULL;
+    }
+    if (rc == SH_S_OK)
+        rc = sh_find_duplicates(names, n, *out, p->err);
+    free(names);
+    if (rc != SH_S_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static const char *const stage_keys[] = {"type", "input", "output", "description", "idempotent",
+                                         "function", "args", "returns"};
+
+/* Element `i` of `stages` into d->stages[i]; `first` is the index of an earlier stage of the same type, or
+ * SIZE_MAX. Problems are recorded and the walk goes on; only SH_S_NOMEM stops it. */
+static sh_status parse_stage(sh_cfg *p, const config_setting_t *s, int i, size_t first, sh_descriptor *d)
+{
+    config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+    sh_stage_decl *st = &d->stages[i];
+    d->stage_count = (size_t)i + 1;
+    st->line = sh_cfg_line(g);
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+        sh_cfg_fail(p, g, "element %d of 'stages' must be a group { type = ...; }, got %s", i + 1,
+                    sh_cfg_type_word(g));
+        return SH_S_OK;
+    }
+    SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, g, "a stage", stage_keys, sizeof stage_keys / sizeof stage_keys[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "type", "the stage type, such as \"chunk\"", true, &st->type));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "input", "an input contract name such as \"document\" or \"any\"", false,
+                                    &st->input));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
+                                    &st->output));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &st->description));
+    SH_CFG_KEEP_GOING(sh_cfg_bool(p, g, "idempotent", &st->idempotent));
+    SH_CFG_KEEP_GOING(sh_funcstage_parse(p, g, &st->function));
+    if (!st->input)
+        st->input = strdup("any");
+    if (!st->output)
+        st->output = strdup("any");
+    if (!st->input || !st->output)
+        return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    if (!sh_valid_contract_name(st->input) || !sh_valid_contract_name(st->output))
+        sh_cfg_fail(p, g, "contract names must use lowercase letters, digits, '_' and '-' (got input '%s', "
+                          "output '%s')", st->input, st->output);
+    if (!st->type)
+        return SH_S_OK;
+    if (!sh_valid_stage_type(st->type))
+        sh_cfg_fail(p, sh_cfg_member(g, "type"),
+                    "stage type '%s' is invalid: use letters, digits, '_' and '-' only (no '.' or '/')", st->type);
+    else if (first != SIZE_MAX)
+        sh_cfg_fail(p, g, "stage type '%s' is declared twice (first at line %d)", st->type,
+                    sh_cfg_line(config_setting_get_elem(s, (unsigned)first)));
+    return SH_S_OK;
+}
+
 static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descriptor *d)
 {
     config_setting_t *s = sh_cfg_member(root, "stages");
@@ -39,51 +105,61 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
     d->stages = calloc((size_t)n, sizeof *d->stages);
     if (!d->stages)
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    static const char *const known[] = {"type", "input", "output", "description", "idempotent",
-                                        "function", "args", "returns"};
-    for (int i = 0; i < n; i++) {
-        config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
-        sh_stage_decl *st = &d->stages[i];
-        d->stage_count = (size_t)i + 1;
-        st->line = sh_cfg_line(g);
-        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-            sh_cfg_fail(p, g, "element %d of 'stages' must be a group { type = ...; }, got %s", i + 1,
-                        sh_cfg_type_word(g));
-            continue;
-        }
-        SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, g, "a stage", known, sizeof known / sizeof known[0]));
-        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "type", "the stage type, such as \"chunk\"", true, &st->type));
-        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "input", "an input contract name such as \"document\" or \"any\"", false,
-                                 &st->input));
-        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "output", "an output contract name such as \"chunk\" or \"any\"", false,
-                                 &st->output));
-        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "description", "a string", false, &st->description));
-        SH_CFG_KEEP_GOING(sh_cfg_bool(p, g, "idempotent", &st->idempotent));
-        SH_CFG_KEEP_GOING(sh_funcstage_parse(p, g, &st->function));
-        if (!st->input)
-            st->input = strdup("any");
-        if (!st->output)
-            st->output = strdup("any");
-        if (!st->input || !st->output)
-            return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-        if (!sh_valid_contract_name(st->input) || !sh_valid_contract_name(st->output))
-            sh_cfg_fail(p, g, "contract names must use lowercase letters, digits, '_' and '-' (got input '%s', "
-                              "output '%s')", st->input, st->output);
-        if (!st->type)
-            continue;
-        if (!sh_valid_stage_type(st->type)) {
-            sh_cfg_fail(p, sh_cfg_member(g, "type"),
-                        "stage type '%s' is invalid: use letters, digits, '_' and '-' only (no '.' or '/')",
-                        st->type);
-            continue;
-        }
-        for (int k = 0; k < i; k++)
-            if (d->stages[k].type && strcmp(d->stages[k].type, st->type) == 0) {
-                sh_cfg_fail(p, g, "stage type '%s' is declared twice (first at line %d)", st->type,
-                            d->stages[k].line);
-                break;
-            }
+    /* Duplicates are found before the walk, so each is reported in line order with the other problems. */
+    size_t *first = NULL;
+    sh_status rc = first_of_each(s, "type", (size_t)n, &first, p);
+    for (int i = 0; rc == SH_S_OK && i < n; i++)
+        rc = parse_stage(p, s, i, first[i], d);
+    free(first);
+    return rc;
+}
+
+static const char *const hook_keys[] = {"hook", "symbol", "priority", "supports", "fallback"};
+
+/* Element `i` of `hooks` into d->hooks[i]; `first` as in parse_stage. */
+static sh_status parse_hook(sh_cfg *p, const config_setting_t *s, int i, size_t first, sh_descriptor *d)
+{
+    config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+    sh_hook_decl *h = &d->hooks[i];
+    d->hook_count = (size_t)i + 1;
+    h->line = sh_cfg_line(g);
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+        sh_cfg_fail(p, g, "element %d of 'hooks' must be a group { hook = ...; symbol = ...; }, got %s", i + 1,
+                    sh_cfg_type_word(g));
+        return SH_S_OK;
     }
+    SH_CFG_KEEP_GOING(
+        sh_cfg_check_keys(p, g, "a hook implementation", hook_keys, sizeof hook_keys / sizeof hook_keys[0]));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "hook", "the hook as \"KIND.NAME\"", true, &h->hook));
+    SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "symbol", "the exported C function implementing the hook", true,
+                                    &h->symbol));
+    SH_CFG_KEEP_GOING(sh_cfg_int(p, g, "priority", "an integer below 1000", false, INT32_MIN, &h->priority));
+    SH_CFG_KEEP_GOING(sh_cfg_bool(p, g, "fallback", &h->fallback));
+    sh_strlist tags = {0};
+    sh_status trc = sh_cfg_strlist(p, g, "supports", &tags);
+    h->supports = tags.items; /* owned by the declaration even when the list stopped short */
+    h->supports_count = tags.len;
+    SH_CFG_KEEP_GOING(trc);
+    const char *dot = h->hook ? strchr(h->hook, '.') : NULL;
+    if (h->hook) {
+        char *kind = dot ? strndup(h->hook, (size_t)(dot - h->hook)) : NULL;
+        bool ok = kind && sh_hook_name_valid(kind) && sh_hook_name_valid(dot + 1);
+        free(kind);
+        if (!ok)
+            sh_cfg_fail(p, sh_cfg_member(g, "hook"),
+                        "hook '%s' must be \"KIND.NAME\" (lowercase letters, digits, '_' and '-'), such as "
+                        "\"doc.validate\"", h->hook);
+    }
+    if (h->symbol && !sh_valid_c_identifier(h->symbol))
+        sh_cfg_fail(p, sh_cfg_member(g, "symbol"), "symbol '%s' is not a C identifier", h->symbol);
+    if (h->priority >= SH_HOOK_PRIORITY_RESERVED)
+        sh_cfg_fail(p, sh_cfg_member(g, "priority"),
+                    "priority %lld is reserved: priorities %d and above belong to the host's middleware "
+                    "(governance, quota); use a priority below %d",
+                    (long long)h->priority, SH_HOOK_PRIORITY_RESERVED, SH_HOOK_PRIORITY_RESERVED);
+    if (h->hook && first != SIZE_MAX)
+        sh_cfg_fail(p, g, "hook '%s' is implemented twice (first at line %d)", h->hook,
+                    sh_cfg_line(config_setting_get_elem(s, (unsigned)first)));
     return SH_S_OK;
 }
 
@@ -99,52 +175,12 @@ static sh_status parse_hooks(sh_cfg *p, const config_setting_t *root, sh_descrip
     int n = config_setting_length(s);
     if (n && !(d->hooks = calloc((size_t)n, sizeof *d->hooks)))
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    static const char *const known[] = {"hook", "symbol", "priority", "supports", "fallback"};
-    for (int i = 0; i < n; i++) {
-        config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
-        sh_hook_decl *h = &d->hooks[i];
-        d->hook_count = (size_t)i + 1;
-        h->line = sh_cfg_line(g);
-        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-            sh_cfg_fail(p, g, "element %d of 'hooks' must be a group { hook = ...; symbol = ...; }, got %s", i + 1,
-                        sh_cfg_type_word(g));
-            continue;
-        }
-        SH_CFG_KEEP_GOING(sh_cfg_check_keys(p, g, "a hook implementation", known, sizeof known / sizeof known[0]));
-        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "hook", "the hook as \"KIND.NAME\"", true, &h->hook));
-        SH_CFG_KEEP_GOING(sh_cfg_string(p, g, "symbol", "the exported C function implementing the hook", true,
-                                        &h->symbol));
-        SH_CFG_KEEP_GOING(sh_cfg_int(p, g, "priority", "an integer below 1000", false, INT32_MIN, &h->priority));
-        SH_CFG_KEEP_GOING(sh_cfg_bool(p, g, "fallback", &h->fallback));
-        sh_strlist tags = {0};
-        sh_status trc = sh_cfg_strlist(p, g, "supports", &tags);
-        h->supports = tags.items; /* owned by the declaration even when the list stopped short */
-        h->supports_count = tags.len;
-        SH_CFG_KEEP_GOING(trc);
-        const char *dot = h->hook ? strchr(h->hook, '.') : NULL;
-        if (h->hook) {
-            char *kind = dot ? strndup(h->hook, (size_t)(dot - h->hook)) : NULL;
-            bool ok = kind && sh_hook_name_valid(kind) && sh_hook_name_valid(dot + 1);
-            free(kind);
-            if (!ok)
-                sh_cfg_fail(p, sh_cfg_member(g, "hook"),
-                            "hook '%s' must be \"KIND.NAME\" (lowercase letters, digits, '_' and '-'), such as "
-                            "\"doc.validate\"", h->hook);
-        }
-        if (h->symbol && !sh_valid_c_identifier(h->symbol))
-            sh_cfg_fail(p, sh_cfg_member(g, "symbol"), "symbol '%s' is not a C identifier", h->symbol);
-        if (h->priority >= SH_HOOK_PRIORITY_RESERVED)
-            sh_cfg_fail(p, sh_cfg_member(g, "priority"),
-                        "priority %lld is reserved: priorities %d and above belong to the host's middleware "
-                        "(governance, quota); use a priority below %d",
-                        (long long)h->priority, SH_HOOK_PRIORITY_RESERVED, SH_HOOK_PRIORITY_RESERVED);
-        for (int k = 0; k < i && h->hook; k++)
-            if (d->hooks[k].hook && strcmp(d->hooks[k].hook, h->hook) == 0) {
-                sh_cfg_fail(p, g, "hook '%s' is implemented twice (first at line %d)", h->hook, d->hooks[k].line);
-                break;
-            }
-    }
-    return SH_S_OK;
+    size_t *first = NULL;
+    sh_status rc = first_of_each(s, "hook", (size_t)n, &first, p);
+    for (int i = 0; rc == SH_S_OK && i < n; i++)
+        rc = parse_hook(p, s, i, first[i], d);
+    free(first);
+    return rc;
 }
 
 sh_status sh_descriptor_parse_limits(sh_cfg *p, const config_setting_t *s, sh_limits *out)
@@ -414,7 +450,7 @@ sh_status sh_descriptor_load_in(const char *path, sh_descriptor_dir *dir_info, s
 
     config_t cfg;
     sh_cfg p = {.path = path, .err = err};
-    sh_status rc = sh_cfg_read_file(&cfg, path, "descriptor", err);
+    sh_status rc = sh_cfg_read_file(&cfg, path, "descriptor", SH_CFG_MAX_DESCRIPTOR, err);
     if (rc == SH_S_OK) {
         config_setting_t *root = config_root_setting(&cfg);
         rc = parse_root(&p, root, d);

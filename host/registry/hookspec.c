@@ -189,7 +189,7 @@ sh_status sh_hookspec_load(const char *path, sh_hookspec **out, sh_error *err)
 {
     *out = NULL;
     config_t cfg;
-    sh_status rc = sh_cfg_read_file(&cfg, path, "hookspec", err);
+    sh_status rc = sh_cfg_read_file(&cfg, path, "hookspec", SH_CFG_MAX_DESCRIPTOR, err);
     return finish(&cfg, rc, path, out, err);
 }
 

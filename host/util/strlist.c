@@ -1,5 +1,6 @@
 #include "util/strlist.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,4 +43,40 @@ void sh_strlist_clear(sh_strlist *l)
     free(l->items);
     l->items = NULL;
     l->len = 0;
+}
+
+typedef struct named {
+    const char *name;
+    size_t index;
+} named;
+
+static int by_name_then_index(const void *a, const void *b)
+{
+    const named *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+sh_status sh_find_duplicates(const char *const *names, size_t n, size_t *first, sh_error *err)
+{
+    named *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        first[i] = SIZE_MAX;
+        if (names[i])
+            sorted[m++] = (named){names[i], i};
+    }
+    qsort(sorted, m, sizeof *sorted, by_name_then_index);
+    for (size_t i = 1; i < m; i++) {
+        size_t head = i - 1;
+        if (strcmp(sorted[i].name, sorted[head].name) != 0)
+            continue;
+        /* the run's first entry is the earliest declaration */
+        size_t earliest = first[sorted[head].index] == SIZE_MAX ? sorted[head].index : first[sorted[head].index];
+        first[sorted[i].index] = earliest;
+    }
+    free(sorted);
+    return SH_S_OK;
 }

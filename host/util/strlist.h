@@ -20,4 +20,8 @@ bool sh_strlist_has(const sh_strlist *l, const char *s);
 /* Frees the entries and leaves `l` empty. */
 void sh_strlist_clear(sh_strlist *l);
 
+/* For each of names[0..n), the index of the first earlier name equal to it, or SIZE_MAX (also for a NULL name):
+ * found by sorting, so a file declaring a hundred thousand names is checked in n log n, not n squared. */
+sh_status sh_find_duplicates(const char *const *names, size_t n, size_t *first, sh_error *err);
+
 #endif

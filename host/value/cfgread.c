@@ -2,17 +2,35 @@
 #include "util/suggest.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, sh_error *err)
+sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, size_t max_bytes, sh_error *err)
 {
     config_init(cfg);
-    if (config_read_file(cfg, path))
-        return SH_S_OK;
-    if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+    /* Opened once and checked through the descriptor, so the file that is parsed is the file that was checked. */
+    FILE *f = fopen(path, "r");
+    if (!f)
         return sh_error_set(err, SH_S_CONFIG, "%s: cannot read %s: %s", path, what, strerror(errno));
+    struct stat st;
+    sh_status rc = SH_S_OK;
+    if (fstat(fileno(f), &st) != 0)
+        rc = sh_error_set(err, SH_S_CONFIG, "%s: cannot read %s: %s", path, what, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        rc = sh_error_set(err, SH_S_CONFIG, "%s: is a directory, not a %s file", path, what);
+    else if (!S_ISREG(st.st_mode))
+        rc = sh_error_set(err, SH_S_CONFIG, "%s: is not a regular file; a %s is read from a file", path, what);
+    else if ((uint64_t)st.st_size > max_bytes)
+        rc = sh_error_set(err, SH_S_CONFIG, "%s: the %s is %llu bytes, more than the %zu KiB a %s may be", path, what,
+                          (unsigned long long)st.st_size, max_bytes / 1024, what);
+    if (rc == SH_S_OK && !config_read(cfg, f) && config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+        rc = sh_error_set(err, SH_S_CONFIG, "%s: cannot read %s: %s", path, what, strerror(errno));
+    fclose(f);
+    if (rc != SH_S_OK || config_error_type(cfg) == CONFIG_ERR_NONE)
+        return rc;
     return sh_error_set(err, SH_S_CONFIG,
                         "%s:%d: syntax error: %s (%ss use libconfig syntax: key = value; groups in { }, lists in ( ))",
                         config_error_file(cfg) ? config_error_file(cfg) : path, config_error_line(cfg),

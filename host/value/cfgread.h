@@ -28,9 +28,15 @@ typedef struct sh_cfg {
             return kg_;                                                                                           \
     } while (0)
 
-/* config_init + config_read_file, with "PATH:LINE: syntax error: ..." on failure. `what` names the kind of file.
- * The caller always calls config_destroy(). */
-sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, sh_error *err);
+/* config_init + reading the file, with "PATH:LINE: syntax error: ..." on failure. `what` names the kind of file.
+ * A file larger than `max_bytes` is refused before it is parsed (every command reads every descriptor), and so is
+ * anything but a regular file. The caller always calls config_destroy(). */
+sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, size_t max_bytes, sh_error *err);
+
+/* The size caps: a descriptor or hookspec is read by every command that discovers plugins; a pipeline or host
+ * configuration may carry data (items, sections passed to plugins). */
+#define SH_CFG_MAX_DESCRIPTOR (1024u * 1024u)
+#define SH_CFG_MAX_DOCUMENT (16u * 1024u * 1024u)
 
 /* config_setting_get_member(group, key) for a key without path separators, without its per-character cost.
  * NULL when group is NULL or not a group. */
