@@ -1,11 +1,11 @@
 #include "cli/cli.h"
 #include "util/buf.h"
+#include "util/dirlist.h"
 #include "builtin/builtins.h"
 #include "registry/descriptor.h"
 #include "runtime/inspect.h"
 #include "value/json.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,8 +201,6 @@ static bool validate_file(const char *path, const sh_sandbox_support *support, b
     return ok;
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
-
 static int validate(char **paths, int count, bool allow_unconfined)
 {
     sh_sandbox_support support;
@@ -221,20 +219,20 @@ static int validate(char **paths, int count, bool allow_unconfined)
             checked++;
             continue;
         }
-        struct dirent **names;
-        int n = scandir(paths[i], &names, NULL, by_name);
-        for (int k = 0; k < n; k++) {
-            size_t len = strlen(names[k]->d_name);
-            if (len > 7 && strcmp(names[k]->d_name + len - 7, ".plugin") == 0) {
-                char path[4096];
-                snprintf(path, sizeof path, "%s/%s", paths[i], names[k]->d_name);
-                ok = validate_file(path, &support, allow_unconfined) && ok;
-                checked++;
-            }
-            free(names[k]);
+        sh_strlist names;
+        sh_error err;
+        if (sh_dirlist(paths[i], ".plugin", &names, &err) != SH_S_OK) {
+            fprintf(stderr, "%s\n", err.message);
+            ok = false;
+            continue;
         }
-        if (n >= 0)
-            free(names);
+        for (size_t k = 0; k < names.len; k++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", paths[i], names.items[k]);
+            ok = validate_file(path, &support, allow_unconfined) && ok;
+            checked++;
+        }
+        sh_strlist_clear(&names);
     }
     if (checked == 0 && ok) {
         fprintf(stderr, "stagehost: error: plugins validate: no *.plugin descriptor in the given paths\n");

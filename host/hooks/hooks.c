@@ -1,5 +1,6 @@
 #include "hooks/hooks.h"
 #include "util/buf.h"
+#include "util/dirlist.h"
 #include "plugin/inproc.h"
 #include "util/log.h"
 #include "hooks/middleware.h"
@@ -8,7 +9,6 @@
 
 #include <ctype.h>
 #include <stdarg.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,17 +72,6 @@ static void problem(sh_hooks *h, const char *fmt, ...)
         h->problems.data[h->problems.len] = '\0';
 }
 
-static const char hooks_suffix[] = ".hooks";
-
-static int is_hookspec(const struct dirent *e)
-{
-    size_t n = strlen(e->d_name);
-    return e->d_name[0] != '.' && n > sizeof hooks_suffix - 1 &&
-           strcmp(e->d_name + n - (sizeof hooks_suffix - 1), hooks_suffix) == 0;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
-
 static sh_status add_file(sh_hooks *h, sh_hookspec *s, sh_error *err)
 {
     for (size_t i = 0; i < h->file_count; i++)
@@ -111,20 +100,19 @@ static sh_status read_specs(sh_hooks *h, sh_error *err)
         rc = add_file(h, s, err);
     const sh_registry *reg = &h->rt->registry;
     for (size_t d = 0; rc == SH_S_OK && d < reg->dir_count; d++) {
-        struct dirent **names;
-        int n = scandir(reg->dirs[d], &names, is_hookspec, by_name);
-        for (int i = 0; i < n; i++) {
-            if (rc == SH_S_OK) {
-                char path[4096];
-                snprintf(path, sizeof path, "%s/%s", reg->dirs[d], names[i]->d_name);
-                rc = sh_hookspec_load(path, &s, err);
-                if (rc == SH_S_OK)
-                    rc = add_file(h, s, err);
-            }
-            free(names[i]);
+        sh_strlist names;
+        sh_error derr;
+        /* A directory that cannot be read holds no hookspecs; discovery already said why. */
+        if (sh_dirlist(reg->dirs[d], ".hooks", &names, &derr) == SH_S_NOMEM)
+            rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
+        for (size_t i = 0; rc == SH_S_OK && i < names.len; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", reg->dirs[d], names.items[i]);
+            rc = sh_hookspec_load(path, &s, err);
+            if (rc == SH_S_OK)
+                rc = add_file(h, s, err);
         }
-        if (n >= 0)
-            free(names);
+        sh_strlist_clear(&names);
     }
     return rc;
 }

@@ -3,11 +3,11 @@
 #include "hooks/hooks.h"
 #include "runtime/instance.h"
 #include "runtime/policy.h"
+#include "util/dirlist.h"
 #include "util/log.h"
 #include "registry/version.h"
 #include "util/clock.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -387,27 +387,27 @@ static void scan_free(scan *s)
 
 static sh_status stamp_dir(scan *s, const char *dir, sh_error *err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return SH_S_OK; /* discovery says why */
-    sh_status rc = SH_S_OK;
-    struct dirent *de;
-    while (rc == SH_S_OK && (de = readdir(d))) {
-        if (!is_descriptor_name(de->d_name))
-            continue;
-        prestamp *grown = realloc(s->stamps, (s->stamp_len + 1) * sizeof *grown);
-        size_t n = strlen(dir) + strlen(de->d_name) + 2;
-        char *path = grown ? malloc(n) : NULL;
-        if (grown)
-            s->stamps = grown;
+    sh_strlist names;
+    sh_error derr;
+    sh_status rc = sh_dirlist(dir, ".plugin", &names, &derr);
+    if (rc != SH_S_OK)
+        return rc == SH_S_NOMEM ? sh_error_set(err, rc, "%s", derr.message) : SH_S_OK; /* discovery says why */
+    prestamp *grown = names.len ? realloc(s->stamps, (s->stamp_len + names.len) * sizeof *grown) : s->stamps;
+    if (names.len && !grown)
+        rc = sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
+    else
+        s->stamps = grown;
+    for (size_t i = 0; rc == SH_S_OK && i < names.len; i++) {
+        size_t n = strlen(dir) + strlen(names.items[i]) + 2;
+        char *path = malloc(n);
         if (!path) {
             rc = sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
             break;
         }
-        snprintf(path, n, "%s/%s", dir, de->d_name); /* as discovery spells it */
+        snprintf(path, n, "%s/%s", dir, names.items[i]); /* as discovery spells it */
         s->stamps[s->stamp_len++] = (prestamp){.path = path, .st = stamp_of(path)};
     }
-    closedir(d);
+    sh_strlist_clear(&names);
     return rc;
 }
 
