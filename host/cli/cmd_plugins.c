@@ -201,10 +201,10 @@ static bool validate_file(const char *path, const sh_sandbox_support *support, b
     return ok;
 }
 
-static int validate(char **paths, int count, bool allow_unconfined)
+static int validate(const sh_env *env, char **paths, int count, bool allow_unconfined)
 {
     sh_sandbox_support support;
-    sh_sandbox_probe(NULL, &support);
+    sh_sandbox_probe(NULL, env->pretend_missing, &support);
     bool ok = true;
     size_t checked = 0;
     for (int i = 0; i < count; i++) {
@@ -279,9 +279,9 @@ static int reset(sh_runtime *rt, const char *name)
     return 0;
 }
 
-int sh_cmd_plugins(int argc, char **argv)
+int sh_cmd_plugins(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "plugins", .usage = usage};
+    sh_cli cli = {.env = env, .command = "plugins", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;
@@ -290,7 +290,7 @@ int sh_cmd_plugins(int argc, char **argv)
     bool words = (strcmp(sub, "names") == 0 || strcmp(sub, "types") == 0) && cli.arg_count == 1;
     bool named = (strcmp(sub, "inspect") == 0 || strcmp(sub, "reset") == 0) && cli.arg_count == 2;
     if (strcmp(sub, "validate") == 0 && cli.arg_count >= 2) {
-        rc = validate(cli.args + 1, cli.arg_count - 1, cli.allow_unconfined);
+        rc = validate(env, cli.args + 1, cli.arg_count - 1, cli.allow_unconfined);
         goto out;
     }
     if (!list && !named && !words) {

@@ -162,15 +162,21 @@ static sh_status add_impl(sh_hooks *h, sh_hook *hk, const sh_registry_entry *e, 
     return sh_middleware_add_slot(&h->mw, &im->quota_slot, err);
 }
 
+/* STAGEHOST_ACTIVE_<KIND>: the kind upper-cased, anything but letters and digits as '_'. */
+static void active_var(const char *kind, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "STAGEHOST_ACTIVE_");
+    for (const char *k = kind; *k && n + 1 < size; k++)
+        out[n++] = isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_';
+    out[n] = '\0';
+}
+
 /* The plugin chosen for the singleton hooks of `kind`, by the environment or the host configuration. */
 static const char *active_choice(const sh_hooks *h, const char *kind, const char **source)
 {
-    char var[128] = "STAGEHOST_ACTIVE_";
-    size_t n = strlen(var);
-    for (const char *k = kind; *k && n + 1 < sizeof var; k++)
-        var[n++] = isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_';
-    var[n] = '\0';
-    const char *env = getenv(var);
+    char var[128];
+    active_var(kind, var, sizeof var);
+    const char *env = sh_env_get(h->rt->env, var);
     if (env && *env) {
         *source = "environment";
         return env;
@@ -202,18 +208,15 @@ static void check_hook(sh_hooks *h, sh_hook *hk)
                    s->full_name, source, choice, hk->file->kind);
         }
         if (chosen == hk->count && hk->count > 1 && hk->impls[0].decl->priority == hk->impls[1].decl->priority) {
-            char upper[128];
-            size_t n = 0;
-            for (const char *k = hk->file->kind; *k && n + 1 < sizeof upper; k++)
-                upper[n++] = isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_';
-            upper[n] = '\0';
+            char var[128];
+            active_var(hk->file->kind, var, sizeof var);
             problem(h,
                     "singleton hook '%s' has two implementations of equal top priority %lld: plugin '%s' (%s:%d) and "
-                    "plugin '%s' (%s:%d); choose one with STAGEHOST_ACTIVE_%s=%s or, in the host configuration, "
+                    "plugin '%s' (%s:%d); choose one with %s=%s or, in the host configuration, "
                     "hooks = { active = { %s = \"%s\"; }; }; or give them different priorities",
                     s->full_name, (long long)hk->impls[0].decl->priority, hk->impls[0].plugin,
                     hk->impls[0].entry->desc->path, hk->impls[0].decl->line, hk->impls[1].plugin,
-                    hk->impls[1].entry->desc->path, hk->impls[1].decl->line, upper, hk->impls[0].plugin,
+                    hk->impls[1].entry->desc->path, hk->impls[1].decl->line, var, hk->impls[0].plugin,
                     hk->file->kind, hk->impls[0].plugin);
         }
     }

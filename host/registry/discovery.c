@@ -78,9 +78,9 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
     return rc;
 }
 
-sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
+sh_status sh_discover_dir(sh_registry *reg, const sh_env *env, const char *dir, sh_error *err)
 {
-    sh_regcache *cache = sh_regcache_open();
+    sh_regcache *cache = sh_regcache_open(env);
     sh_status rc = discover_dir(reg, dir, cache, err);
     sh_regcache_close(cache);
     return rc;
@@ -124,8 +124,8 @@ static sh_status add_path_list(sh_registry *reg, const char *list, sh_error *err
     return SH_S_OK;
 }
 
-sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_count, const sh_strlist *config_dirs,
-                      sh_error *err)
+sh_status sh_discover(sh_registry *reg, const sh_env *env, const char *const *cli_dirs, size_t cli_count,
+                      const sh_strlist *config_dirs, sh_error *err)
 {
     for (size_t i = 0; i < cli_count; i++) {
         if (!is_dir(cli_dirs[i]))
@@ -135,17 +135,17 @@ sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_
         if (add_dir(reg, cli_dirs[i], strlen(cli_dirs[i]), err) != SH_S_OK)
             return SH_S_NOMEM;
     }
-    if (add_path_list(reg, getenv("STAGEHOST_PLUGIN_PATH"), err) != SH_S_OK)
+    if (add_path_list(reg, env->plugin_path, err) != SH_S_OK)
         return SH_S_NOMEM;
     for (size_t i = 0; config_dirs && i < config_dirs->len; i++)
         if (add_path_list(reg, config_dirs->items[i], err) != SH_S_OK)
             return SH_S_NOMEM;
-    const char *system = getenv("STAGEHOST_SYSTEM_PLUGIN_PATH");
+    const char *system = env->system_plugin_path;
     if (add_path_list(reg, system ? system : SH_DEFAULT_PLUGIN_DIR, err) != SH_S_OK)
         return SH_S_NOMEM;
 
     /* One cache for the whole search path: read once, written once. */
-    sh_regcache *cache = sh_regcache_open();
+    sh_regcache *cache = sh_regcache_open(env);
     sh_status rc = SH_S_OK;
     for (size_t i = 0; i < reg->dir_count && rc == SH_S_OK; i++) {
         /* The same directory twice on the path would only shadow itself. */

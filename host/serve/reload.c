@@ -412,7 +412,7 @@ static sh_status stamp_dir(scan *s, const char *dir, sh_error *err)
 }
 
 /* Discovers the search path again into s->fresh, as sh_discover does (each directory once, in order). */
-static sh_status rescan(const sh_registry *reg, scan *s, sh_error *err)
+static sh_status rescan(const sh_registry *reg, const sh_env *env, scan *s, sh_error *err)
 {
     memset(s, 0, sizeof *s);
     sh_registry_init(&s->fresh);
@@ -426,7 +426,7 @@ static sh_status rescan(const sh_registry *reg, scan *s, sh_error *err)
             return SH_S_NOMEM;
         sh_error derr;
         sh_error_clear(&derr);
-        sh_status rc = sh_discover_dir(&s->fresh, reg->dirs[i], &derr);
+        sh_status rc = sh_discover_dir(&s->fresh, env, reg->dirs[i], &derr);
         if (rc == SH_S_NOMEM)
             return sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
         if (rc != SH_S_OK)
@@ -636,7 +636,7 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_hooks **hooks, sh_re
         }
     }
     scan s;
-    sh_status rc = rescan(cur, &s, err);
+    sh_status rc = rescan(cur, rt->env, &s, err);
     sh_registry next;
     sh_registry_init(&next);
     /* Where each entry of `next` came from in the current registry (NULL: freshly read). */
