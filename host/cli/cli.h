@@ -4,6 +4,7 @@
 
 #include "hooks/hooks.h"
 #include "runtime/runtime.h"
+#include "util/env.h"
 
 #include <stdbool.h>
 #include <stddef.h>

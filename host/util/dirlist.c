@@ -19,7 +19,9 @@ static int by_bytes(const void *a, const void *b) { return strcmp(*(char *const 
  * descriptors are listed at every cold start (bench_discovery). */
 static sh_status list(DIR *d, const char *dir, const char *suffix, sh_strlist *out, sh_error *err)
 {
-    size_t slen = suffix ? strlen(suffix) : 0, cap = 0;
+    if (!suffix)
+        suffix = "";
+    size_t slen = strlen(suffix), cap = 0;
     char **items = NULL;
     size_t len = 0;
     sh_status rc = SH_S_OK;
