@@ -21,7 +21,7 @@
 #include "engine/progress.h"
 #include "engine/store.h"
 #include "sh_config.h"
-#include "value/wire.h"
+#include "util/clock.h"
 #include "worker/worker.h"
 
 #include <errno.h>
