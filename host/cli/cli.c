@@ -127,7 +127,8 @@ int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn)
 {
     sh_error err;
     sh_log_set_verbosity(cli->verbose);
-    if (sh_runtime_start(rt, zygote, cli->config_path, cli->plugin_dirs, cli->plugin_dir_count, &err) != SH_S_OK)
+    if (sh_runtime_start(rt, cli->env, zygote, cli->config_path, cli->plugin_dirs, cli->plugin_dir_count, &err) !=
+        SH_S_OK)
         return sh_cli_error(2, "%s", err.message);
     rt->allow_unconfined = cli->allow_unconfined;
     rt->deterministic = cli->deterministic;

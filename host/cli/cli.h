@@ -4,11 +4,13 @@
 
 #include "hooks/hooks.h"
 #include "runtime/runtime.h"
+#include "util/env.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
 typedef struct sh_cli {
+    const sh_env *env;         /* the environment main captured */
     const char *command;       /* e.g. "run", "plugins list" */
     const char *usage;         /* the subcommand's --help text */
     const char **plugin_dirs;  /* --plugins-dir, in order */
@@ -41,7 +43,7 @@ void sh_cli_free(sh_cli *cli);
 /* Prints "stagehost: error: ..." and returns `code`. */
 __attribute__((format(printf, 2, 3))) int sh_cli_error(int code, const char *fmt, ...);
 
-/* Starts a runtime from the CLI's options (--config, --plugins-dir) and the environment: with a zygote when
+/* Starts a runtime from the CLI's options (--config, --plugins-dir) and cli->env: with a zygote when
  * `zygote` is set (commands that run plugins). Prints a warning per refused descriptor when `warn` is set.
  * Returns -1 on success or an exit code. */
 int sh_cli_runtime(const sh_cli *cli, sh_runtime *rt, bool zygote, bool warn);
@@ -59,15 +61,16 @@ typedef struct sh_cli_run_options {
  * report as JSON on stdout with `json`, and writes Prometheus metrics to `metrics_path`. Returns the exit code. */
 int sh_cli_run_pipeline(sh_runtime *rt, const char *path, const sh_cli_run_options *o);
 
-int sh_cmd_run(int argc, char **argv);
-int sh_cmd_plugins(int argc, char **argv);
-int sh_cmd_resolve(int argc, char **argv);
-int sh_cmd_serve(int argc, char **argv);
-int sh_cmd_ctl(int argc, char **argv);
-int sh_cmd_doctor(int argc, char **argv);
-int sh_cmd_hooks(int argc, char **argv);
-int sh_cmd_pipeline(int argc, char **argv);
-int sh_cmd_runs(int argc, char **argv);
-int sh_cmd_new_plugin(int argc, char **argv);
+/* The subcommands: `env` is the environment main captured, for everything below. */
+int sh_cmd_run(const sh_env *env, int argc, char **argv);
+int sh_cmd_plugins(const sh_env *env, int argc, char **argv);
+int sh_cmd_resolve(const sh_env *env, int argc, char **argv);
+int sh_cmd_serve(const sh_env *env, int argc, char **argv);
+int sh_cmd_ctl(const sh_env *env, int argc, char **argv);
+int sh_cmd_doctor(const sh_env *env, int argc, char **argv);
+int sh_cmd_hooks(const sh_env *env, int argc, char **argv);
+int sh_cmd_pipeline(const sh_env *env, int argc, char **argv);
+int sh_cmd_runs(const sh_env *env, int argc, char **argv);
+int sh_cmd_new_plugin(const sh_env *env, int argc, char **argv);
 
 #endif

@@ -15,9 +15,9 @@ static void line(bool ok, const char *name, const char *detail, const char *miss
     printf("%-16s %-10s %s\n", name, ok ? "available" : "MISSING", ok ? detail : missing);
 }
 
-int sh_cmd_doctor(int argc, char **argv)
+int sh_cmd_doctor(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "doctor", .usage = usage};
+    sh_cli cli = {.env = env, .command = "doctor", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;

@@ -189,9 +189,9 @@ static int call(sh_runtime *rt, const sh_cli *cli)
     return rc;
 }
 
-int sh_cmd_hooks(int argc, char **argv)
+int sh_cmd_hooks(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "hooks", .usage = usage};
+    sh_cli cli = {.env = env, .command = "hooks", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;

@@ -295,9 +295,9 @@ static int scaffold(const char *plugin, const char *dir_arg)
     return 0;
 }
 
-int sh_cmd_new_plugin(int argc, char **argv)
+int sh_cmd_new_plugin(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "new-plugin", .usage = usage};
+    sh_cli cli = {.env = env, .command = "new-plugin", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc < 0) {
         if (cli.arg_count == 0)

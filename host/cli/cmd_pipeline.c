@@ -24,9 +24,9 @@ static const char usage[] =
     "\n"
     "Exit status: 0 the pipeline is valid, 2 it is not (graph still prints the graph when its shape is sound).\n";
 
-int sh_cmd_pipeline(int argc, char **argv)
+int sh_cmd_pipeline(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "pipeline", .usage = usage};
+    sh_cli cli = {.env = env, .command = "pipeline", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;

@@ -1,11 +1,11 @@
 #include "cli/cli.h"
 #include "util/buf.h"
+#include "util/dirlist.h"
 #include "builtin/builtins.h"
 #include "registry/descriptor.h"
 #include "runtime/inspect.h"
 #include "value/json.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,12 +201,10 @@ static bool validate_file(const char *path, const sh_sandbox_support *support, b
     return ok;
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
-
-static int validate(char **paths, int count, bool allow_unconfined)
+static int validate(const sh_env *env, char **paths, int count, bool allow_unconfined)
 {
     sh_sandbox_support support;
-    sh_sandbox_probe(NULL, &support);
+    sh_sandbox_probe(NULL, env->pretend_missing, &support);
     bool ok = true;
     size_t checked = 0;
     for (int i = 0; i < count; i++) {
@@ -221,20 +219,20 @@ static int validate(char **paths, int count, bool allow_unconfined)
             checked++;
             continue;
         }
-        struct dirent **names;
-        int n = scandir(paths[i], &names, NULL, by_name);
-        for (int k = 0; k < n; k++) {
-            size_t len = strlen(names[k]->d_name);
-            if (len > 7 && strcmp(names[k]->d_name + len - 7, ".plugin") == 0) {
-                char path[4096];
-                snprintf(path, sizeof path, "%s/%s", paths[i], names[k]->d_name);
-                ok = validate_file(path, &support, allow_unconfined) && ok;
-                checked++;
-            }
-            free(names[k]);
+        sh_strlist names;
+        sh_error err;
+        if (sh_dirlist(paths[i], ".plugin", &names, &err) != SH_S_OK) {
+            fprintf(stderr, "%s\n", err.message);
+            ok = false;
+            continue;
         }
-        if (n >= 0)
-            free(names);
+        for (size_t k = 0; k < names.len; k++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", paths[i], names.items[k]);
+            ok = validate_file(path, &support, allow_unconfined) && ok;
+            checked++;
+        }
+        sh_strlist_clear(&names);
     }
     if (checked == 0 && ok) {
         fprintf(stderr, "stagehost: error: plugins validate: no *.plugin descriptor in the given paths\n");
@@ -281,9 +279,9 @@ static int reset(sh_runtime *rt, const char *name)
     return 0;
 }
 
-int sh_cmd_plugins(int argc, char **argv)
+int sh_cmd_plugins(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "plugins", .usage = usage};
+    sh_cli cli = {.env = env, .command = "plugins", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;
@@ -292,7 +290,7 @@ int sh_cmd_plugins(int argc, char **argv)
     bool words = (strcmp(sub, "names") == 0 || strcmp(sub, "types") == 0) && cli.arg_count == 1;
     bool named = (strcmp(sub, "inspect") == 0 || strcmp(sub, "reset") == 0) && cli.arg_count == 2;
     if (strcmp(sub, "validate") == 0 && cli.arg_count >= 2) {
-        rc = validate(cli.args + 1, cli.arg_count - 1, cli.allow_unconfined);
+        rc = validate(env, cli.args + 1, cli.arg_count - 1, cli.allow_unconfined);
         goto out;
     }
     if (!list && !named && !words) {

@@ -15,9 +15,9 @@ static const char usage[] =
     "  -v, --verbose       also print the resolution path\n"
     "  -h, --help          show this help\n";
 
-int sh_cmd_resolve(int argc, char **argv)
+int sh_cmd_resolve(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "resolve", .usage = usage};
+    sh_cli cli = {.env = env, .command = "resolve", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;

@@ -169,9 +169,9 @@ static int run_watching(sh_runtime *rt, const sh_cli *cli, const sh_cli_run_opti
     return rc;
 }
 
-int sh_cmd_run(int argc, char **argv)
+int sh_cmd_run(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "run", .usage = usage};
+    sh_cli cli = {.env = env, .command = "run", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;

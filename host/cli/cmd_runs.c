@@ -136,9 +136,9 @@ static void print_show(const sh_value *r)
     }
 }
 
-int sh_cmd_runs(int argc, char **argv)
+int sh_cmd_runs(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "runs", .usage = usage};
+    sh_cli cli = {.env = env, .command = "runs", .usage = usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;

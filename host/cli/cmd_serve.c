@@ -38,9 +38,9 @@ static const char ctl_usage[] =
     "\n"
     "The exit status is the request's: for run, 0, 1 (a stage failed) or 2.\n";
 
-int sh_cmd_serve(int argc, char **argv)
+int sh_cmd_serve(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "serve", .usage = serve_usage};
+    sh_cli cli = {.env = env, .command = "serve", .usage = serve_usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;
@@ -69,9 +69,9 @@ out:
     return rc;
 }
 
-int sh_cmd_ctl(int argc, char **argv)
+int sh_cmd_ctl(const sh_env *env, int argc, char **argv)
 {
-    sh_cli cli = {.command = "ctl", .usage = ctl_usage};
+    sh_cli cli = {.env = env, .command = "ctl", .usage = ctl_usage};
     int rc = sh_cli_parse(&cli, argc, argv);
     if (rc >= 0)
         goto out;

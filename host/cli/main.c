@@ -31,6 +31,32 @@ static const char usage[] =
     "Plugin search path: every --plugins-dir DIR, then STAGEHOST_PLUGIN_PATH (colon-separated), then the\n"
     "installed default " SH_DEFAULT_PLUGIN_DIR " (STAGEHOST_SYSTEM_PLUGIN_PATH replaces it).\n";
 
+/* Runs the command named `cmd`. */
+static int dispatch(const sh_env *env, const char *cmd, int argc, char **argv)
+{
+    if (strcmp(cmd, "run") == 0)
+        return sh_cmd_run(env, argc, argv);
+    if (strcmp(cmd, "plugins") == 0)
+        return sh_cmd_plugins(env, argc, argv);
+    if (strcmp(cmd, "resolve") == 0)
+        return sh_cmd_resolve(env, argc, argv);
+    if (strcmp(cmd, "serve") == 0)
+        return sh_cmd_serve(env, argc, argv);
+    if (strcmp(cmd, "ctl") == 0)
+        return sh_cmd_ctl(env, argc, argv);
+    if (strcmp(cmd, "pipeline") == 0)
+        return sh_cmd_pipeline(env, argc, argv);
+    if (strcmp(cmd, "runs") == 0)
+        return sh_cmd_runs(env, argc, argv);
+    if (strcmp(cmd, "hooks") == 0)
+        return sh_cmd_hooks(env, argc, argv);
+    if (strcmp(cmd, "doctor") == 0)
+        return sh_cmd_doctor(env, argc, argv);
+    if (strcmp(cmd, "new-plugin") == 0)
+        return sh_cmd_new_plugin(env, argc, argv);
+    return sh_cli_error(2, "unknown command '%s'\n%s", cmd, usage);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -44,25 +70,14 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
-    if (strcmp(cmd, "run") == 0)
-        return sh_cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "plugins") == 0)
-        return sh_cmd_plugins(argc - 1, argv + 1);
-    if (strcmp(cmd, "resolve") == 0)
-        return sh_cmd_resolve(argc - 1, argv + 1);
-    if (strcmp(cmd, "serve") == 0)
-        return sh_cmd_serve(argc - 1, argv + 1);
-    if (strcmp(cmd, "ctl") == 0)
-        return sh_cmd_ctl(argc - 1, argv + 1);
-    if (strcmp(cmd, "pipeline") == 0)
-        return sh_cmd_pipeline(argc - 1, argv + 1);
-    if (strcmp(cmd, "runs") == 0)
-        return sh_cmd_runs(argc - 1, argv + 1);
-    if (strcmp(cmd, "hooks") == 0)
-        return sh_cmd_hooks(argc - 1, argv + 1);
-    if (strcmp(cmd, "doctor") == 0)
-        return sh_cmd_doctor(argc - 1, argv + 1);
-    if (strcmp(cmd, "new-plugin") == 0)
-        return sh_cmd_new_plugin(argc - 1, argv + 1);
-    return sh_cli_error(2, "unknown command '%s'\n%s", cmd, usage);
+    /* The one place the environment is read: everything below gets it from here. */
+    sh_env env;
+    sh_error err;
+    if (sh_env_capture(&env, &err) != SH_S_OK) {
+        sh_env_free(&env);
+        return sh_cli_error(2, "%s", err.message);
+    }
+    int rc = dispatch(&env, cmd, argc - 1, argv + 1);
+    sh_env_free(&env);
+    return rc;
 }

@@ -1,5 +1,6 @@
 #include "hooks/hooks.h"
 #include "util/buf.h"
+#include "util/dirlist.h"
 #include "plugin/inproc.h"
 #include "util/log.h"
 #include "hooks/middleware.h"
@@ -8,7 +9,6 @@
 
 #include <ctype.h>
 #include <stdarg.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,17 +72,6 @@ static void problem(sh_hooks *h, const char *fmt, ...)
         h->problems.data[h->problems.len] = '\0';
 }
 
-static const char hooks_suffix[] = ".hooks";
-
-static int is_hookspec(const struct dirent *e)
-{
-    size_t n = strlen(e->d_name);
-    return e->d_name[0] != '.' && n > sizeof hooks_suffix - 1 &&
-           strcmp(e->d_name + n - (sizeof hooks_suffix - 1), hooks_suffix) == 0;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
-
 static sh_status add_file(sh_hooks *h, sh_hookspec *s, sh_error *err)
 {
     for (size_t i = 0; i < h->file_count; i++)
@@ -111,20 +100,19 @@ static sh_status read_specs(sh_hooks *h, sh_error *err)
         rc = add_file(h, s, err);
     const sh_registry *reg = &h->rt->registry;
     for (size_t d = 0; rc == SH_S_OK && d < reg->dir_count; d++) {
-        struct dirent **names;
-        int n = scandir(reg->dirs[d], &names, is_hookspec, by_name);
-        for (int i = 0; i < n; i++) {
-            if (rc == SH_S_OK) {
-                char path[4096];
-                snprintf(path, sizeof path, "%s/%s", reg->dirs[d], names[i]->d_name);
-                rc = sh_hookspec_load(path, &s, err);
-                if (rc == SH_S_OK)
-                    rc = add_file(h, s, err);
-            }
-            free(names[i]);
+        sh_strlist names;
+        sh_error derr;
+        /* A directory that cannot be read holds no hookspecs; discovery already said why. */
+        if (sh_dirlist(reg->dirs[d], ".hooks", &names, &derr) == SH_S_NOMEM)
+            rc = sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
+        for (size_t i = 0; rc == SH_S_OK && i < names.len; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", reg->dirs[d], names.items[i]);
+            rc = sh_hookspec_load(path, &s, err);
+            if (rc == SH_S_OK)
+                rc = add_file(h, s, err);
         }
-        if (n >= 0)
-            free(names);
+        sh_strlist_clear(&names);
     }
     return rc;
 }
@@ -174,15 +162,21 @@ static sh_status add_impl(sh_hooks *h, sh_hook *hk, const sh_registry_entry *e, 
     return sh_middleware_add_slot(&h->mw, &im->quota_slot, err);
 }
 
+/* STAGEHOST_ACTIVE_<KIND>: the kind upper-cased, anything but letters and digits as '_'. */
+static void active_var(const char *kind, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "STAGEHOST_ACTIVE_");
+    for (const char *k = kind; *k && n + 1 < size; k++)
+        out[n++] = isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_';
+    out[n] = '\0';
+}
+
 /* The plugin chosen for the singleton hooks of `kind`, by the environment or the host configuration. */
 static const char *active_choice(const sh_hooks *h, const char *kind, const char **source)
 {
-    char var[128] = "STAGEHOST_ACTIVE_";
-    size_t n = strlen(var);
-    for (const char *k = kind; *k && n + 1 < sizeof var; k++)
-        var[n++] = isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_';
-    var[n] = '\0';
-    const char *env = getenv(var);
+    char var[128];
+    active_var(kind, var, sizeof var);
+    const char *env = sh_env_get(h->rt->env, var);
     if (env && *env) {
         *source = "environment";
         return env;
@@ -214,18 +208,15 @@ static void check_hook(sh_hooks *h, sh_hook *hk)
                    s->full_name, source, choice, hk->file->kind);
         }
         if (chosen == hk->count && hk->count > 1 && hk->impls[0].decl->priority == hk->impls[1].decl->priority) {
-            char upper[128];
-            size_t n = 0;
-            for (const char *k = hk->file->kind; *k && n + 1 < sizeof upper; k++)
-                upper[n++] = isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_';
-            upper[n] = '\0';
+            char var[128];
+            active_var(hk->file->kind, var, sizeof var);
             problem(h,
                     "singleton hook '%s' has two implementations of equal top priority %lld: plugin '%s' (%s:%d) and "
-                    "plugin '%s' (%s:%d); choose one with STAGEHOST_ACTIVE_%s=%s or, in the host configuration, "
+                    "plugin '%s' (%s:%d); choose one with %s=%s or, in the host configuration, "
                     "hooks = { active = { %s = \"%s\"; }; }; or give them different priorities",
                     s->full_name, (long long)hk->impls[0].decl->priority, hk->impls[0].plugin,
                     hk->impls[0].entry->desc->path, hk->impls[0].decl->line, hk->impls[1].plugin,
-                    hk->impls[1].entry->desc->path, hk->impls[1].decl->line, upper, hk->impls[0].plugin,
+                    hk->impls[1].entry->desc->path, hk->impls[1].decl->line, var, hk->impls[0].plugin,
                     hk->file->kind, hk->impls[0].plugin);
         }
     }

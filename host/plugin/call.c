@@ -112,13 +112,17 @@ static void host_log(sh_call *call, sh_log_level level, const char *message)
         call->log(call->log_sink, call->inv, level, message);
 }
 
+/* One per process, like the environment it stands for: set at start, read by every call after. */
+static char tmp_base[4096] = "/tmp";
+
+void sh_call_set_tmp_base(const char *dir) { snprintf(tmp_base, sizeof tmp_base, "%s", dir && *dir ? dir : "/tmp"); }
+
 static const char *make_tmp_dir(sh_call *call)
 {
     if (call->tmp_dir)
         return call->tmp_dir;
-    const char *base = getenv("TMPDIR");
     char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/stagehost-call-XXXXXX", base && *base ? base : "/tmp");
+    snprintf(tmpl, sizeof tmpl, "%s/stagehost-call-XXXXXX", tmp_base);
     if (!mkdtemp(tmpl))
         return NULL;
     call->tmp_dir = strdup(tmpl);

@@ -53,6 +53,11 @@ void sh_call_init(sh_call *call, const sh_invocation *inv, sh_emit_fn emit, void
 /* Removes the call's private temporary directory, if it was created. */
 void sh_call_finish(sh_call *call);
 
+/* Where calls of this process make their private temporary directories (NULL or "": /tmp): the host's TMPDIR
+ * (sh_runtime_start sets it from its sh_env), a worker's own private directory (the worker sets it once
+ * confined, the one directory it may write). Set before the first call, not while calls run. */
+void sh_call_set_tmp_base(const char *dir);
+
 /* The error message a failing plugin function set, or a generic one naming the status. */
 const char *sh_call_error(const sh_call *call, int status);
 

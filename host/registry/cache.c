@@ -240,29 +240,16 @@ static char *join(const char *a, const char *b)
     return s;
 }
 
-/* The first usable candidate: STAGEHOST_CACHE_DIR alone when set (an explicit choice is never second-guessed),
- * else $XDG_CACHE_HOME/stagehost (absolute only, as the XDG specification says), else $HOME/.cache/stagehost. */
-static char *pick_dir(void)
+/* The first candidate (sh_env's cache_dirs: the XDG rules) that is, or can be made, a writable directory. */
+static char *pick_dir(const sh_strlist *candidates)
 {
-    const char *explicit_dir = getenv("STAGEHOST_CACHE_DIR");
-    char *cand[2] = {NULL, NULL};
-    if (explicit_dir && *explicit_dir) {
-        cand[0] = strdup(explicit_dir);
-    } else {
-        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-        if (xdg && xdg[0] == '/')
-            cand[0] = join(xdg, "stagehost");
-        if (home && home[0] == '/')
-            cand[1] = join(home, ".cache/stagehost");
+    for (size_t i = 0; i < candidates->len; i++) {
+        char *dir = strdup(candidates->items[i]);
+        if (dir && make_dirs(dir))
+            return dir;
+        free(dir);
     }
-    char *chosen = NULL;
-    for (int i = 0; i < 2; i++) {
-        if (cand[i] && !chosen && make_dirs(cand[i]))
-            chosen = cand[i];
-        else
-            free(cand[i]);
-    }
-    return chosen;
+    return NULL;
 }
 
 /* ---- loading ---- */
@@ -379,12 +366,11 @@ static void load(sh_regcache *c)
     stats.loads++;
 }
 
-sh_regcache *sh_regcache_open(void) { return sh_regcache_open_codec(SH_VALUE_CODEC_VERSION); }
+sh_regcache *sh_regcache_open(const sh_env *env) { return sh_regcache_open_codec(env, SH_VALUE_CODEC_VERSION); }
 
-sh_regcache *sh_regcache_open_codec(int codec)
+sh_regcache *sh_regcache_open_codec(const sh_env *env, int codec)
 {
-    const char *off = getenv("STAGEHOST_NO_CACHE");
-    if (off && *off && strcmp(off, "0") != 0)
+    if (env->no_cache)
         return NULL;
     sh_regcache *c = calloc(1, sizeof *c);
     if (!c)
@@ -395,7 +381,7 @@ sh_regcache *sh_regcache_open_codec(int codec)
     c->codec = codec;
     c->dfd = -1;
     sh_buf_init(&c->fresh);
-    if (!(c->dir = pick_dir()) || !(c->file = join(c->dir, CACHE_FILE))) {
+    if (!(c->dir = pick_dir(&env->cache_dirs)) || !(c->file = join(c->dir, CACHE_FILE))) {
         free(c->dir);
         free(c);
         return NULL;

@@ -29,6 +29,7 @@
 #define SH_REGCACHE_H
 
 #include "registry/descriptor.h"
+#include "util/env.h"
 
 /* The file layout; the file name carries it too (registry-v2.cache). */
 #define SH_REGCACHE_FORMAT 2
@@ -40,11 +41,12 @@
 
 typedef struct sh_regcache sh_regcache;
 
-/* Opens the cache for one discovery run and loads the file if it is valid. NULL means "run without a cache":
- * disabled by STAGEHOST_NO_CACHE, or out of memory. Never an error. */
-sh_regcache *sh_regcache_open(void);
+/* Opens the cache for one discovery run, in the first usable of env->cache_dirs, and loads the file if it is
+ * valid. NULL means "run without a cache": disabled by STAGEHOST_NO_CACHE (env->no_cache), no usable directory,
+ * or out of memory. Never an error. */
+sh_regcache *sh_regcache_open(const sh_env *env);
 /* Tests only: as sh_regcache_open, for a stagehost whose value codec has version `codec`. */
-sh_regcache *sh_regcache_open_codec(int codec);
+sh_regcache *sh_regcache_open_codec(const sh_env *env, int codec);
 
 /* Writes the cache back if this run changed it (atomically: temporary file, fsync, rename), then frees it.
  * Write failures are ignored: the next run parses again. NULL is fine. */

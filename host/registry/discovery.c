@@ -1,8 +1,8 @@
 #include "registry/discovery.h"
 #include "registry/cache.h"
+#include "util/dirlist.h"
 #include "sh_config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -10,19 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-
-static const char suffix[] = ".plugin";
-
-static int is_descriptor(const struct dirent *e)
-{
-    size_t n = strlen(e->d_name);
-    return e->d_name[0] != '.' && n > sizeof suffix - 1 &&
-           strcmp(e->d_name + n - (sizeof suffix - 1), suffix) == 0;
-}
-
-/* Byte order, not the locale's collation: the same tree must give the same order on every machine. */
-static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 
 /* One directory, answered from the registry cache where its descriptors are unchanged (cache may be NULL). */
 static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *cache, sh_error *err)
@@ -37,12 +24,17 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
      * directory times it records. */
     const char *const *listed = NULL;
     long n = sh_regcache_begin_dir(cache, dir, dfd, real, &listed);
-    struct dirent **names = NULL;
-    if (n < 0 && (n = scandirat(dfd, ".", &names, is_descriptor, by_name)) < 0) {
-        sh_status rc = sh_error_set(err, SH_S_CONFIG, "cannot read plugins directory %s: %s", dir, strerror(errno));
-        free(real);
-        close(dfd);
-        return rc;
+    sh_strlist names = {0};
+    if (n < 0) {
+        sh_status rc = sh_dirlist_at(dfd, dir, ".plugin", &names, err);
+        if (rc == SH_S_IO)
+            rc = sh_error_set(err, SH_S_CONFIG, "cannot read plugins directory %s: %s", dir, strerror(errno));
+        if (rc != SH_S_OK) {
+            free(real);
+            close(dfd);
+            return rc;
+        }
+        n = (long)names.len;
     }
     sh_descriptor_dir info = {.real = real};
     size_t dlen = strlen(dir), cap = dlen + 64;
@@ -53,7 +45,7 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
         path[dlen] = '/';
     }
     for (long i = 0; i < n && rc == SH_S_OK; i++) {
-        const char *file = listed ? listed[i] : names[i]->d_name;
+        const char *file = listed ? listed[i] : names.items[i];
         size_t flen = strlen(file);
         if (dlen + flen + 2 > cap) {
             char *p = realloc(path, cap = dlen + flen + 64);
@@ -78,9 +70,7 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
     /* A scan cut short would record a partial directory. */
     if (rc == SH_S_OK)
         sh_regcache_end_dir(cache);
-    for (long i = 0; names && i < n; i++)
-        free(names[i]);
-    free(names);
+    sh_strlist_clear(&names);
     free(path);
     sh_descriptor_dir_release(&info);
     free(real);
@@ -88,9 +78,9 @@ static sh_status discover_dir(sh_registry *reg, const char *dir, sh_regcache *ca
     return rc;
 }
 
-sh_status sh_discover_dir(sh_registry *reg, const char *dir, sh_error *err)
+sh_status sh_discover_dir(sh_registry *reg, const sh_env *env, const char *dir, sh_error *err)
 {
-    sh_regcache *cache = sh_regcache_open();
+    sh_regcache *cache = sh_regcache_open(env);
     sh_status rc = discover_dir(reg, dir, cache, err);
     sh_regcache_close(cache);
     return rc;
@@ -134,8 +124,8 @@ static sh_status add_path_list(sh_registry *reg, const char *list, sh_error *err
     return SH_S_OK;
 }
 
-sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_count, const sh_strlist *config_dirs,
-                      sh_error *err)
+sh_status sh_discover(sh_registry *reg, const sh_env *env, const char *const *cli_dirs, size_t cli_count,
+                      const sh_strlist *config_dirs, sh_error *err)
 {
     for (size_t i = 0; i < cli_count; i++) {
         if (!is_dir(cli_dirs[i]))
@@ -145,17 +135,17 @@ sh_status sh_discover(sh_registry *reg, const char *const *cli_dirs, size_t cli_
         if (add_dir(reg, cli_dirs[i], strlen(cli_dirs[i]), err) != SH_S_OK)
             return SH_S_NOMEM;
     }
-    if (add_path_list(reg, getenv("STAGEHOST_PLUGIN_PATH"), err) != SH_S_OK)
+    if (add_path_list(reg, env->plugin_path, err) != SH_S_OK)
         return SH_S_NOMEM;
     for (size_t i = 0; config_dirs && i < config_dirs->len; i++)
         if (add_path_list(reg, config_dirs->items[i], err) != SH_S_OK)
             return SH_S_NOMEM;
-    const char *system = getenv("STAGEHOST_SYSTEM_PLUGIN_PATH");
+    const char *system = env->system_plugin_path;
     if (add_path_list(reg, system ? system : SH_DEFAULT_PLUGIN_DIR, err) != SH_S_OK)
         return SH_S_NOMEM;
 
     /* One cache for the whole search path: read once, written once. */
-    sh_regcache *cache = sh_regcache_open();
+    sh_regcache *cache = sh_regcache_open(env);
     sh_status rc = SH_S_OK;
     for (size_t i = 0; i < reg->dir_count && rc == SH_S_OK; i++) {
         /* The same directory twice on the path would only shadow itself. */

@@ -1,28 +1,20 @@
 #include "registry/hookspec.h"
 #include "value/cfgread.h"
+#include "util/names.h"
 
 #include <ctype.h>
 #include <libconfig.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const dispatch_names[] = {"singleton", "broadcast-collect", "broadcast-notify", "chain",
-                                             "capability"};
-
-const char *sh_dispatch_name(sh_dispatch d)
-{
-    return (size_t)d < sizeof dispatch_names / sizeof dispatch_names[0] ? dispatch_names[d] : "?";
-}
-
-bool sh_dispatch_parse(const char *s, sh_dispatch *out)
-{
-    for (size_t i = 0; i < sizeof dispatch_names / sizeof dispatch_names[0]; i++)
-        if (strcmp(s, dispatch_names[i]) == 0) {
-            *out = (sh_dispatch)i;
-            return true;
-        }
-    return false;
-}
+static const char *const dispatch_names[] = {
+    [SH_DISPATCH_SINGLETON] = "singleton",
+    [SH_DISPATCH_COLLECT] = "broadcast-collect",
+    [SH_DISPATCH_NOTIFY] = "broadcast-notify",
+    [SH_DISPATCH_CHAIN] = "chain",
+    [SH_DISPATCH_CAPABILITY] = "capability",
+};
+SH_DEFINE_STRING_TABLE(sh_dispatch, sh_dispatch, dispatch_names, "?")
 
 bool sh_hook_name_valid(const char *s)
 {

@@ -32,21 +32,6 @@ static bool identity(const char *path, long long *size, long long *mtime_ns)
     return true;
 }
 
-static void store_path(char *out, size_t len)
-{
-    const char *dir = getenv("STAGEHOST_STATE_DIR");
-    if (dir && *dir) {
-        snprintf(out, len, "%s/quarantine", dir);
-        return;
-    }
-    const char *xdg = getenv("XDG_STATE_HOME");
-    const char *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(out, len, "%s/stagehost/quarantine", xdg);
-    else
-        snprintf(out, len, "%s/.local/state/stagehost/quarantine", home && *home ? home : "/tmp");
-}
-
 static void free_record(record *r)
 {
     free(r->path);
@@ -83,7 +68,7 @@ static record *add(sh_quarantine *q, const char *path)
  * newlines: they are replaced on the way in). */
 static void load(sh_quarantine *q)
 {
-    FILE *f = fopen(q->file, "r");
+    FILE *f = q->file[0] ? fopen(q->file, "r") : NULL;
     if (!f)
         return;
     char line[8192];
@@ -114,6 +99,8 @@ static void load(sh_quarantine *q)
 
 static void save(const sh_quarantine *q)
 {
+    if (!q->file[0])
+        return;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", q->file);
     char *slash = strrchr(dir, '/');
@@ -145,13 +132,14 @@ static void save(const sh_quarantine *q)
         unlink(tmp);
 }
 
-sh_quarantine *sh_quarantine_open(int threshold)
+sh_quarantine *sh_quarantine_open(const char *dir, int threshold)
 {
     sh_quarantine *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
     q->threshold = threshold > 0 ? threshold : SH_DEFAULT_QUARANTINE_AFTER;
-    store_path(q->file, sizeof q->file);
+    if (dir && snprintf(q->file, sizeof q->file, "%s/quarantine", dir) >= (int)sizeof q->file)
+        q->file[0] = '\0'; /* a path that long names no file: kept in memory */
     load(q);
     return q;
 }

@@ -12,9 +12,10 @@
 
 typedef struct sh_quarantine sh_quarantine;
 
-/* Opens the store at $STAGEHOST_STATE_DIR/quarantine (default $XDG_STATE_HOME/stagehost, else
- * ~/.local/state/stagehost). A missing or unreadable file is an empty store; NULL only when out of memory. */
-sh_quarantine *sh_quarantine_open(int threshold);
+/* Opens the store at DIR/quarantine, DIR being the state directory (sh_env's state_dir: $STAGEHOST_STATE_DIR,
+ * else $XDG_STATE_HOME/stagehost, else ~/.local/state/stagehost). A missing or unreadable file is an empty
+ * store; with `dir` NULL the store is kept in memory, for this process only. NULL only when out of memory. */
+sh_quarantine *sh_quarantine_open(const char *dir, int threshold);
 void sh_quarantine_free(sh_quarantine *q);
 
 /* Consecutive crashes recorded for the library as it is now (0 when its size or mtime changed since). */

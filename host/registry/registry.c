@@ -1,26 +1,19 @@
 #include "registry/registry.h"
 #include "registry/version.h"
+#include "util/names.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *sh_plugin_status_name(sh_plugin_status s)
-{
-    switch (s) {
-    case SH_PLUGIN_AVAILABLE:
-        return "available";
-    case SH_PLUGIN_UNAVAILABLE:
-        return "unavailable";
-    case SH_PLUGIN_SHADOWED:
-        return "shadowed";
-    case SH_PLUGIN_QUARANTINED:
-        return "quarantined";
-    case SH_PLUGIN_DEGRADED:
-        return "degraded";
-    }
-    return "unknown";
-}
+static const char *const status_names[] = {
+    [SH_PLUGIN_AVAILABLE] = "available",
+    [SH_PLUGIN_UNAVAILABLE] = "unavailable",
+    [SH_PLUGIN_SHADOWED] = "shadowed",
+    [SH_PLUGIN_QUARANTINED] = "quarantined",
+    [SH_PLUGIN_DEGRADED] = "degraded",
+};
+SH_DEFINE_STRING_TABLE(sh_plugin_status, sh_plugin_status, status_names, "unknown")
 
 void sh_registry_init(sh_registry *reg) { memset(reg, 0, sizeof *reg); }
 

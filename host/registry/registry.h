@@ -16,6 +16,7 @@ typedef enum sh_plugin_status {
 #define SH_PLUGIN_USABLE(s) ((s) == SH_PLUGIN_AVAILABLE || (s) == SH_PLUGIN_DEGRADED)
 
 const char *sh_plugin_status_name(sh_plugin_status s);
+bool sh_plugin_status_parse(const char *s, sh_plugin_status *out);
 
 typedef struct sh_registry_entry {
     char *path;        /* the descriptor file */

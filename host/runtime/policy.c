@@ -30,6 +30,7 @@ sh_status sh_runtime_policy(const sh_runtime *rt, const sh_descriptor *d, sh_iso
                             sh_sandbox_policy *policy, sh_error *err)
 {
     memset(policy, 0, sizeof *policy);
+    policy->tmp_base = rt->env->tmpdir;
     /* What the plugin may do is the union of the host configuration's grants and the command line's. */
     sh_permissions all = {0};
     const sh_plugin_settings *ps = sh_hostconfig_plugin(rt->config, d->name);

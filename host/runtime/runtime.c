@@ -1,5 +1,6 @@
 #include "runtime/runtime.h"
 #include "registry/discovery.h"
+#include "plugin/call.h"
 #include "util/log.h"
 #include "worker/worker.h"
 
@@ -32,27 +33,27 @@ static void mark_quarantined(sh_runtime *rt)
     }
 }
 
-sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
-                           size_t plugin_dir_count, sh_error *err)
+sh_status sh_runtime_start(sh_runtime *rt, const sh_env *env, bool zygote, const char *config_path,
+                           const char *const *plugin_dirs, size_t plugin_dir_count, sh_error *err)
 {
     memset(rt, 0, sizeof *rt);
     pthread_mutex_init(&rt->lock, NULL);
+    rt->env = env;
     sh_registry_init(&rt->registry);
+    sh_call_set_tmp_base(env->tmpdir);
     sh_status rc = SH_S_OK;
     if (zygote)
         rc = sh_zygote_start(&rt->zygote, err);
-    if (!config_path) {
-        const char *env = getenv("STAGEHOST_CONFIG");
-        config_path = env && *env ? env : NULL;
-    }
+    if (!config_path)
+        config_path = env->config;
     if (rc == SH_S_OK && config_path)
         rc = sh_hostconfig_load(config_path, &rt->config, err);
     if (rc == SH_S_OK)
-        rc = sh_discover(&rt->registry, plugin_dirs, plugin_dir_count, rt->config ? &rt->config->plugin_path : NULL,
-                         err);
+        rc = sh_discover(&rt->registry, env, plugin_dirs, plugin_dir_count,
+                         rt->config ? &rt->config->plugin_path : NULL, err);
     if (rc == SH_S_OK) {
-        sh_sandbox_probe(rt->config ? rt->config->sandbox_user : NULL, &rt->sandbox);
-        rt->quarantine = sh_quarantine_open(rt->config ? rt->config->quarantine_after : 0);
+        sh_sandbox_probe(rt->config ? rt->config->sandbox_user : NULL, env->pretend_missing, &rt->sandbox);
+        rt->quarantine = sh_quarantine_open(env->state_dir, rt->config ? rt->config->quarantine_after : 0);
         mark_quarantined(rt);
         sh_registry_check_dependencies(&rt->registry);
     }

@@ -4,6 +4,7 @@
 #define SH_RUNTIME_H
 
 #include "config/hostconfig.h"
+#include "util/env.h"
 #include "runtime/metrics.h"
 #include "config/grants.h"
 #include "runtime/pool.h"
@@ -18,6 +19,7 @@ typedef struct sh_runtime {
     /* Guards what calls on any thread record: the registry entries' status and health counts, and the
      * quarantine. The pool and the metrics have locks of their own, taken after this one. */
     pthread_mutex_t lock;
+    const sh_env *env;      /* the environment the host started with (borrowed: it outlives the runtime) */
     sh_zygote *zygote;      /* NULL: workers are forked by the host itself */
     sh_hostconfig *config;  /* NULL: no host configuration */
     sh_registry registry;
@@ -33,9 +35,11 @@ typedef struct sh_runtime {
 } sh_runtime;
 
 /* Starts the zygote first (when `zygote` is set: do it before anything grows the host), then reads the host
- * configuration at `config_path` (NULL: $STAGEHOST_CONFIG, if set), discovers plugins, and creates the cache. */
-sh_status sh_runtime_start(sh_runtime *rt, bool zygote, const char *config_path, const char *const *plugin_dirs,
-                           size_t plugin_dir_count, sh_error *err);
+ * configuration at `config_path` (NULL: $STAGEHOST_CONFIG, if set), discovers plugins, and creates the cache.
+ * Everything the environment says comes from `env` (captured once by the caller, see util/env.h), which must
+ * outlive the runtime; it also sets where calls make their temporary directories (sh_call_set_tmp_base). */
+sh_status sh_runtime_start(sh_runtime *rt, const sh_env *env, bool zygote, const char *config_path,
+                           const char *const *plugin_dirs, size_t plugin_dir_count, sh_error *err);
 
 /* Why `e` is quarantined, with how to clear it; `last` is the last crash's message. */
 void sh_runtime_quarantine_reason(const sh_runtime *rt, const sh_registry_entry *e, const char *last, char *out,

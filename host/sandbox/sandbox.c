@@ -10,9 +10,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-static bool pretend_missing(const char *what)
+static bool pretend_missing(const char *list, const char *what)
 {
-    const char *list = getenv("STAGEHOST_PRETEND_MISSING");
     if (!list)
         return false;
     size_t n = strlen(what);
@@ -40,11 +39,11 @@ static bool seccomp_works(void)
     return found;
 }
 
-void sh_sandbox_probe(const char *user, sh_sandbox_support *out)
+void sh_sandbox_probe(const char *user, const char *pretend, sh_sandbox_support *out)
 {
     memset(out, 0, sizeof *out);
-    out->seccomp = !pretend_missing("seccomp") && seccomp_works();
-    out->landlock_abi = pretend_missing("landlock") ? 0 : sh_landlock_abi();
+    out->seccomp = !pretend_missing(pretend, "seccomp") && seccomp_works();
+    out->landlock_abi = pretend_missing(pretend, "landlock") ? 0 : sh_landlock_abi();
     out->rlimits = true;
     out->user = user ? user : "nobody";
     struct passwd *pw = getpwnam(out->user);

@@ -20,6 +20,7 @@ typedef struct sh_sandbox_policy {
     bool landlock;         /* apply Landlock rules (off only with --allow-unconfined on a kernel without it) */
     bool seccomp;          /* apply the seccomp filter (likewise) */
     const char *tmp_root;  /* the worker's private directory: writable, its working directory, removed by the host */
+    const char *tmp_base;  /* where the host makes tmp_root: its TMPDIR (sh_env's tmpdir); NULL: /tmp */
     uid_t uid;             /* drop to this user and group when running as root; 0: stay */
     gid_t gid;
     int64_t default_processes; /* RLIMIT_NPROC when the plugin's limits say nothing; 0: none */
@@ -38,10 +39,10 @@ typedef struct sh_sandbox_support {
     const char *user;  /* the unprivileged user workers run as */
 } sh_sandbox_support;
 
-/* Probes the kernel (in a short-lived child, so nothing sticks to the host). STAGEHOST_PRETEND_MISSING
- * ("seccomp", "landlock", comma-separated) reports those as missing, to rehearse a degraded kernel. `user` is
- * the account workers drop to when the host runs as root (NULL: "nobody"). */
-void sh_sandbox_probe(const char *user, sh_sandbox_support *out);
+/* Probes the kernel (in a short-lived child, so nothing sticks to the host). `pretend` (STAGEHOST_PRETEND_MISSING:
+ * "seccomp", "landlock", comma-separated; NULL: nothing) reports those as missing, to rehearse a degraded kernel.
+ * `user` is the account workers drop to when the host runs as root (NULL: "nobody"). */
+void sh_sandbox_probe(const char *user, const char *pretend, sh_sandbox_support *out);
 
 /* Applies the sandbox in a worker. Returns 0, or -1 with the reason in `why`. Worker child only. */
 int sh_sandbox_apply(const sh_sandbox_policy *policy, sh_descriptor *d, char *why, size_t len);

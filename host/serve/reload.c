@@ -3,11 +3,11 @@
 #include "hooks/hooks.h"
 #include "runtime/instance.h"
 #include "runtime/policy.h"
+#include "util/dirlist.h"
 #include "util/log.h"
 #include "registry/version.h"
 #include "util/clock.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -387,32 +387,32 @@ static void scan_free(scan *s)
 
 static sh_status stamp_dir(scan *s, const char *dir, sh_error *err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return SH_S_OK; /* discovery says why */
-    sh_status rc = SH_S_OK;
-    struct dirent *de;
-    while (rc == SH_S_OK && (de = readdir(d))) {
-        if (!is_descriptor_name(de->d_name))
-            continue;
-        prestamp *grown = realloc(s->stamps, (s->stamp_len + 1) * sizeof *grown);
-        size_t n = strlen(dir) + strlen(de->d_name) + 2;
-        char *path = grown ? malloc(n) : NULL;
-        if (grown)
-            s->stamps = grown;
+    sh_strlist names;
+    sh_error derr;
+    sh_status rc = sh_dirlist(dir, ".plugin", &names, &derr);
+    if (rc != SH_S_OK)
+        return rc == SH_S_NOMEM ? sh_error_set(err, rc, "%s", derr.message) : SH_S_OK; /* discovery says why */
+    prestamp *grown = names.len ? realloc(s->stamps, (s->stamp_len + names.len) * sizeof *grown) : s->stamps;
+    if (names.len && !grown)
+        rc = sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
+    else
+        s->stamps = grown;
+    for (size_t i = 0; rc == SH_S_OK && i < names.len; i++) {
+        size_t n = strlen(dir) + strlen(names.items[i]) + 2;
+        char *path = malloc(n);
         if (!path) {
             rc = sh_error_set(err, SH_S_NOMEM, "out of memory scanning %s", dir);
             break;
         }
-        snprintf(path, n, "%s/%s", dir, de->d_name); /* as discovery spells it */
+        snprintf(path, n, "%s/%s", dir, names.items[i]); /* as discovery spells it */
         s->stamps[s->stamp_len++] = (prestamp){.path = path, .st = stamp_of(path)};
     }
-    closedir(d);
+    sh_strlist_clear(&names);
     return rc;
 }
 
 /* Discovers the search path again into s->fresh, as sh_discover does (each directory once, in order). */
-static sh_status rescan(const sh_registry *reg, scan *s, sh_error *err)
+static sh_status rescan(const sh_registry *reg, const sh_env *env, scan *s, sh_error *err)
 {
     memset(s, 0, sizeof *s);
     sh_registry_init(&s->fresh);
@@ -426,7 +426,7 @@ static sh_status rescan(const sh_registry *reg, scan *s, sh_error *err)
             return SH_S_NOMEM;
         sh_error derr;
         sh_error_clear(&derr);
-        sh_status rc = sh_discover_dir(&s->fresh, reg->dirs[i], &derr);
+        sh_status rc = sh_discover_dir(&s->fresh, env, reg->dirs[i], &derr);
         if (rc == SH_S_NOMEM)
             return sh_error_set(err, SH_S_NOMEM, "%s", derr.message);
         if (rc != SH_S_OK)
@@ -636,7 +636,7 @@ sh_status sh_reload_apply(sh_reload *r, bool revalidate, sh_hooks **hooks, sh_re
         }
     }
     scan s;
-    sh_status rc = rescan(cur, &s, err);
+    sh_status rc = rescan(cur, rt->env, &s, err);
     sh_registry next;
     sh_registry_init(&next);
     /* Where each entry of `next` came from in the current registry (NULL: freshly read). */

@@ -595,6 +595,7 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
     /* Confined before the library is opened: its constructors are plugin code too. */
     if (sh_sandbox_apply(policy, d, why, sizeof why) != 0)
         st = sh_error_set(&err, SH_S_LOAD, "cannot confine the worker of plugin '%s': %s", d->name, why);
+    sh_call_set_tmp_base(policy->tmp_root);
     /* Changing user clears the parent-death signal: set it again, and catch a parent that died meanwhile. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)

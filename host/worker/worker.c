@@ -555,7 +555,7 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
 static sh_status make_tmp_root(sh_zygote *zygote, const char *plugin, const sh_sandbox_policy *policy, char **out,
                                sh_error *err)
 {
-    const char *base = getenv("TMPDIR");
+    const char *base = policy->tmp_base;
     char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/stagehost-worker-XXXXXX", base && *base ? base : "/tmp");
     char *spare = zygote ? sh_zygote_take_dir(zygote, base && *base ? base : "/tmp") : NULL;
@@ -719,7 +719,7 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
         w->fd = sv[0];
     if (zygote && !adopted) {
         /* While the worker starts, make the next worker's private directory: one mkdir off the next start. */
-        const char *base = getenv("TMPDIR");
+        const char *base = policy->tmp_base;
         char spare[4096];
         snprintf(spare, sizeof spare, "%s/stagehost-worker-XXXXXX", base && *base ? base : "/tmp");
         char *copy = mkdtemp(spare) ? strdup(spare) : NULL;

@@ -9,7 +9,8 @@
  *           information; no goal).
  *   warm    sh_discover_dir with the cache written by a previous run: the directory's listing and every
  *           descriptor from the cache (each file still stat'ed).
- *   ... without the registry: the same scandir and descriptor loads (sh_regcache_load, as discovery calls it),
+ *   ... without the registry: the same listing and descriptor loads (sh_dirlist_at, sh_regcache_load, as
+ *           discovery calls them),
  *           descriptors freed instead of added to a registry, to show what sh_registry_add costs (information).
  *
  * For 1,000 and 10,000 descriptors of 15 lines each (three stages, limits, a description) next to one dummy
@@ -25,6 +26,7 @@
 #include "registry/discovery.h"
 #include "registry/cache.h"
 #include "registry/registry.h"
+#include "util/dirlist.h"
 
 #include "report.h"
 
@@ -171,32 +173,30 @@ static const char *const variant_names[] = {"cold (no cache)", "first run (write
 
 /* Discovery's loop without the registry (and, like it, without reading the directory when the cache knows its
  * listing). Returns the number of valid descriptors. */
-static size_t load_bare(const char *dir)
+static size_t load_bare(const sh_env *env, const char *dir)
 {
-    sh_regcache *c = sh_regcache_open();
+    sh_regcache *c = sh_regcache_open(env);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char *real = realpath(dir, NULL);
     const char *const *listed = NULL;
     long n = sh_regcache_begin_dir(c, dir, dfd, real, &listed);
     sh_descriptor_dir info = {.real = real};
-    struct dirent **names = NULL;
+    sh_strlist names = {0};
+    sh_error err;
     if (n < 0)
-        n = scandirat(dfd, ".", &names, is_descriptor, by_name);
+        n = sh_dirlist_at(dfd, dir, ".plugin", &names, &err) == SH_S_OK ? (long)names.len : 0;
     char path[PATH_MAX + 300];
     size_t valid = 0;
     for (long i = 0; i < n; i++) {
-        const char *file = listed ? listed[i] : names[i]->d_name;
+        const char *file = listed ? listed[i] : names.items[i];
         snprintf(path, sizeof path, "%s/%s", dir, file);
         sh_descriptor *d = NULL;
         char *name = NULL;
-        sh_error err;
         valid += sh_regcache_load(c, path, file, &info, &d, &name, &err) == SH_S_OK;
         sh_descriptor_free(d);
         free(name);
     }
-    for (long i = 0; names && i < n; i++)
-        free(names[i]);
-    free(names);
+    sh_strlist_clear(&names);
     sh_regcache_end_dir(c);
     sh_regcache_close(c);
     sh_descriptor_dir_release(&info);
@@ -217,15 +217,21 @@ static double run_stagehost(const char *dir, const char *cache_dir, variant v, i
     sh_registry reg;
     sh_registry_init(&reg);
     sh_error err;
+    sh_env env; /* as a host start would capture it, after the setenv above */
+    if (sh_env_capture(&env, &err) != SH_S_OK) {
+        failures++;
+        return 0;
+    }
     sh_regcache_reset_stats();
     sh_status rc = SH_S_OK;
     size_t available = 0;
     double t0 = now_ms();
     if (v == COLD_BARE || v == WARM_BARE)
-        available = load_bare(dir);
+        available = load_bare(&env, dir);
     else
-        rc = sh_discover_dir(&reg, dir, &err);
+        rc = sh_discover_dir(&reg, &env, dir, &err);
     double t = now_ms() - t0;
+    sh_env_free(&env);
     sh_regcache_stats s;
     sh_regcache_get_stats(&s);
     for (size_t i = 0; i < reg.len; i++)

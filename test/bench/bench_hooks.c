@@ -201,7 +201,9 @@ int main(void)
         sh_error err;
         const char *dirs[1] = {dir};
         setenv("STAGEHOST_NO_CACHE", "1", 1);
-        if (sh_runtime_start(&rt, false, NULL, dirs, 1, &err) != SH_S_OK) {
+        sh_env env;
+        if (sh_env_capture(&env, &err) != SH_S_OK ||
+            sh_runtime_start(&rt, &env, false, NULL, dirs, 1, &err) != SH_S_OK) {
             fprintf(stderr, "%s\n", err.message);
             return 1;
         }
@@ -241,6 +243,7 @@ int main(void)
         }
         sh_hooks_free(h);
         sh_runtime_stop(&rt);
+        sh_env_free(&env);
         char cmd[PATH_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)

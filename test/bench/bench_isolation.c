@@ -869,7 +869,7 @@ int main(void)
     /* The confinement the runtime would apply here (sh_runtime_policy): every protection this machine offers.
      * The goals are for the bare isolation (no policy); the confined figures show what the sandbox adds. */
     sh_sandbox_support sup;
-    sh_sandbox_probe(NULL, &sup);
+    sh_sandbox_probe(NULL, getenv("STAGEHOST_PRETEND_MISSING"), &sup);
     sh_sandbox_policy confined_policy = {
         .landlock = sup.landlock_abi > 0,
         .seccomp = sup.seccomp,

@@ -108,13 +108,23 @@ static int teardown(void **state)
     return rc;
 }
 
+/* The environment as it is now: the host reads it once, when it starts, and each discovery here stands for a
+ * start after the test's setenv calls. Valid until the next call. */
+static const sh_env *env_now(void)
+{
+    static sh_env env;
+    sh_env_free(&env);
+    assert_int_equal(sh_env_capture(&env, NULL), SH_S_OK);
+    return &env;
+}
+
 static sh_regcache_stats discover(sh_registry *reg, const char *dir)
 {
     sh_regcache_reset_stats();
     sh_registry_init(reg);
     sh_error err;
     sh_error_clear(&err);
-    sh_status rc = sh_discover_dir(reg, dir, &err);
+    sh_status rc = sh_discover_dir(reg, env_now(), dir, &err);
     if (rc != SH_S_OK)
         print_error("%s\n", err.message);
     assert_int_equal(rc, SH_S_OK);
@@ -410,7 +420,7 @@ static void test_other_codec_version_is_rebuilt(void **state)
 
     /* This build's file, opened as another codec version: not loaded, and rewritten under that version. */
     sh_regcache_reset_stats();
-    sh_regcache *c = sh_regcache_open_codec(SH_VALUE_CODEC_VERSION + 1);
+    sh_regcache *c = sh_regcache_open_codec(env_now(), SH_VALUE_CODEC_VERSION + 1);
     assert_non_null(c);
     sh_regcache_close(c);
     sh_regcache_stats s;
@@ -418,7 +428,7 @@ static void test_other_codec_version_is_rebuilt(void **state)
     assert_int_equal(s.loads, 0);
     assert_int_equal(s.writes, 1);
     sh_regcache_reset_stats();
-    sh_regcache_close(sh_regcache_open_codec(SH_VALUE_CODEC_VERSION + 1));
+    sh_regcache_close(sh_regcache_open_codec(env_now(), SH_VALUE_CODEC_VERSION + 1));
     sh_regcache_get_stats(&s);
     assert_int_equal(s.loads, 1); /* ...which that version accepts */
 
@@ -668,7 +678,7 @@ static void test_search_path(void **state)
     for (int round = 0; round < 2; round++) {
         sh_regcache_reset_stats();
         sh_registry_init(&cached);
-        assert_int_equal(sh_discover(&cached, cli, 1, NULL, &err), SH_S_OK);
+        assert_int_equal(sh_discover(&cached, env_now(), cli, 1, NULL, &err), SH_S_OK);
         sh_regcache_stats s;
         sh_regcache_get_stats(&s);
         assert_int_equal(s.loads, (unsigned long)round);
@@ -676,7 +686,7 @@ static void test_search_path(void **state)
         assert_int_equal(s.writes, round ? 0u : 1u);
         setenv("STAGEHOST_NO_CACHE", "1", 1);
         sh_registry_init(&plain);
-        assert_int_equal(sh_discover(&plain, cli, 1, NULL, &err), SH_S_OK);
+        assert_int_equal(sh_discover(&plain, env_now(), cli, 1, NULL, &err), SH_S_OK);
         unsetenv("STAGEHOST_NO_CACHE");
         assert_same_registry(&cached, &plain);
         assert_int_equal(cached.len, 7);
@@ -780,7 +790,7 @@ static void test_unfinished_scan(void **state)
     for (int damaged = 0; damaged < 2; damaged++) {
         if (damaged)
             truncate_half(fx->cache_file); /* so that closing writes */
-        sh_regcache *c = sh_regcache_open();
+        sh_regcache *c = sh_regcache_open(env_now());
         assert_non_null(c);
         int dfd = open(other, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         char *real = realpath(other, NULL);

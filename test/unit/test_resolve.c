@@ -79,11 +79,14 @@ static void write_plugin(const char *dir, const char *file, const char *name, co
     tu_write_file(path, text);
 }
 
+/* The process environment, captured once in main. */
+static sh_env env;
+
 static void discover(fixture *fx, const char *dir)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_status rc = sh_discover_dir(&fx->reg, dir, &err);
+    sh_status rc = sh_discover_dir(&fx->reg, &env, dir, &err);
     if (rc != SH_S_OK)
         print_error("%s\n", err.message);
     assert_int_equal(rc, SH_S_OK);
@@ -559,17 +562,21 @@ static void test_discover_search_path(void **state)
 
     /* The command line first (twice: scanned once), then the environment (missing directories skipped), then
      * the host configuration's directories, then the system directory. */
-    char env[3 * PATH_MAX];
-    snprintf(env, sizeof env, "%s::%s", missing, two);
-    assert_int_equal(setenv("STAGEHOST_PLUGIN_PATH", env, 1), 0);
-    assert_int_equal(setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", four, 1), 0);
+    char path_var[3 * PATH_MAX], system_var[PATH_MAX + 64];
+    snprintf(path_var, sizeof path_var, "STAGEHOST_PLUGIN_PATH=%s::%s", missing, two);
+    snprintf(system_var, sizeof system_var, "STAGEHOST_SYSTEM_PLUGIN_PATH=%s", four);
+    const char *vars[] = {path_var, system_var, "STAGEHOST_NO_CACHE=1", NULL};
+    sh_env search;
+    sh_error err;
+    assert_int_equal(sh_env_capture_from(&search, vars, &err), SH_S_OK);
     char *config_items[] = {missing, three};
     sh_strlist config_dirs = {.items = config_items, .len = 2};
     const char *cli[] = {one, one};
-    sh_error err;
     sh_error_clear(&err);
-    sh_status rc = sh_discover(&fx->reg, cli, 2, &config_dirs, &err);
-    assert_int_equal(setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", "", 1), 0);
+    sh_status rc = sh_discover(&fx->reg, &search, cli, 2, &config_dirs, &err);
+    sh_env_free(&search);
+    vars[1] = "STAGEHOST_SYSTEM_PLUGIN_PATH=";
+    assert_int_equal(sh_env_capture_from(&search, vars, &err), SH_S_OK);
     if (rc != SH_S_OK)
         print_error("%s\n", err.message);
     assert_int_equal(rc, SH_S_OK);
@@ -596,7 +603,7 @@ static void test_discover_search_path(void **state)
     sh_registry_free(&fx->reg);
 
     /* No configuration directories (NULL) and an empty system path: the command line and environment only. */
-    rc = sh_discover(&fx->reg, cli, 1, NULL, &err);
+    rc = sh_discover(&fx->reg, &search, cli, 1, NULL, &err);
     assert_int_equal(rc, SH_S_OK);
     assert_int_equal(fx->reg.dir_count, 2);
     assert_int_equal(fx->reg.len, 3);
@@ -604,16 +611,16 @@ static void test_discover_search_path(void **state)
     /* A command-line directory that does not exist is an error. */
     sh_registry_free(&fx->reg);
     const char *bad[] = {missing};
-    assert_int_equal(sh_discover(&fx->reg, bad, 1, NULL, &err), SH_S_CONFIG);
+    assert_int_equal(sh_discover(&fx->reg, &search, bad, 1, NULL, &err), SH_S_CONFIG);
     tu_expect_contains(err.message, "--plugins-dir");
     tu_expect_contains(err.message, missing);
     sh_registry_free(&fx->reg);
 
     /* And sh_discover_dir on a missing directory too. */
-    assert_int_equal(sh_discover_dir(&fx->reg, missing, &err), SH_S_CONFIG);
+    assert_int_equal(sh_discover_dir(&fx->reg, &search, missing, &err), SH_S_CONFIG);
     tu_expect_contains(err.message, "cannot read plugins directory");
     assert_int_equal(fx->reg.len, 0);
-    assert_int_equal(unsetenv("STAGEHOST_PLUGIN_PATH"), 0);
+    sh_env_free(&search);
 }
 
 int main(void)
@@ -621,6 +628,9 @@ int main(void)
     /* Keep sh_discover() away from anything installed on this machine. */
     setenv("STAGEHOST_SYSTEM_PLUGIN_PATH", "", 1);
     unsetenv("STAGEHOST_PLUGIN_PATH");
+    sh_error err;
+    if (sh_env_capture(&env, &err) != SH_S_OK)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_qualified_resolves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qualified_errors_are_exact, setup, teardown),
@@ -638,5 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_discovery_order_is_bytewise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discover_search_path, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    sh_env_free(&env);
+    return failed;
 }
