@@ -12,6 +12,7 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,27 +23,6 @@ static const char *const isolation_names[] = {
     [SH_ISOLATION_NONE] = "none",
 };
 SH_DEFINE_STRING_TABLE(sh_isolation, sh_isolation, isolation_names, "process")
-
-/* For each element of list `s`, the index of the first earlier element whose string `key` is the same (SIZE_MAX:
- * none). Elements without a valid string `key` take part in nothing. */
-static sh_status first_of_each(const config_setting_t *s, const char *key, size_t n, size_t **out, sh_cfg *p)
-{
-    const char **names = calloc(n ? n : 1, sizeof *names);
-    *out = malloc((n ? n : 1) * sizeof **out);
-    sh_status rc = names && *out ? SH_S_OK : sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    for (size_t i = 0; rc == SH_S_OK && i < n; i++) {
-        const config_setting_t *v = sh_cfg_member(config_setting_get_elem(s, (unsigned)i), key);
-        names[i] = v && config_setting_type(v) == CONFIG_TYPE_STRING ? config_setting_get_string(v) : NULL;
-    }
-    if (rc == SH_S_OK)
-        rc = sh_find_duplicates(names, n, *out, p->err);
-    free(names);
-    if (rc != SH_S_OK) {
-        free(*out);
-        *out = NULL;
-    }
-    return rc;
-}
 
 static const char *const stage_keys[] = {"type", "input", "output", "description", "idempotent",
                                          "function", "args", "returns"};
@@ -107,7 +87,7 @@ static sh_status parse_stages(sh_cfg *p, const config_setting_t *root, sh_descri
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     /* Duplicates are found before the walk, so each is reported in line order with the other problems. */
     size_t *first = NULL;
-    sh_status rc = first_of_each(s, "type", (size_t)n, &first, p);
+    sh_status rc = sh_cfg_first_duplicates(p, s, "type", &first);
     for (int i = 0; rc == SH_S_OK && i < n; i++)
         rc = parse_stage(p, s, i, first[i], d);
     free(first);
@@ -176,7 +156,7 @@ static sh_status parse_hooks(sh_cfg *p, const config_setting_t *root, sh_descrip
     if (n && !(d->hooks = calloc((size_t)n, sizeof *d->hooks)))
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     size_t *first = NULL;
-    sh_status rc = first_of_each(s, "hook", (size_t)n, &first, p);
+    sh_status rc = sh_cfg_first_duplicates(p, s, "hook", &first);
     for (int i = 0; rc == SH_S_OK && i < n; i++)
         rc = parse_hook(p, s, i, first[i], d);
     free(first);

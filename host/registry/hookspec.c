@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <libconfig.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,16 +144,21 @@ static sh_status parse_root(sh_cfg *p, const config_setting_t *root, sh_hookspec
         return sh_cfg_fail(p, hooks, "'hooks' is empty: a hookspec declares at least one hook");
     if (!(s->hooks = calloc((size_t)n, sizeof *s->hooks)))
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
-    for (int i = 0; i < n; i++) {
+    size_t *first = NULL;
+    sh_status rc = sh_cfg_first_duplicates(p, hooks, "name", &first);
+    for (int i = 0; rc == SH_S_OK && i < n; i++) {
         s->count = (size_t)i + 1;
-        SH_CFG_KEEP_GOING(parse_hook(p, config_setting_get_elem(hooks, (unsigned)i), s, &s->hooks[i]));
-        for (int k = 0; k < i && s->hooks[i].name; k++)
-            if (s->hooks[k].name && strcmp(s->hooks[k].name, s->hooks[i].name) == 0) {
-                sh_cfg_fail(p, config_setting_get_elem(hooks, (unsigned)i),
-                            "hook '%s' is declared twice (first at line %d)", s->hooks[i].name, s->hooks[k].line);
-                break;
-            }
+        rc = parse_hook(p, config_setting_get_elem(hooks, (unsigned)i), s, &s->hooks[i]);
+        if (rc == SH_S_NOMEM)
+            break;
+        rc = SH_S_OK;
+        if (s->hooks[i].name && first[i] != SIZE_MAX)
+            sh_cfg_fail(p, config_setting_get_elem(hooks, (unsigned)i),
+                        "hook '%s' is declared twice (first at line %d)", s->hooks[i].name, s->hooks[first[i]].line);
     }
+    free(first);
+    if (rc != SH_S_OK)
+        return rc;
     return p->errors ? SH_S_CONFIG : SH_S_OK;
 }
 

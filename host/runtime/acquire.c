@@ -14,9 +14,9 @@ sh_status sh_runtime_acquire(sh_runtime *rt, const sh_registry_entry *e, sh_isol
      * later stage of a run would start one more worker to crash. */
     if (e) {
         pthread_mutex_lock(&rt->lock);
-        sh_status q = e->status == SH_PLUGIN_QUARANTINED
-                          ? sh_error_set(err, SH_S_LOAD, "plugin '%s' is %s", d->name, e->reason ? e->reason : "quarantined")
-                          : SH_S_OK;
+        sh_status q = SH_S_OK;
+        if (e->status == SH_PLUGIN_QUARANTINED)
+            q = sh_error_set(err, SH_S_LOAD, "plugin '%s' is %s", d->name, e->reason ? e->reason : "quarantined");
         pthread_mutex_unlock(&rt->lock);
         if (q != SH_S_OK)
             return q;

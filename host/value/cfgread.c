@@ -276,3 +276,23 @@ sh_status sh_cfg_value(sh_cfg *p, const config_setting_t *s, const char *what, s
         return sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
     return SH_S_OK;
 }
+
+sh_status sh_cfg_first_duplicates(sh_cfg *p, const config_setting_t *list, const char *key, size_t **out)
+{
+    size_t n = (size_t)config_setting_length(list);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    *out = malloc((n ? n : 1) * sizeof **out);
+    sh_status rc = names && *out ? SH_S_OK : sh_error_set(p->err, SH_S_NOMEM, "out of memory reading %s", p->path);
+    for (size_t i = 0; rc == SH_S_OK && i < n; i++) {
+        const config_setting_t *v = sh_cfg_member(config_setting_get_elem(list, (unsigned)i), key);
+        names[i] = v && config_setting_type(v) == CONFIG_TYPE_STRING ? config_setting_get_string(v) : NULL;
+    }
+    if (rc == SH_S_OK)
+        rc = sh_find_duplicates(names, n, *out, p->err);
+    free(names);
+    if (rc != SH_S_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}

@@ -56,6 +56,11 @@ sh_status sh_cfg_int(sh_cfg *p, const config_setting_t *group, const char *key, 
 sh_status sh_cfg_bool(sh_cfg *p, const config_setting_t *group, const char *key, bool *out);
 sh_status sh_cfg_strlist(sh_cfg *p, const config_setting_t *group, const char *key, sh_strlist *out);
 
+/* For each element of `list` (groups), the index of the first earlier element whose string `key` is the same,
+ * or SIZE_MAX; elements without a string `key` match nothing. *out (list-length entries) is the caller's to
+ * free. In n log n (util/strlist.h: sh_find_duplicates), so a long list is checked as fast as it is read. */
+sh_status sh_cfg_first_duplicates(sh_cfg *p, const config_setting_t *list, const char *key, size_t **out);
+
 /* sh_cfg_to_value with errors: PATH:LINE for a string that is not UTF-8 (`what` names the setting). */
 sh_status sh_cfg_value(sh_cfg *p, const config_setting_t *s, const char *what, sh_value **out);
 

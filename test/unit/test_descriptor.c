@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "registry/descriptor.h"
+#include "value/cfgread.h"
 #include "testutil.h"
 
 #include <stagehost/abi.h>
@@ -607,6 +608,51 @@ static void test_valid_stage_type_table(void **state)
     }
 }
 
+/* Every later copy of a stage type names the line of the first, in line order, whatever their number. */
+static void test_duplicate_stage_types_name_the_first(void **state)
+{
+    fixture *fx = *state;
+    sh_descriptor *d = NULL;
+    sh_error err;
+    const char *text = L_FORMAT L_NAME L_VERSION L_LIBRARY L_ABI
+        "stages = (\n"
+        "  { type = \"b\"; },\n"       /* line 7 */
+        "  { type = \"a\"; },\n"       /* line 8 */
+        "  { type = \"b\"; },\n"       /* line 9 */
+        "  { type = \"c\"; },\n"       /* line 10 */
+        "  { type = \"b\"; },\n"       /* line 11 */
+        "  { type = \"a\"; } );\n";    /* line 12 */
+    assert_int_equal(load(fx, text, &d, &err), SH_S_CONFIG);
+    const char *b9 = strstr(err.message, ":9: stage type 'b' is declared twice (first at line 7)");
+    const char *b11 = strstr(err.message, ":11: stage type 'b' is declared twice (first at line 7)");
+    const char *a12 = strstr(err.message, ":12: stage type 'a' is declared twice (first at line 8)");
+    if (!b9 || !b11 || !a12 || !(b9 < b11 && b11 < a12))
+        print_error("duplicates not reported in line order with their first line:\n%s\n", err.message);
+    assert_true(b9 && b11 && a12 && b9 < b11 && b11 < a12);
+    assert_null(strstr(err.message, ":7:"));
+    assert_null(strstr(err.message, ":10:"));
+}
+
+/* A descriptor larger than the cap is refused before it is parsed; a directory is not a descriptor. */
+static void test_oversized_and_not_a_file(void **state)
+{
+    fixture *fx = *state;
+    size_t n = SH_CFG_MAX_DESCRIPTOR + 1;
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    memset(text, ' ', n);
+    memcpy(text, L_FORMAT, strlen(L_FORMAT));
+    text[n] = '\0';
+    sh_descriptor *d = NULL;
+    sh_error err;
+    assert_int_equal(load(fx, text, &d, &err), SH_S_CONFIG);
+    free(text);
+    assert_non_null(strstr(err.message, "more than the 1024 KiB a descriptor may be"));
+    assert_non_null(strstr(err.message, fx->path));
+    assert_int_equal(sh_descriptor_load(fx->dir, &d, &err), SH_S_CONFIG);
+    assert_non_null(strstr(err.message, "is a directory, not a descriptor file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +672,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_abi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_stages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_stage_types_name_the_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_and_not_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_minimum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_entry, setup, teardown),
