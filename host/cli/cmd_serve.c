@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 #include "util/log.h"
 #include "serve/reload.h"
+#include "serve/ctl.h"
 #include "serve/serve.h"
 
 #include <limits.h>

@@ -1,12 +1,9 @@
-/* Long-running mode: a runtime kept warm behind a Unix socket, driven by `stagehost ctl`. Requests are served
- * one at a time; each is one frame holding an array of strings (the command and its argument), answered by one
- * frame holding {exit, output}. */
+/* Long-running mode: a runtime kept warm behind a Unix socket, driven by `stagehost ctl` (serve/ctl.h, which
+ * also states the request format). Requests are served one at a time. */
 #ifndef SH_SERVE_H
 #define SH_SERVE_H
 
 #include "runtime/runtime.h"
-
-enum { SH_CTL_REQUEST = 1, SH_CTL_RESPONSE = 2 };
 
 #define SH_DEFAULT_HEALTH_INTERVAL_MS 30000
 
@@ -17,9 +14,5 @@ enum { SH_CTL_REQUEST = 1, SH_CTL_RESPONSE = 2 };
  * sh_reload_apply); each is logged. `reload` is borrowed and watches `rt`. */
 typedef struct sh_reload sh_reload;
 sh_status sh_serve_dev(sh_runtime *rt, const char *socket_path, sh_reload *reload, sh_error *err);
-
-/* Sends one request and waits for the answer: *exit_code and `output` (appended). */
-sh_status sh_ctl(const char *socket_path, const char *const *args, size_t count, int *exit_code, sh_buf *output,
-                 sh_error *err);
 
 #endif
