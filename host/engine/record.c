@@ -1,22 +1,6 @@
 /* The run store's records: a stage's state and output, each attempt, in batches that commit together. */
 #include "engine/engine_private.h"
 
-static const char *attempt_word(sh_status st)
-{
-    switch (st) {
-    case SH_S_OK:
-        return "succeeded";
-    case SH_S_TIMEOUT:
-        return "timeout";
-    case SH_S_CRASH:
-        return "crashed";
-    case SH_S_PROTOCOL:
-        return "protocol";
-    default:
-        return "failed";
-    }
-}
-
 void sh_engine_store_warn(const sh_error *err)
 {
     /* The run goes on: losing the record of a stage is better than failing work that succeeded. What could not
@@ -59,7 +43,7 @@ void sh_engine_put_attempt(engine *e, const call *c, bool running)
     sh_attempt_record a = {.run_id = e->run_id,
                            .stage = e->p->stages[c->stage].name,
                            .attempt = c->attempt,
-                           .status = running ? "running" : attempt_word(c->status),
+                           .status = running ? "running" : sh_outcome_name(sh_outcome_of(c->status)),
                            .error = running || c->status == SH_S_OK ? NULL : c->err.message,
                            .started_ns = running ? sh_wall_ns() : c->wall_started_ns,
                            .finished_ns = running ? 0 : c->wall_started_ns + (c->ended_ns - c->started_ns),

@@ -2,22 +2,6 @@
  * in-process ones on this thread, and sleeps until a call ends or a retry or poll falls due. */
 #include "engine/engine_private.h"
 
-static sh_outcome outcome_of(sh_status st)
-{
-    switch (st) {
-    case SH_S_OK:
-        return SH_OUTCOME_OK;
-    case SH_S_TIMEOUT:
-        return SH_OUTCOME_TIMEOUT;
-    case SH_S_CRASH:
-        return SH_OUTCOME_CRASH;
-    case SH_S_PROTOCOL:
-        return SH_OUTCOME_PROTOCOL;
-    default:
-        return SH_OUTCOME_FAILED;
-    }
-}
-
 static void log_tap(void *ctx, sh_log_level level, const char *message)
 {
     call *c = ctx;
@@ -72,7 +56,7 @@ static void run_call(engine *e, call *c)
                                .cpu_user_us = c->usage.user_us,
                                .cpu_sys_us = c->usage.sys_us,
                                .peak_rss_kb = c->usage.maxrss_kb,
-                               .outcome = outcome_of(c->status)};
+                               .outcome = sh_outcome_of(c->status)};
     sh_runtime_release(rt, d ? sr->target.plugin : NULL, in,
                        &(sh_call_outcome){.status = c->status, .message = c->err.message, .metrics = &m});
 }

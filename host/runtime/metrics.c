@@ -2,6 +2,7 @@
  * metrics_render.c turns them into text, Prometheus and JSON. */
 #include "runtime/metrics_private.h"
 
+#include "util/names.h"
 #include "value/value.h"
 
 #include <inttypes.h>
@@ -9,6 +10,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char *const outcome_names[] = {
+    [SH_OUTCOME_OK] = "succeeded", [SH_OUTCOME_FAILED] = "failed", [SH_OUTCOME_TIMEOUT] = "timeout",
+    [SH_OUTCOME_CRASH] = "crashed", [SH_OUTCOME_PROTOCOL] = "protocol",
+};
+SH_DEFINE_STRING_TABLE(sh_outcome, sh_outcome, outcome_names, "failed")
+
+sh_outcome sh_outcome_of(sh_status status)
+{
+    switch (status) {
+    case SH_S_OK:
+        return SH_OUTCOME_OK;
+    case SH_S_TIMEOUT:
+        return SH_OUTCOME_TIMEOUT;
+    case SH_S_CRASH:
+        return SH_OUTCOME_CRASH;
+    case SH_S_PROTOCOL:
+        return SH_OUTCOME_PROTOCOL;
+    default:
+        return SH_OUTCOME_FAILED;
+    }
+}
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Keys                                                                                                          */

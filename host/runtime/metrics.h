@@ -4,6 +4,7 @@
 #define SH_METRICS_H
 
 #include "util/buf.h"
+#include "util/error.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +16,12 @@ typedef enum sh_outcome {
     SH_OUTCOME_CRASH,    /* the worker died (signal, exit, resource limit) */
     SH_OUTCOME_PROTOCOL  /* the worker broke the wire protocol */
 } sh_outcome;
+
+/* How a call that ended with `status` counts. */
+sh_outcome sh_outcome_of(sh_status status);
+/* The word the run store and reports use for it: succeeded, failed, timeout, crashed, protocol. */
+const char *sh_outcome_name(sh_outcome o);
+bool sh_outcome_parse(const char *s, sh_outcome *out);
 
 /* One invocation of a stage's process(). Strings are copied. */
 typedef struct sh_invocation_metrics {
