@@ -37,7 +37,7 @@ typedef struct sh_hostconfig {
     sh_plugin_settings *plugins;
     size_t plugin_count;
     sh_value *pins; /* stage type -> the plugin that provides it, when several could; a map, or NULL */
-    sh_middleware_config hooks; /* the `hooks` group: singleton choices, governance, quota (middleware.h) */
+    sh_middleware_config hooks; /* the `hooks` group: singleton choices, governance, quota (hooks/middleware.h) */
 } sh_hostconfig;
 
 /* Errors name PATH:LINE (SH_S_CONFIG). */

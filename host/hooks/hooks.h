@@ -1,4 +1,4 @@
-/* Hooks: extension points other than stages. Hookspec files (hookspec.h) declare hooks; plugin descriptors
+/* Hooks: extension points other than stages. Hookspec files (registry/hookspec.h) declare hooks; plugin descriptors
  * declare implementations (`hooks = ( { hook = "KIND.NAME"; symbol = ...; priority = N; } )`); this table links
  * them, orders implementations, checks the dispatch rules at startup, and calls implementations through libffi:
  * directly for in-process plugins (isolation "none"), in the plugin's worker otherwise.

@@ -8,7 +8,7 @@
  *   entry   u32 entry length | string file name | i64 size, mtime_ns, ctime_ns, st_ino | i32 status |
  *             u32 payload length | payload
  *
- * An entry's status is SH_S_OK with the descriptor's record (descriptor_blob.c) as payload, a refusal's status
+ * An entry's status is SH_S_OK with the descriptor's record (registry/cache_record.c) as payload, a refusal's status
  * with its message, or LISTED with no payload: the file is there but is parsed each time (modified too recently,
  * @include, or a refusal that names the plugin). Every descriptor file of a directory has an entry, in byte order
  * of file names, the order discovery lists them in: a scan walks the entries in step with the listing and copies
@@ -16,7 +16,7 @@
  *
  * The key names the host version, SH_REGCACHE_SCHEMA, the descriptor format, the size of sh_descriptor and the
  * value codec version (a stage's function is recorded as a codec value): a file written by another build is
- * ignored and rebuilt. The rules that decide what may be answered from the file are in regcache.h.
+ * ignored and rebuilt. The rules that decide what may be answered from the file are in registry/cache.h.
  */
 #include "registry/cache.h"
 #include "util/buf.h"

@@ -34,8 +34,8 @@
 /* The file layout; the file name carries it too (registry-v2.cache). */
 #define SH_REGCACHE_FORMAT 2
 
-/* Part of the cache key. Whoever changes the fields of sh_descriptor (and so its record, descriptor_blob.c), or
- * what sh_descriptor_load() accepts or says in its errors (descriptor.c, cfgread.c), must bump it: caches
+/* Part of the cache key. Whoever changes the fields of sh_descriptor (and so its record, registry/cache_record.c), or
+ * what sh_descriptor_load() accepts or says in its errors (descriptor.c, value/cfgread.c), must bump it: caches
  * written before are then ignored and rebuilt. */
 #define SH_REGCACHE_SCHEMA 5
 

@@ -1,5 +1,5 @@
-/* A valid descriptor as a flat record, for the registry cache (regcache.c): read back into one allocation with
- * no parsing, where the value form (descriptor_value.c) builds and walks a tree of values and makes an
+/* A valid descriptor as a flat record, for the registry cache (registry/cache.c): read back into one allocation with
+ * no parsing, where the value form (worker/spawn_request.c) builds and walks a tree of values and makes an
  * allocation per string. */
 #ifndef SH_DESCRIPTOR_BLOB_H
 #define SH_DESCRIPTOR_BLOB_H

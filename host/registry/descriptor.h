@@ -31,7 +31,7 @@ typedef struct sh_stage_decl {
     /* The stage's output depends only on its input items, its configuration and the plugin's version, so the
      * engine may reuse a stored output when all three match. */
     bool idempotent;
-    /* A function stage: an ordinary C function called through libffi for each item (funcstage.h), as a map
+    /* A function stage: an ordinary C function called through libffi for each item (plugin/function_stage.h), as a map
      * { symbol, args = [ { type, field | value } ], returns = { type, field } }; NULL for a plugin's own stage. */
     struct sh_value *function;
     int line;
@@ -100,7 +100,7 @@ typedef struct sh_descriptor {
     sh_limits limits;
     sh_permissions permissions;
     int name_line, version_line, stages_line;
-    /* The struct, its strings and its arrays are one allocation (the registry cache's, descriptor_blob.c): a
+    /* The struct, its strings and its arrays are one allocation (the registry cache's, registry/cache_record.c): a
      * cached discovery of 10,000 plugins makes 10,000 allocations instead of 200,000. Only stage functions and
      * dependencies are separate. Set by nothing else; sh_descriptor_free knows. */
     bool packed;

@@ -12,7 +12,7 @@ const char *sh_inspect_step_name(sh_inspect_step step)
     return (unsigned)step <= SH_STEP_DONE ? names[step] : "?";
 }
 
-/* Which step a load failure belongs to, from the loader's message (see loader.c). */
+/* Which step a load failure belongs to, from the loader's message (see plugin/loader.c). */
 static sh_inspect_step classify(const char *message)
 {
     if (strstr(message, "in the magic block") || strstr(message, "is not an sh_entry object"))

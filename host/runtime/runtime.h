@@ -57,7 +57,7 @@ void sh_runtime_record_health(sh_runtime *rt, const sh_registry_entry *e, bool o
 /* Checks the health of every loaded plugin (serve mode calls it periodically). */
 void sh_runtime_check_health(sh_runtime *rt);
 
-/* Adds a command-line grant "PLUGIN:PERMISSION" (see grants.h). SH_S_CONFIG when malformed. */
+/* Adds a command-line grant "PLUGIN:PERMISSION" (see config/grants.h). SH_S_CONFIG when malformed. */
 sh_status sh_runtime_grant(sh_runtime *rt, const char *spec, sh_error *err);
 
 /* Unloads every plugin (fini, workers reaped), stops the zygote, frees everything. */
