@@ -106,14 +106,22 @@ static sh_status impl_failed(dispatch *d, impl *im, sh_error *err)
     return sh_error_prefix(err, "hook '%s': plugin '%s'", d->hk->spec->full_name, im->plugin);
 }
 
-static bool supports(const impl *im, const char *const *tags, size_t ntags)
+/* Whether the implementation's declared capabilities cover every tag the call requires (an empty requirement
+ * is covered by every implementation): a parser for `pdf` alone does not answer a call for `pdf` and `ocr`. */
+static bool covers(const impl *im, const char *const *tags, size_t ntags)
 {
-    for (size_t i = 0; i < im->decl->supports_count; i++)
-        for (size_t k = 0; k < ntags; k++)
-            if (strcmp(im->decl->supports[i], tags[k]) == 0)
-                return true;
-    return false;
+    for (size_t k = 0; k < ntags; k++) {
+        bool found = false;
+        for (size_t i = 0; i < im->decl->supports_count && !found; i++)
+            found = strcmp(im->decl->supports[i], tags[k]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
 }
+
+/* A singleton's answer that lets the next implementation answer instead: no result, or a null value. */
+static bool empty(const sh_value *v) { return !v || sh_value_type(v) == SH_TYPE_NULL; }
 
 /* A chain: each output is the next link's first argument. With hk->chain_native a direct link's scalar output
  * is copied from the result slot into the first argument slot as C data; a value is built only when a worker
@@ -183,12 +191,22 @@ static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntag
                                 "singleton hook '%s' has no implementation: no usable plugin on the search path "
                                 "declares it (stagehost hooks list shows what is there)",
                                 hk->spec->full_name);
-        rc = call_impl(d, &hk->impls[0], false, result, &native, &stopped, err);
-        return rc == SH_S_OK ? rc : impl_failed(d, &hk->impls[0], err);
+        /* The first non-empty result answers, in dispatch order: an implementation that has nothing to say for
+         * these arguments lets the next one answer. A void singleton has one answerer. */
+        for (size_t i = 0; i < hk->count; i++) {
+            sh_value_free(r);
+            rc = call_impl(d, &hk->impls[i], false, &r, &native, &stopped, err);
+            if (rc != SH_S_OK)
+                return impl_failed(d, &hk->impls[i], err);
+            if (hk->spec->sig.ret == SH_NT_VOID || !empty(r))
+                break;
+        }
+        *result = r;
+        return SH_S_OK;
     case SH_DISPATCH_CAPABILITY: {
         impl *pick = NULL;
         for (size_t i = 0; i < hk->count && !pick; i++)
-            if (supports(&hk->impls[i], tags, ntags))
+            if (covers(&hk->impls[i], tags, ntags))
                 pick = &hk->impls[i];
         if (!pick)
             pick = hk->fallback;
@@ -198,7 +216,7 @@ static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntag
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", tags[k]);
             return sh_error_set(err, SH_S_STAGE,
                                 "capability hook '%s': no implementation supports %s%s%s and none is the fallback; "
-                                "install a plugin that supports one of them, or mark one implementation "
+                                "install a plugin that supports all of them, or mark one implementation "
                                 "fallback = true",
                                 hk->spec->full_name, ntags ? "the tags [" : "a call without tags", list,
                                 ntags ? "]" : "");
@@ -244,6 +262,12 @@ static sh_status dispatch_call(dispatch *d, const char *const *tags, size_t ntag
         }
         return SH_S_OK;
     case SH_DISPATCH_CHAIN:
+        /* A chain with no link has no result to give: passing the input back would pass for an answer. */
+        if (!hk->count)
+            return sh_error_set(err, SH_S_STAGE,
+                                "chain hook '%s' has no implementation: no usable plugin on the search path "
+                                "declares it (stagehost hooks list shows what is there)",
+                                hk->spec->full_name);
         return dispatch_chain(d, result, err);
     }
     return sh_error_set(err, SH_S_CONFIG, "unknown dispatch class");

@@ -161,6 +161,42 @@ expect_rc 2 "two fallbacks"
 expect_in err "capability hook 'doc.parse' has two fallback implementations: plugin 'test/hook-b'" "two fallbacks name both"
 expect_in err "plugin 'test/hook-c'" "two fallbacks name the second"
 
+
+# The dispatch rules of the dagstack dispatch table, each where stagehost used to depart from it:
+# a capability call is answered by an implementation whose tags cover all of the call's tags (priority among
+# those), a singleton by the first implementation with a non-empty result, and a chain needs an implementation.
+C="$T/conf"
+mkdir -p "$C"
+cat >"$C/pick.hooks" <<'SPEC'
+kind = "pick"; api = "1.0";
+hooks = ( { name = "one"; dispatch = "singleton"; args = ( "string" ); returns = "value"; },
+          { name = "through"; dispatch = "chain"; args = ( "string" ); returns = "string"; },
+          { name = "parse"; dispatch = "capability"; args = ( "string" ); returns = "string"; } );
+SPEC
+for l in a b; do
+    link_lib "$C" "libhook_$l.so"
+    printf 'format = 1; name = "test/hook-%s"; version = "1.0.0"; library = "libhook_%s.so"; abi = "1.0";
+' "$l" "$l" >"$C/hook-$l.plugin"
+    printf 'isolation = "none"; stages = ( { type = "numbers"; }, { type = "ctx"; } );
+' >>"$C/hook-$l.plugin"
+done
+printf 'hooks = ( { hook = "pick.one"; symbol = "h_null"; priority = 9; },
+  { hook = "pick.parse"; symbol = "h_tag"; priority = 10; supports = ( "pdf" ); } );
+' >>"$C/hook-a.plugin"
+printf 'hooks = ( { hook = "pick.one"; symbol = "h_tag"; priority = 1; },
+  { hook = "pick.parse"; symbol = "h_tag"; priority = 0; supports = ( "pdf", "ocr" ); } );
+' >>"$C/hook-b.plugin"
+run "$SH" hooks call pick.parse p --tag pdf --tag ocr --plugins-dir "$C"
+expect_rc 0 "capability with two tags"
+expect_in out '"b:p"' "capability: the implementation covering every tag answers, not a higher priority one sharing one"
+run "$SH" hooks call pick.parse p --tag pdf --plugins-dir "$C"
+expect_in out '"a:p"' "capability: among the implementations covering the tags, priority decides"
+run "$SH" hooks call pick.one x --plugins-dir "$C"
+expect_rc 0 "singleton whose top implementation has nothing to say"
+expect_in out '"b:x"' "singleton: the first non-empty result answers"
+run "$SH" hooks call pick.through x --plugins-dir "$C"
+expect_rc 1 "a chain with no implementation"
+expect_in err "chain hook 'pick.through' has no implementation" "a chain with no implementation is an error, not its input"
 # ---- hookspec and descriptor errors ------------------------------------------------------------------------------------
 mkdir -p "$T/bad"
 cat >"$T/bad/x.hooks" <<'SPEC'

@@ -60,6 +60,15 @@ SH_SDK_EXPORT int h_stop(sh_call *call, const char *s, sh_value **out)
 }
 
 /* Notify: writes "LETTER input" to the file named by the argument (in-process plugins only: workers cannot). */
+/* An implementation with nothing to say: a null value (for hooks returning `value`). */
+SH_SDK_EXPORT int h_null(sh_call *call, const char *s, sh_value **out);
+SH_SDK_EXPORT int h_null(sh_call *call, const char *s, sh_value **out)
+{
+    (void)call, (void)s;
+    *out = sh_sdk_host->new_null();
+    return *out ? SH_OK : SH_ERR_NOMEM;
+}
+
 SH_SDK_EXPORT int h_notify(sh_call *call, const char *path, const char *what);
 SH_SDK_EXPORT int h_notify(sh_call *call, const char *path, const char *what)
 {
