@@ -20,12 +20,6 @@ sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, 
                           const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
                           sh_error *err);
 
-/* The warm instance of `d` (NULL: the built-ins) with isolation `iso`, or a new one. Expired instances are
- * unloaded first. */
-sh_status sh_pool_acquire(sh_pool *p, const sh_descriptor *d, sh_isolation iso, const sh_worker_limits *limits,
-                          const sh_value *config, const sh_sandbox_policy *policy, sh_instance **out, bool *reused,
-                          sh_error *err);
-
 /* The warm instance of `d` with isolation `iso`, marked in use, or NULL (nothing is loaded). */
 sh_instance *sh_pool_take_warm(sh_pool *p, const sh_descriptor *d, sh_isolation iso);
 
