@@ -255,7 +255,8 @@ static void ties_are_startup_problems(void **state)
     assert_int_equal(mkdir(tie, 0755), 0);
     write_spec(tie, "tie.hooks",
                "kind = \"tie\"; api = \"1.0\";\n"
-               "hooks = ( { name = \"pick\"; dispatch = \"singleton\"; args = ( \"string\" ); returns = \"string\"; },\n"
+               "hooks = (\n"
+               "  { name = \"pick\"; dispatch = \"singleton\"; args = ( \"string\" ); returns = \"string\"; },\n"
                "  { name = \"cap\"; dispatch = \"capability\"; args = ( \"string\" ); returns = \"string\"; } );\n");
     hook_plugin(tie, 'd', "{ hook = \"tie.pick\"; symbol = \"h_tag\"; }, "
                           "{ hook = \"tie.cap\"; symbol = \"h_tag\"; fallback = true; }");
