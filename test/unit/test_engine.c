@@ -72,16 +72,24 @@ static void expect_output(const char *name, const char *want)
 #define READ_DOCS "{ name = \"src\"; type = \"read\"; config = { path = \"docs\"; }; }, "
 #define WRITE(file) ", { name = \"out\"; type = \"write\"; config = { path = \"" file "\"; }; }"
 
+/* src (the documents) -> flaky (in-process, failing its first `fail_times` attempts, retried `retries` times)
+ * -> out (writing DIR/`file`), as a stage list body in `buf`. */
+static const char *flaky_stages(char *buf, size_t size, int fail_times, int retries, const char *file)
+{
+    snprintf(buf, size,
+             READ_DOCS "{ name = \"flaky\"; type = \"test/faults.flaky\"; isolation = \"none\";"
+                       "  config = { fail_times = %d; }; retry = { max = %d; backoff_ms = 1; }; }" WRITE("%s"),
+             fail_times, retries, file);
+    return buf;
+}
+
 static void retry_succeeds_on_a_later_attempt(void **state)
 {
     (void)state;
     sh_run_report r;
     sh_error err;
-    sh_status rc = run("retry",
-                       READ_DOCS "{ name = \"flaky\"; type = \"test/faults.flaky\"; isolation = \"none\";"
-                                 "  config = { fail_times = 2; }; retry = { max = 2; backoff_ms = 1; }; }" WRITE(
-                                     "retry.jsonl"),
-                       NULL, &r, &err);
+    char stages[1024];
+    sh_status rc = run("retry", flaky_stages(stages, sizeof stages, 2, 2, "retry.jsonl"), NULL, &r, &err);
     if (rc != SH_S_OK)
         fail_msg("%s", err.message);
     assert_string_equal(r.status, "succeeded");
@@ -98,11 +106,8 @@ static void retries_run_out(void **state)
     (void)state;
     sh_run_report r;
     sh_error err;
-    sh_status rc = run("exhausted",
-                       READ_DOCS "{ name = \"flaky\"; type = \"test/faults.flaky\"; isolation = \"none\";"
-                                 "  config = { fail_times = 5; }; retry = { max = 1; backoff_ms = 1; }; }" WRITE(
-                                     "never.jsonl"),
-                       NULL, &r, &err);
+    char stages[1024];
+    sh_status rc = run("exhausted", flaky_stages(stages, sizeof stages, 5, 1, "never.jsonl"), NULL, &r, &err);
     assert_int_equal(rc, SH_S_STAGE);
     tu_expect_contains(err.message, "stage 'flaky' (plugin 'test/faults' 1.0.0, action 'flaky') failed on attempt 2");
     tu_expect_contains(err.message, "stages not run: 'out'");
@@ -162,9 +167,8 @@ static void gate_times_out_with_what_it_last_saw(void **state)
 static void resume_reuses_finished_stages_and_continues_attempts(void **state)
 {
     (void)state;
-    static const char stages[] =
-        READ_DOCS "{ name = \"flaky\"; type = \"test/faults.flaky\"; isolation = \"none\";"
-                  "  config = { fail_times = 3; }; retry = { max = 1; backoff_ms = 1; }; }" WRITE("resumed.jsonl");
+    char stages[1024];
+    flaky_stages(stages, sizeof stages, 3, 1, "resumed.jsonl");
     sh_run_report first, second;
     sh_error err;
     assert_int_equal(run("resumable", stages, NULL, &first, &err), SH_S_STAGE);
