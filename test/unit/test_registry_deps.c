@@ -47,9 +47,7 @@ static void constraints_compare_versions(void **state)
     /* A pre-release or build suffix does not take part, in a constraint or in a version. */
     assert_true(satisfied("core/io >= 1.4.2", "1.4.2-rc1"));
     assert_true(satisfied("core/io >= 1.4.2-rc1, < 2", "1.4.2"));
-    sh_version v;
-    assert_true(sh_version_parse("1.2.3-beta+build", &v));
-    assert_true(v.major == 1 && v.minor == 2 && v.patch == 3);
+    assert_true(satisfied("core/io = 1.2.3", "1.2.3-beta+build"));
     assert_true(satisfied("core/io >= 1.10", "1.10.0"));    /* numbers, not text */
     assert_false(satisfied("core/io >= 1.10", "1.9.0"));
     assert_false(satisfied("core/io", "not a version"));
