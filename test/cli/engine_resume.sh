@@ -2,6 +2,20 @@
 # a resume after a stage that emitted nothing, and refusing a run that is still running.
 . "$(dirname "$0")/engine_lib.sh"
 
+# wait_for_run PIPELINE EXPR: polls (for up to 15 s) the newest run of PIPELINE in its store until the Python
+# expression EXPR holds over its `runs show --json` (as `d`), and prints its id; prints nothing if it never does.
+wait_for_run() {
+    local id _
+    for _ in $(seq 300); do
+        sleep 0.05
+        "$SH" runs list "$1" --json >"$T/wl.json" 2>/dev/null || continue
+        id=$(json "$T/wl.json" 'd[0]["id"] if d else ""')
+        [ -n "$id" ] || continue
+        "$SH" runs show "$id" "$1" --json >"$T/ws.json" 2>/dev/null || continue
+        [ "$(json "$T/ws.json" "bool($2)")" = True ] && { echo "$id"; return; }
+    done
+}
+
 # --- resume after SIGKILL -----------------------------------------------------------------------------------
 mkdir -p "$T/r/docs" "$T/u/docs"
 printf 'Original text. Two sentences.' >"$T/r/docs/a.txt"
@@ -18,18 +32,10 @@ cp "$T/r/p.cfg" "$T/u/p.cfg"
 "$SH" run "$T/u/p.cfg" $F >/dev/null 2>&1 || fail "uninterrupted run"
 "$SH" run "$T/r/p.cfg" $F >/dev/null 2>"$T/killed.err" &
 host=$!
-rid=""
-for _ in $(seq 300); do
-    sleep 0.05
-    "$SH" runs list "$T/r/p.cfg" --json >"$T/rl.json" 2>/dev/null || continue
-    rid=$(json "$T/rl.json" 'd[0]["id"] if d else ""')
-    [ -n "$rid" ] || continue
-    "$SH" runs show "$rid" "$T/r/p.cfg" --json >"$T/rs.json" 2>/dev/null || continue
-    [ "$(json "$T/rs.json" '[s["status"] for s in d["stage_list"]][:2]')" = "['succeeded', 'running']" ] && break
-done
+rid=$(wait_for_run "$T/r/p.cfg" '[s["status"] for s in d["stage_list"]][:2] == ["succeeded", "running"]')
 kill -KILL "$host"
 wait "$host" 2>/dev/null
-[ -n "$rid" ] || fail "resume: the run never showed up in the store"
+[ -n "$rid" ] || fail "resume: the run never showed up in the store with stage a done and b running"
 run "$SH" runs list "$T/r/p.cfg" --json
 [ "$(json "$T/out" 'd[0]["status"]')" = interrupted ] || fail "a killed run is listed as interrupted: $(cat "$T/out")"
 [ ! -e "$T/r/out.jsonl" ] || fail "the killed run got to its last stage"
@@ -72,13 +78,8 @@ expect_rc 0 "resume after the failure"
 pipeline "$T/e/long.cfg" '{ name = "s"; type = "test/faults.sleep"; config = { ms = 20000; }; }'
 "$SH" run "$T/e/long.cfg" $F >/dev/null 2>&1 &
 long=$!
-lid=""
-for _ in $(seq 300); do
-    sleep 0.05
-    "$SH" runs list "$T/e/long.cfg" --json >"$T/ll.json" 2>/dev/null || continue
-    lid=$(json "$T/ll.json" '[r["id"] for r in d if r["status"] == "running"][0] if any(r["status"] == "running" for r in d) else ""')
-    [ -n "$lid" ] && break
-done
+lid=$(wait_for_run "$T/e/long.cfg" 'd["status"] == "running"')
+[ -n "$lid" ] || fail "the long run never showed up in the store as running"
 run "$SH" run "$T/e/long.cfg" $F --resume "$lid"
 expect_rc 2 "resuming a run that is still running"
 expect_in err "is still running in process $long" "the running process is named"
