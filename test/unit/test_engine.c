@@ -1,7 +1,8 @@
 /* The engine's stage state machine, driven through sh_engine_run with the built-in stages and test/faults:
- * retries (a flaky stage succeeding on a later attempt, and running out of attempts), gate polls (the gate runs
- * its upstream stage again until its condition holds, or times out), resume (finished stages reused, attempt
- * numbers going on from the failed run) and the output cache. Every run records into a temporary run store. */
+ * retries (a flaky stage succeeding on a later attempt, and running out of attempts), on_failure = "continue",
+ * gate polls (the gate runs its upstream stage again until its condition holds, or times out), resume (finished
+ * stages reused, attempt numbers going on from the failed run) and the output cache. Every run records into a
+ * temporary run store. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +116,29 @@ static void retries_run_out(void **state)
     expect_stage(&r, "flaky", "failed", 2);
     tu_expect_contains(stage(&r, "flaky")->error, "failing attempt 2 of the first 5 on purpose");
     expect_stage(&r, "out", "not run", 0);
+    sh_run_report_free(&r);
+}
+
+/* on_failure = "continue": only the failed stage's downstream branch is skipped; the run is partial. */
+static void a_failure_that_continues_skips_only_its_branch(void **state)
+{
+    (void)state;
+    sh_run_report r;
+    sh_error err;
+    sh_status rc = run("partial",
+                       READ_DOCS "{ name = \"bad\"; type = \"test/faults.fail\"; isolation = \"none\";"
+                                 "  depends_on = ( \"src\" ); on_failure = \"continue\"; },"
+                                 "{ name = \"after_bad\"; type = \"passthrough\"; depends_on = ( \"bad\" ); },"
+                                 "{ name = \"good\"; type = \"passthrough\"; depends_on = ( \"src\" ); }",
+                       NULL, &r, &err);
+    if (rc != SH_S_OK)
+        fail_msg("%s", err.message);
+    assert_string_equal(r.status, "partial");
+    expect_stage(&r, "bad", "failed", 1);
+    expect_stage(&r, "after_bad", "skipped", 0);
+    tu_expect_contains(stage(&r, "after_bad")->error, "upstream stage 'bad'");
+    expect_stage(&r, "good", "succeeded", 1);
+    assert_int_equal(stage(&r, "good")->items_out, 1);
     sh_run_report_free(&r);
 }
 
@@ -271,6 +295,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(retry_succeeds_on_a_later_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_run_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failure_that_continues_skips_only_its_branch, setup, teardown),
         cmocka_unit_test_setup_teardown(gate_polls_its_upstream_until_the_condition_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(gate_times_out_with_what_it_last_saw, setup, teardown),
         cmocka_unit_test_setup_teardown(resume_reuses_finished_stages_and_continues_attempts, setup, teardown),
