@@ -20,6 +20,7 @@
 
 static char dir[256];
 static char store[PATH_MAX];
+static sh_env env;
 static sh_runtime rt;
 
 /* Writes pipeline NAME (DIR/NAME.cfg) with the stage list body `stages`, and runs it (resuming `resume_id`
@@ -265,9 +266,12 @@ static int setup(void **state)
     snprintf(path, sizeof path, "%s/docs/a.txt", dir);
     tu_write_file(path, "First document. It has two sentences.");
     snprintf(store, sizeof store, "%s/runs.db", dir);
+    /* Crash history and the registry cache belong to the test. */
+    snprintf(path, sizeof path, "%s/state", dir);
+    tu_env(&env, path, NULL);
     const char *dirs[] = {plugins};
     sh_error err;
-    if (sh_runtime_start(&rt, true, NULL, dirs, 1, &err) != SH_S_OK) {
+    if (sh_runtime_start(&rt, &env, true, NULL, dirs, 1, &err) != SH_S_OK) {
         print_error("%s\n", err.message);
         return -1;
     }
@@ -280,18 +284,12 @@ static int teardown(void **state)
 {
     (void)state;
     sh_runtime_stop(&rt);
+    sh_env_free(&env);
     return tu_remove_tree(dir);
 }
 
 int main(void)
 {
-    /* Crash history and the registry cache belong to the test. */
-    char state_dir[256];
-    if (!tu_mkdtemp(state_dir, sizeof state_dir, "sh-test-engine-state"))
-        return 1;
-    setenv("STAGEHOST_STATE_DIR", state_dir, 1);
-    setenv("STAGEHOST_CACHE_DIR", state_dir, 1);
-    unsetenv("STAGEHOST_CONFIG");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(retry_succeeds_on_a_later_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_run_out, setup, teardown),
@@ -302,6 +300,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(cache_reuses_output_for_the_same_input, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    tu_remove_tree(state_dir);
     return failed;
 }

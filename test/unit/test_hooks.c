@@ -65,6 +65,7 @@ static const char hooks_c[] =
     "{ hook = \"doc.parse\"; symbol = \"h_tag\"; fallback = true; }";
 
 static char dir[256];
+static sh_env env;
 static sh_runtime rt;
 static sh_hooks *table;
 
@@ -90,11 +91,15 @@ static void write_spec(const char *in, const char *name, const char *text)
     tu_write_file(path, text);
 }
 
-/* Starts the runtime of the test on directory `in` and gets its hook table, as a front end does. */
-static sh_status start(const char *in, sh_error *err)
+/* Starts the runtime of the test on directory `in`, with the environment variables `extra` (NAME=VALUE, ended
+ * by NULL; may be NULL) and the test's state directory, and gets its hook table, as a front end does. */
+static sh_status start(const char *in, const char *const *extra, sh_error *err)
 {
+    char state[PATH_MAX];
+    snprintf(state, sizeof state, "%s/state", dir);
+    tu_env(&env, state, extra);
     const char *dirs[] = {in};
-    if (sh_runtime_start(&rt, false, NULL, dirs, 1, err) != SH_S_OK)
+    if (sh_runtime_start(&rt, &env, false, NULL, dirs, 1, err) != SH_S_OK)
         fail_msg("%s", err->message);
     table = NULL;
     return sh_hooks_get(&rt, &table, err);
@@ -106,6 +111,7 @@ static void stop(void)
     sh_hooks_free(table);
     table = NULL;
     sh_runtime_stop(&rt);
+    sh_env_free(&env);
 }
 
 /* Calls `name` with string arguments `a` (and `b` unless NULL), and the capability tags. */
@@ -234,7 +240,7 @@ static int setup(void **state)
     hook_plugin(dir, 'b', hooks_b);
     hook_plugin(dir, 'c', hooks_c);
     sh_error err;
-    if (start(dir, &err) != SH_S_OK) {
+    if (start(dir, NULL, &err) != SH_S_OK) {
         print_error("%s\n", err.message);
         return -1;
     }
@@ -266,7 +272,7 @@ static void ties_are_startup_problems(void **state)
                           "{ hook = \"tie.cap\"; symbol = \"h_tag\"; fallback = true; }");
     sh_error err;
     stop(); /* the group's runtime: this test starts its own */
-    assert_int_equal(start(tie, &err), SH_S_CONFIG);
+    assert_int_equal(start(tie, NULL, &err), SH_S_CONFIG);
     tu_expect_contains(err.message, "the hook system cannot start");
     tu_expect_contains(err.message, "singleton hook 'tie.pick' has two implementations of equal top priority 0: "
                                     "plugin 'test/hook-d'");
@@ -276,34 +282,23 @@ static void ties_are_startup_problems(void **state)
     stop();
 
     /* The environment chooses the singleton; the second fallback still stops the table. */
-    setenv("STAGEHOST_ACTIVE_TIE", "test/hook-e", 1);
-    assert_int_equal(start(tie, &err), SH_S_CONFIG);
-    unsetenv("STAGEHOST_ACTIVE_TIE");
+    const char *const choose_e[] = {"STAGEHOST_ACTIVE_TIE=test/hook-e", NULL};
+    assert_int_equal(start(tie, choose_e, &err), SH_S_CONFIG);
     assert_null(strstr(err.message, "tie.pick"));
     tu_expect_contains(err.message, "capability hook 'tie.cap' has two fallback implementations");
     stop();
 
     hook_plugin(tie, 'e', "{ hook = \"tie.pick\"; symbol = \"h_tag\"; }");
-    setenv("STAGEHOST_ACTIVE_TIE", "test/hook-e", 1);
-    sh_status rc = start(tie, &err);
-    unsetenv("STAGEHOST_ACTIVE_TIE");
+    sh_status rc = start(tie, choose_e, &err);
     if (rc != SH_S_OK)
         fail_msg("%s", err.message);
     expect_answer("tie.pick", "x", NULL, 0, "e:x");
     stop();
-    assert_int_equal(start(dir, &err), SH_S_OK); /* for the teardown */
+    assert_int_equal(start(dir, NULL, &err), SH_S_OK); /* for the teardown */
 }
 
 int main(void)
 {
-    char state_dir[256];
-    if (!tu_mkdtemp(state_dir, sizeof state_dir, "sh-test-hooks-state"))
-        return 1;
-    setenv("STAGEHOST_STATE_DIR", state_dir, 1);
-    setenv("STAGEHOST_CACHE_DIR", state_dir, 1);
-    unsetenv("STAGEHOST_CONFIG");
-    unsetenv("STAGEHOST_ACTIVE_DOC");
-    unsetenv("STAGEHOST_ACTIVE_TIE");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(singleton_the_highest_priority_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(chain_passes_each_output_on, setup, teardown),
@@ -312,7 +307,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(broadcast_notify_calls_everyone_and_keeps_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(ties_are_startup_problems, setup, teardown),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    tu_remove_tree(state_dir);
-    return failed;
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

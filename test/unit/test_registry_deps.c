@@ -18,6 +18,7 @@
 #include <string.h>
 
 static char dir[256];
+static sh_env env;
 static sh_registry reg;
 
 static bool satisfied(const char *requirement, const char *version)
@@ -84,7 +85,7 @@ static void plugin(const char *name, const char *version, const char *requires)
 static void discover(void)
 {
     sh_error err;
-    if (sh_discover_dir(&reg, dir, &err) != SH_S_OK)
+    if (sh_discover_dir(&reg, &env, dir, &err) != SH_S_OK)
         fail_msg("%s", err.message);
     sh_registry_check_dependencies(&reg);
 }
@@ -200,6 +201,8 @@ static int setup(void **state)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/lib.so", dir);
     tu_write_file(path, "");
+    snprintf(path, sizeof path, "%s/state", dir); /* the registry cache, out of the descriptors' way */
+    tu_env(&env, path, NULL);
     sh_registry_init(&reg);
     return 0;
 }
@@ -208,15 +211,12 @@ static int teardown(void **state)
 {
     (void)state;
     sh_registry_free(&reg);
+    sh_env_free(&env);
     return tu_remove_tree(dir);
 }
 
 int main(void)
 {
-    char cache[256];
-    if (!tu_mkdtemp(cache, sizeof cache, "sh-test-deps-cache"))
-        return 1;
-    setenv("STAGEHOST_CACHE_DIR", cache, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(constraints_compare_versions),
         cmocka_unit_test_setup_teardown(dependencies_deepest_first, setup, teardown),
@@ -224,7 +224,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(version_constraint_not_met, setup, teardown),
         cmocka_unit_test_setup_teardown(cycles_are_printed, setup, teardown),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    tu_remove_tree(cache);
-    return failed;
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

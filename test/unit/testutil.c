@@ -179,3 +179,20 @@ const char *tu_faults_stages(void)
     free(text);
     return body;
 }
+
+void tu_env(sh_env *env, const char *state_dir, const char *const *extra)
+{
+    char state[PATH_MAX + 32], cache[PATH_MAX + 32];
+    snprintf(state, sizeof state, "STAGEHOST_STATE_DIR=%s", state_dir);
+    snprintf(cache, sizeof cache, "STAGEHOST_CACHE_DIR=%s", state_dir);
+    const char *vars[16] = {state, cache, "STAGEHOST_SYSTEM_PLUGIN_PATH="};
+    size_t n = 3;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        assert_true(n + 1 < sizeof vars / sizeof vars[0]);
+        vars[n++] = extra[i];
+    }
+    vars[n] = NULL;
+    sh_error err;
+    if (sh_env_capture_from(env, vars, &err) != SH_S_OK)
+        fail_msg("%s", err.message);
+}

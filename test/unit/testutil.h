@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "util/env.h"
+
 /* Creates a fresh directory "$TMPDIR/PREFIX-XXXXXX" ("/tmp" when TMPDIR is unset) and writes its path to `buf`.
  * Returns `buf`, or NULL if the path does not fit in `size` bytes or mkdtemp() fails. Does not assert, so that
  * setup functions can report the failure by their return value. */
@@ -30,6 +32,11 @@ void tu_vexpect_at(const char *message, const char *path, int line, va_list want
  * are not zombies, *first_live (may be NULL) the first of those (0: none), *last_zombie (may be NULL) the last
  * zombie seen (0: none). */
 int tu_children(int parent, int *live, int *first_live, int *last_zombie);
+
+/* Fills `env` (util/env.h) for a host of the test's own, with nothing from the process environment: the crash
+ * history and the registry cache in `state_dir`, no installed plugins, and `extra` (NAME=VALUE strings ended by
+ * NULL; may be NULL). Asserts; sh_env_free it. */
+void tu_env(sh_env *env, const char *state_dir, const char *const *extra);
 
 /* Reads the whole of `path` (asserting that it can); the caller frees it. */
 char *tu_read_file(const char *path);
