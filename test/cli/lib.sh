@@ -61,17 +61,11 @@ plugin_dir() {
     printf '%s\n' "$3" | sed "s|@LIB@|$2|" >"$T/$1/$1.plugin"
 }
 
-# faults_descriptor [EXTRA]: the descriptor body of the test/faults plugin.
+# faults_descriptor [EXTRA]: the descriptor body of the test/faults plugin, then EXTRA. The descriptor is
+# test/plugins/faults.plugin (copied beside the library), the one list of the plugin's stages.
 faults_descriptor() {
-    cat <<DESC
-format = 1; name = "test/faults"; version = "1.0.0"; library = "@LIB@"; abi = "1.0";
-stages = ( { type = "echo"; }, { type = "segv"; }, { type = "abort"; }, { type = "exit"; }, { type = "hang"; },
-           { type = "garbage"; }, { type = "fail"; }, { type = "badconfig"; }, { type = "counter"; },
-           { type = "tmpfile"; }, { type = "truncate"; }, { type = "flood"; }, { type = "membomb"; },
-           { type = "cpuspin"; }, { type = "sleep"; }, { type = "flaky"; },
-           { type = "failbytes"; } );
-${1:-}
-DESC
+    sed 's|library = "libfaults.so"|library = "@LIB@"|' "$TEST_PLUGINS/faults.plugin"
+    printf '%s\n' "${1:-}"
 }
 
 # pipeline FILE STAGES: writes a pipeline named "t" with the given stage list body.

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,15 +65,8 @@ static long rss_kb(void)
 
 static sh_descriptor *faults_descriptor(char *dir)
 {
-    const char *plugins = getenv("SH_TEST_PLUGIN_DIR");
-    char path[512];
-    snprintf(path, sizeof path, "%s/faults.plugin", dir);
-    char link[600], target[600];
-    snprintf(link, sizeof link, "%s/libfaults.so", dir);
-    snprintf(target, sizeof target, "%s/libfaults.so", plugins ? plugins : "build/test/plugins");
-    assert_int_equal(symlink(target, link), 0);
-    tu_write_file(path, "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"libfaults.so\";\n"
-                        "abi = \"1.0\"; stages = ( " TU_FAULTS_STAGES " );\n");
+    char path[PATH_MAX];
+    tu_faults_plugin(dir, path, sizeof path);
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_descriptor_load(path, &d, &err) != SH_S_OK)

@@ -108,7 +108,7 @@ static int teardown(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    sh_descriptor *d = descriptor("", "libfaults.so", "test/faults", TU_FAULTS_STAGES);
+    sh_descriptor *d = descriptor("", "libfaults.so", "test/faults", tu_faults_stages());
     sh_worker *w = start(d);
     size_t sizes[] = {100 * 1024, 1 << 20, 3 << 20};
     for (int fork_call = 0; fork_call < 2; fork_call++) {

@@ -69,14 +69,8 @@ static void test_spare(void **state)
     (void)state;
     char dir[256];
     assert_non_null(tu_mkdtemp(dir, sizeof dir, "sh-test-spare"));
-    const char *plugins = getenv("SH_TEST_PLUGIN_DIR");
-    char target[PATH_MAX], link[PATH_MAX], path[PATH_MAX];
-    snprintf(target, sizeof target, "%s/libfaults.so", plugins ? plugins : "build/test/plugins");
-    snprintf(link, sizeof link, "%s/libfaults.so", dir);
-    assert_int_equal(symlink(target, link), 0);
-    snprintf(path, sizeof path, "%s/faults.plugin", dir);
-    tu_write_file(path, "format = 1; name = \"test/faults\"; version = \"1.0.0\"; library = \"libfaults.so\";\n"
-                        "abi = \"1.0\"; stages = ( " TU_FAULTS_STAGES " );\n");
+    char path[PATH_MAX];
+    tu_faults_plugin(dir, path, sizeof path);
     sh_descriptor *d = NULL;
     sh_error err;
     if (sh_descriptor_load(path, &d, &err) != SH_S_OK)

@@ -17,27 +17,19 @@
 
 static char tmpdir[256];
 
-static const char *plugin_dir(void)
-{
-    const char *d = getenv("SH_TEST_PLUGIN_DIR");
-    return d ? d : "build/test/plugins";
-}
+#define ECHO_STAGE "{ type = \"echo\"; }"
 
-/* Writes a descriptor for library `lib` (in the test plugin dir) and loads it. */
-static sh_descriptor *descriptor(const char *lib, const char *name, const char *version, const char *extra_stage,
+/* Writes a descriptor for library `lib` (in the test plugin dir) with the given stages list body, and loads it. */
+static sh_descriptor *descriptor(const char *lib, const char *name, const char *version, const char *stages,
                                  const char *entry)
 {
-    char path[512], body[2048], link[512], target[512];
+    char path[512], body[8192];
     snprintf(path, sizeof path, "%s/d.plugin", tmpdir);
-    /* A descriptor's library lives in its directory: link the test library there. */
-    snprintf(link, sizeof link, "%s/%s", tmpdir, lib);
-    snprintf(target, sizeof target, "%s/%s", plugin_dir(), lib);
-    unlink(link);
-    assert_int_equal(symlink(target, link), 0);
+    tu_link_test_lib(tmpdir, lib);
     snprintf(body, sizeof body,
              "format = 1; name = \"%s\"; version = \"%s\"; library = \"%s\"; abi = \"1.0\"; entry = \"%s\";\n"
-             "stages = ( { type = \"echo\"; } %s );\n",
-             name, version, lib, entry, extra_stage);
+             "stages = ( %s );\n",
+             name, version, lib, entry, stages);
     tu_write_file(path, body);
     sh_descriptor *d = NULL;
     sh_error err;
@@ -48,7 +40,7 @@ static sh_descriptor *descriptor(const char *lib, const char *name, const char *
 
 static void expect_refused(const char *lib, const char *needle)
 {
-    sh_descriptor *d = descriptor(lib, "test/abi", "1.0.0", "", "stagehost_plugin");
+    sh_descriptor *d = descriptor(lib, "test/abi", "1.0.0", ECHO_STAGE, "stagehost_plugin");
     sh_loaded l;
     sh_error err;
     assert_int_equal(sh_loader_open(d, SH_ABI_CURRENT, &l, &err), SH_S_LOAD);
@@ -113,7 +105,7 @@ static void magic_newer_minor_needs_at_least_our_sizes(void **state)
 static void real_good_plugin_loads_and_negotiates(void **state)
 {
     (void)state;
-    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "1.0.0", "", "stagehost_plugin");
+    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "1.0.0", ECHO_STAGE, "stagehost_plugin");
     sh_loaded l;
     sh_error err;
     assert_int_equal(sh_loader_open(d, SH_ABI_CURRENT, &l, &err), SH_S_OK);
@@ -127,7 +119,7 @@ static void older_minor_plugin_keeps_loading_on_newer_host(void **state)
 {
     (void)state;
     /* The host offers 1.7; a plugin built for 1.0 answers 1.0 and is accepted. */
-    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "1.0.0", "", "stagehost_plugin");
+    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "1.0.0", ECHO_STAGE, "stagehost_plugin");
     sh_loaded l;
     sh_error err;
     assert_int_equal(sh_loader_open(d, SH_ABI_VERSION(1, 7), &l, &err), SH_S_OK);
@@ -151,7 +143,7 @@ static void broken_plugins_are_refused_with_the_reason(void **state)
 static void missing_entry_symbol_is_named(void **state)
 {
     (void)state;
-    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "1.0.0", "", "no_such_entry");
+    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "1.0.0", ECHO_STAGE, "no_such_entry");
     sh_loaded l;
     sh_error err;
     assert_int_equal(sh_loader_open(d, SH_ABI_CURRENT, &l, &err), SH_S_LOAD);
@@ -164,17 +156,17 @@ static void metadata_mismatch_names_the_field(void **state)
     (void)state;
     sh_loaded l;
     sh_error err;
-    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "2.0.0", "", "stagehost_plugin");
+    sh_descriptor *d = descriptor("libabi_good.so", "test/abi", "2.0.0", ECHO_STAGE, "stagehost_plugin");
     assert_int_equal(sh_loader_open(d, SH_ABI_CURRENT, &l, &err), SH_S_LOAD);
     assert_non_null(strstr(err.message, "field 'version' is '1.0.0' in the binary, '2.0.0' in the descriptor"));
     sh_descriptor_free(d);
 
-    d = descriptor("libabi_good.so", "test/other", "1.0.0", "", "stagehost_plugin");
+    d = descriptor("libabi_good.so", "test/other", "1.0.0", ECHO_STAGE, "stagehost_plugin");
     assert_int_equal(sh_loader_open(d, SH_ABI_CURRENT, &l, &err), SH_S_LOAD);
     assert_non_null(strstr(err.message, "field 'name' is 'test/abi' in the binary, 'test/other' in the descriptor"));
     sh_descriptor_free(d);
 
-    d = descriptor("libabi_good.so", "test/abi", "1.0.0", ", { type = \"extra\"; }", "stagehost_plugin");
+    d = descriptor("libabi_good.so", "test/abi", "1.0.0", ECHO_STAGE ", { type = \"extra\"; }", "stagehost_plugin");
     assert_int_equal(sh_loader_open(d, SH_ABI_CURRENT, &l, &err), SH_S_LOAD);
     assert_non_null(strstr(err.message, "declares type 'extra', which the binary does not provide"));
     sh_descriptor_free(d);
@@ -185,9 +177,7 @@ static int collect(void *sink, sh_value *item) { return sh_values_push(sink, ite
 static void inproc_runs_a_real_plugin(void **state)
 {
     (void)state;
-    sh_descriptor *d = descriptor("libfaults.so", "test/faults", "1.0.0",
-                                  ", " TU_FAULTS_STAGES_AFTER_ECHO,
-                                  "stagehost_plugin");
+    sh_descriptor *d = descriptor("libfaults.so", "test/faults", "1.0.0", tu_faults_stages(), "stagehost_plugin");
     sh_inproc *ip = NULL;
     sh_error err;
     if (sh_inproc_open(d, NULL, &ip, &err) != SH_S_OK)

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "util/env.h"
+
 /* Creates a fresh directory "$TMPDIR/PREFIX-XXXXXX" ("/tmp" when TMPDIR is unset) and writes its path to `buf`.
  * Returns `buf`, or NULL if the path does not fit in `size` bytes or mkdtemp() fails. Does not assert, so that
  * setup functions can report the failure by their return value. */
@@ -31,14 +33,27 @@ void tu_vexpect_at(const char *message, const char *path, int line, va_list want
  * zombie seen (0: none). */
 int tu_children(int parent, int *live, int *first_live, int *last_zombie);
 
-/* The stage types of the test/faults plugin (test/plugins/faults.c) as the body of a descriptor's `stages` list:
- * the one place the C tests name them (the CLI tests' is faults_descriptor in test/cli/lib.sh). The host refuses
- * a descriptor that lists fewer types than the binary provides, so a new stage in the plugin goes here too. */
-#define TU_FAULTS_STAGES_AFTER_ECHO                                                                              \
-    "{ type = \"segv\"; }, { type = \"abort\"; }, { type = \"exit\"; }, { type = \"hang\"; }, "                   \
-    "{ type = \"garbage\"; }, { type = \"fail\"; }, { type = \"badconfig\"; }, { type = \"counter\"; }, "         \
-    "{ type = \"tmpfile\"; }, { type = \"truncate\"; }, { type = \"flood\"; }, { type = \"membomb\"; }, "         \
-    "{ type = \"cpuspin\"; }, { type = \"sleep\"; }, { type = \"flaky\"; }, { type = \"failbytes\"; }"
-#define TU_FAULTS_STAGES "{ type = \"echo\"; }, " TU_FAULTS_STAGES_AFTER_ECHO
+/* Fills `env` (util/env.h) for a host of the test's own, with nothing from the process environment: the crash
+ * history and the registry cache in `state_dir`, no installed plugins, and `extra` (NAME=VALUE strings ended by
+ * NULL; may be NULL). Asserts; sh_env_free it. */
+void tu_env(sh_env *env, const char *state_dir, const char *const *extra);
+
+/* Reads the whole of `path` (asserting that it can); the caller frees it. */
+char *tu_read_file(const char *path);
+
+/* The directory of the built test plugins: $SH_TEST_PLUGIN_DIR, else "build/test/plugins". */
+const char *tu_plugin_dir(void);
+
+/* Links the test library `lib` (libfaults.so, ...) of tu_plugin_dir() into `dir`: a descriptor's library must be
+ * in the descriptor's directory. Asserts. */
+void tu_link_test_lib(const char *dir, const char *lib);
+
+/* Makes `dir` hold the test/faults plugin: libfaults.so linked in, and its descriptor (test/plugins/faults.plugin,
+ * which the build copies beside the library) copied to DIR/faults.plugin, whose path goes to `path`. Asserts. */
+void tu_faults_plugin(const char *dir, char *path, size_t size);
+
+/* The body of test/faults' `stages` list as its descriptor has it (`{ type = "echo"; }, ...`), for tests that
+ * write a descriptor of their own around it. That descriptor is the one place the stage types are listed. */
+const char *tu_faults_stages(void);
 
 #endif
