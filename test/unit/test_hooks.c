@@ -188,14 +188,17 @@ static void chain_passes_each_output_on(void **state)
     sh_value_free(args[1]);
 }
 
-static void capability_picks_by_tag_then_fallback(void **state)
+static void capability_picks_a_cover_of_the_tags_then_fallback(void **state)
 {
     (void)state;
-    const char *yaml[] = {"yaml"}, *json[] = {"json"}, *xml[] = {"xml", "toml"};
+    const char *yaml[] = {"yaml"}, *json[] = {"json"}, *both[] = {"yaml", "json"}, *xml[] = {"xml", "toml"},
+               *yaml_xml[] = {"yaml", "xml"};
     expect_answer("doc.parse", "x", yaml, 1, "b:x"); /* a supports it too, with a lower priority */
     expect_answer("doc.parse", "x", json, 1, "a:x");
-    expect_answer("doc.parse", "x", xml, 2, "c:x"); /* nobody supports it: the fallback */
-    expect_answer("doc.parse", "x", NULL, 0, "c:x");
+    expect_answer("doc.parse", "x", both, 2, "a:x"); /* b shares one tag at a higher priority, a covers both */
+    expect_answer("doc.parse", "x", xml, 2, "c:x"); /* nobody supports them: the fallback */
+    expect_answer("doc.parse", "x", yaml_xml, 2, "c:x"); /* supporting one of the tags is not enough */
+    expect_answer("doc.parse", "x", NULL, 0, "b:x"); /* nothing asked: every implementation covers it */
 }
 
 static void broadcast_collect_in_priority_order(void **state)
@@ -302,7 +305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(singleton_the_highest_priority_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(chain_passes_each_output_on, setup, teardown),
-        cmocka_unit_test_setup_teardown(capability_picks_by_tag_then_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(capability_picks_a_cover_of_the_tags_then_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(broadcast_collect_in_priority_order, setup, teardown),
         cmocka_unit_test_setup_teardown(broadcast_notify_calls_everyone_and_keeps_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(ties_are_startup_problems, setup, teardown),
