@@ -94,7 +94,7 @@ static scmp_filter_ctx build(bool network, bool exec, char *why, size_t len)
     }
     if (rc == 0 && !network) {
         /* Anything else that can reach a network goes with the `network` grant. */
-        struct scmp_arg_cmp not_unix = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
+        struct scmp_arg_cmp not_unix = {.arg = 0, .op = SCMP_CMP_NE, .datum_a = AF_UNIX, .datum_b = 0};
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), "socket", 1, &not_unix, why, len);
     }
     if (rc == 0 && !exec) {
