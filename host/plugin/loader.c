@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define THROUGH(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
-
 /* Sizes of the ABI structs as of ABI 1.0. These never change: a plugin's struct can only be this or larger. */
 static const struct {
     const char *field;
@@ -15,14 +13,14 @@ static const struct {
     size_t min_1_0;
     size_t host;
 } struct_sizes[] = {
-    {"entry_size", offsetof(sh_magic, entry_size), THROUGH(sh_entry, negotiate), sizeof(sh_entry)},
-    {"plugin_size", offsetof(sh_magic, plugin_size), THROUGH(sh_plugin, create_stage), sizeof(sh_plugin)},
-    {"stage_size", offsetof(sh_magic, stage_size), THROUGH(sh_stage, destroy), sizeof(sh_stage)},
-    {"stage_type_size", offsetof(sh_magic, stage_type_size), THROUGH(sh_stage_type, description),
+    {"entry_size", offsetof(sh_magic, entry_size), SH_THROUGH(sh_entry, negotiate), sizeof(sh_entry)},
+    {"plugin_size", offsetof(sh_magic, plugin_size), SH_THROUGH(sh_plugin, create_stage), sizeof(sh_plugin)},
+    {"stage_size", offsetof(sh_magic, stage_size), SH_THROUGH(sh_stage, destroy), sizeof(sh_stage)},
+    {"stage_type_size", offsetof(sh_magic, stage_type_size), SH_THROUGH(sh_stage_type, description),
      sizeof(sh_stage_type)},
-    {"host_size", offsetof(sh_magic, host_size), THROUGH(sh_host, map_set), sizeof(sh_host)},
-    {"stage_def_size", offsetof(sh_magic, stage_def_size), THROUGH(sh_stage_def, config), sizeof(sh_stage_def)},
-    {"context_size", offsetof(sh_magic, context_size), THROUGH(sh_context, base_dir), sizeof(sh_context)},
+    {"host_size", offsetof(sh_magic, host_size), SH_THROUGH(sh_host, map_set), sizeof(sh_host)},
+    {"stage_def_size", offsetof(sh_magic, stage_def_size), SH_THROUGH(sh_stage_def, config), sizeof(sh_stage_def)},
+    {"context_size", offsetof(sh_magic, context_size), SH_THROUGH(sh_context, base_dir), sizeof(sh_context)},
 };
 
 static sh_status mismatch(sh_error *err, const char *lib, const char *field, unsigned long plugin,
@@ -87,9 +85,9 @@ sh_status sh_loader_negotiate(const sh_entry *e, uint32_t offer, const char *lib
                             "plugin must answer the same major and a minor no newer than the offer",
                             lib, SH_ABI_VERSION_MAJOR(offer), SH_ABI_VERSION_MINOR(offer),
                             SH_ABI_VERSION_MAJOR(answer), SH_ABI_VERSION_MINOR(answer));
-    if (p->size < THROUGH(sh_plugin, create_stage))
+    if (p->size < SH_THROUGH(sh_plugin, create_stage))
         return sh_error_set(err, SH_S_LOAD, "%s: the plugin vtable is %u bytes, smaller than the %zu of ABI 1.0",
-                            lib, p->size, THROUGH(sh_plugin, create_stage));
+                            lib, p->size, SH_THROUGH(sh_plugin, create_stage));
     if (!p->name || !p->version || !p->init || !p->create_stage || (p->stage_type_count && !p->stage_types))
         return sh_error_set(err, SH_S_LOAD,
                             "%s: the plugin vtable lacks a required member (name, version, stage_types, init or "
@@ -97,7 +95,7 @@ sh_status sh_loader_negotiate(const sh_entry *e, uint32_t offer, const char *lib
                             lib);
     for (uint32_t i = 0; i < p->stage_type_count; i++) {
         const sh_stage_type *t = p->stage_types[i];
-        if (!t || t->size < THROUGH(sh_stage_type, description) || !t->type || !t->input || !t->output)
+        if (!t || t->size < SH_THROUGH(sh_stage_type, description) || !t->type || !t->input || !t->output)
             return sh_error_set(err, SH_S_LOAD, "%s: stage type %u in the plugin's metadata is malformed", lib,
                                 i + 1);
     }
