@@ -9,8 +9,8 @@ printf 'gamma gamma' >"$T/docs/c.txt"
 
 # ---- a 1.0 plugin on a 1.1 host ----------------------------------------------------------------------------------
 for v in 1_0 current; do
-    plugin_dir "stamp_$v" "libabi_$v.so" 'format = 1; name = "test/stamp"; version = "1.0.0"; library = "@LIB@"; abi = "1.0";
-stages = ( { type = "stamp"; } );'
+    plugin_dir "stamp_$v" "libabi_$v.so" 'format = 1; name = "test/stamp"; version = "1.0.0"; library = "@LIB@";
+abi = "1.0"; stages = ( { type = "stamp"; } );'
 done
 run "$SH" plugins inspect test/stamp --plugins-dir "$T/stamp_1_0"
 expect_rc 0 "inspect the 1.0 plugin"
@@ -23,7 +23,8 @@ for iso in process none call; do
         run "$SH" run "$T/p.cfg" --plugins-dir "$T/stamp_$v"
         expect_rc 0 "the $v build runs ($iso)"
     done
-    cmp -s "$T/stamp_1_0.jsonl" "$T/stamp_current.jsonl" || fail "the 1.0 build's output differs from the 1.1 build's ($iso)"
+    cmp -s "$T/stamp_1_0.jsonl" "$T/stamp_current.jsonl" \
+        || fail "the 1.0 build's output differs from the 1.1 build's ($iso)"
     grep -qF '"stamp":2,"batch":3' "$T/stamp_1_0.jsonl" || fail "the 1.0 build stamped nothing ($iso)"
     rm -f "$T/stamp_1_0.jsonl" "$T/stamp_current.jsonl"
 done
