@@ -207,8 +207,8 @@ static inline int sh_set_bool(sh_value *map, const char *key, int b)
 /* ---- Hook implementations and function stages ---------------------------------------------------------------
  *
  * Their calling conventions are part of the ABI: see stagehost/hooks.h. Export an implementation with
- * SH_SDK_EXPORT, e.g. `SH_SDK_EXPORT int my_validate(sh_call *call, const char *text, int *out);`, and fail it
- * with `return sh_failf(call, "why");`. */
+ * SH_SDK_EXPORT (and extern "C" in C++), e.g. `SH_SDK_EXPORT int my_validate(sh_call *call, const char *text,
+ * int *out);`, and fail it with `return sh_failf(call, "why");`. */
 
 /* ---- The generic plugin behind SH_SDK_PLUGIN --------------------------------------------------------------- */
 
@@ -296,7 +296,8 @@ static inline uint16_t sh_sdk_min_minor_(const sh_sdk_plugin *p)
 
 #define SH_SDK_MAX_STAGE_TYPES 64
 
-/* A C++ namespace-scope const has internal linkage: the entry needs extern "C" to be exported at all. */
+/* In C++ the entry needs extern "C": a namespace-scope const has internal linkage, and the name must not be
+ * mangled. */
 #ifdef __cplusplus
 #define SH_SDK_ENTRY_LINKAGE extern "C"
 #else
