@@ -253,9 +253,8 @@ typedef struct sh_stage_def {
 /* A stage instance, built by create_stage() and owned by the plugin until destroy() returns.
  *
  * The host drives it as: create_stage(), then process() once per batch of input (a source stage, first in its
- * pipeline, receives one empty batch), then finish() once, then destroy(). A process() or finish() that fails
- * ends the stage: the items it emitted are discarded, nothing else is called but destroy(), and so is it when
- * the run is abandoned. */
+ * pipeline, receives one empty batch), then finish() once, then destroy(). When a process() or finish() fails,
+ * or the run is abandoned, only destroy() follows, and the items the failing call emitted are discarded. */
 typedef struct sh_stage {
     uint32_t size; /* sizeof(sh_stage) as built by the plugin */
     void *user;    /* the plugin's own state; the host never touches it */
