@@ -86,7 +86,7 @@ static sh_status run_impl(dispatch *d, impl *im, bool keep_native, sh_value **re
     int status = sh_ffi_call_hook_raw(&d->hk->fc, im->fn, call, &d->native);
     if (call->tmp_dir)
         sh_call_finish(call);
-    if (status == SH_HOOK_STATUS_STOP) {
+    if (status == SH_HOOK_STOP) {
         *stopped = true;
         return SH_S_OK;
     }

@@ -8,17 +8,12 @@
 #include "value/ntype.h"
 
 #include <ffi.h>
+#include <stagehost/hooks.h>
 #include <stdbool.h>
 
-/* Two conventions share the machinery:
- *  - SH_CONV_HOOK: int fn(sh_call *call, ARGS..., RET *out) (no `out` for void); the int is SH_OK, a failure
- *    status after host->fail(), or SH_HOOK_STOP (chain hooks). string, bytes and value results are handed back
- *    as an sh_value * (built with the host's new_* functions), which the host then owns.
- *  - SH_CONV_PLAIN: RET fn(ARGS...), an ordinary C function (function stages). */
+/* The two conventions of stagehost/hooks.h share the machinery: SH_CONV_HOOK, int fn(sh_call *call, ARGS...,
+ * RET *out), for hook implementations, and SH_CONV_PLAIN, RET fn(ARGS...), for function stages. */
 typedef enum sh_convention { SH_CONV_HOOK, SH_CONV_PLAIN } sh_convention;
-
-/* The status a chain implementation returns to stop the chain (sdk.h: SH_HOOK_STOP). */
-#define SH_HOOK_STATUS_STOP 100
 
 #define SH_FFI_MAX_SLOTS (2 * SH_SIG_MAX_ARGS + 2)
 

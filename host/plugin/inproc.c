@@ -9,6 +9,7 @@
 
 typedef struct inproc_stage {
     sh_stage *stage;     /* NULL once destroyed */
+    bool finished;       /* finish() ran (or would have): the stage takes no more batches */
     sh_stage_def def;    /* kept alive until destroy(), as the ABI promises the plugin */
     char *type;
     char *name;
@@ -217,8 +218,8 @@ sh_status sh_inproc_create_stage(sh_inproc *ip, const sh_invocation *inv, const 
     }
     if (st == SH_S_OK && rc != SH_OK)
         st = sh_error_set(err, SH_S_STAGE, "creating the stage failed: %s", sh_call_error(&call, rc));
-    else if (st == SH_S_OK && (!stage || stage->size < offsetof(sh_stage, destroy) + sizeof(stage->destroy) ||
-                               !stage->process || !stage->destroy))
+    else if (st == SH_S_OK && (!stage || stage->size < SH_THROUGH(sh_stage, destroy) || !stage->process ||
+                               !stage->destroy))
         st = sh_error_set(err, SH_S_STAGE,
                           "create_stage() returned %s: the plugin must return an sh_stage with size, process and "
                           "destroy set",
@@ -242,21 +243,43 @@ static inproc_stage *find(sh_inproc *ip, uint32_t id)
     return id < ip->len && ip->stages[id].stage ? &ip->stages[id] : NULL;
 }
 
-sh_status sh_inproc_process(sh_inproc *ip, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
-                            size_t count, sh_emit_fn emit, void *emit_sink, sh_log_fn log, void *log_sink,
-                            sh_error *err)
+/* process() of a batch or, with `finish`, finish(): both emit, and fail alike. */
+static sh_status run_stage(sh_inproc *ip, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
+                           size_t count, bool finish, sh_emit_fn emit, void *emit_sink, sh_log_fn log,
+                           void *log_sink, sh_error *err)
 {
     inproc_stage *s = find(ip, id);
     if (!s)
         return sh_error_set(err, SH_S_STAGE, "no stage %u in plugin '%s'", id, ip->name);
+    if (s->finished)
+        return sh_error_set(err, SH_S_STAGE, "stage %u of plugin '%s' has finished: it takes no more input", id,
+                            ip->name);
+    sh_stage *stage = s->stage;
+    s->finished = finish;
+    /* A stage built for ABI 1.0 ends before `finish`: the host must not read past its size. */
+    if (finish && (stage->size < SH_THROUGH(sh_stage, finish) || !stage->finish))
+        return SH_S_OK;
     sh_call call;
     sh_call_init(&call, inv, emit, emit_sink, log, log_sink);
-    int rc = s->stage->process(s->stage, &call, items, count);
+    int rc = finish ? stage->finish(stage, &call) : stage->process(stage, &call, items, count);
     sh_status st = SH_S_OK;
     if (rc != SH_OK)
         st = sh_error_set(err, SH_S_STAGE, "%s", sh_call_error(&call, rc));
     sh_call_finish(&call);
     return st;
+}
+
+sh_status sh_inproc_process(sh_inproc *ip, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
+                            size_t count, sh_emit_fn emit, void *emit_sink, sh_log_fn log, void *log_sink,
+                            sh_error *err)
+{
+    return run_stage(ip, id, inv, items, count, false, emit, emit_sink, log, log_sink, err);
+}
+
+sh_status sh_inproc_finish(sh_inproc *ip, uint32_t id, const sh_invocation *inv, sh_emit_fn emit, void *emit_sink,
+                           sh_log_fn log, void *log_sink, sh_error *err)
+{
+    return run_stage(ip, id, inv, NULL, 0, true, emit, emit_sink, log, log_sink, err);
 }
 
 static void destroy_one(inproc_stage *s)

@@ -26,6 +26,11 @@ sh_status sh_inproc_process(sh_inproc *ip, uint32_t id, const sh_invocation *inv
                             size_t count, sh_emit_fn emit, void *emit_sink, sh_log_fn log, void *log_sink,
                             sh_error *err);
 
+/* Runs finish() of stage `id` (ABI 1.1), once, after its last successful process() or in place of any, sending
+ * what it emits to `emit`; nothing for a stage without one. The stage then takes no more batches. */
+sh_status sh_inproc_finish(sh_inproc *ip, uint32_t id, const sh_invocation *inv, sh_emit_fn emit, void *emit_sink,
+                           sh_log_fn log, void *log_sink, sh_error *err);
+
 /* The hook implementation `symbol` the descriptor declares, resolved when the plugin loaded; NULL when the
  * descriptor declares no such hook symbol. */
 void (*sh_inproc_symbol(const sh_inproc *ip, const char *symbol))(void);

@@ -6,23 +6,24 @@
 #include <stdio.h>
 #include <string.h>
 
-#define THROUGH(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
-
-/* Sizes of the ABI structs as of ABI 1.0. These never change: a plugin's struct can only be this or larger. */
+/* The sizes the magic block records, as of ABI 1.0 and as this host has them. The 1.0 sizes never change: a
+ * plugin's struct is that large at least, and the host reads no further than the 1.0 layout unless the size the
+ * plugin reported covers more. */
 static const struct {
     const char *field;
     size_t offset; /* of the size field in sh_magic */
     size_t min_1_0;
     size_t host;
 } struct_sizes[] = {
-    {"entry_size", offsetof(sh_magic, entry_size), THROUGH(sh_entry, negotiate), sizeof(sh_entry)},
-    {"plugin_size", offsetof(sh_magic, plugin_size), THROUGH(sh_plugin, create_stage), sizeof(sh_plugin)},
-    {"stage_size", offsetof(sh_magic, stage_size), THROUGH(sh_stage, destroy), sizeof(sh_stage)},
-    {"stage_type_size", offsetof(sh_magic, stage_type_size), THROUGH(sh_stage_type, description),
+    {"size", offsetof(sh_magic, size), SH_THROUGH(sh_magic, context_size), sizeof(sh_magic)},
+    {"entry_size", offsetof(sh_magic, entry_size), SH_THROUGH(sh_entry, negotiate), sizeof(sh_entry)},
+    {"plugin_size", offsetof(sh_magic, plugin_size), SH_THROUGH(sh_plugin, create_stage), sizeof(sh_plugin)},
+    {"stage_size", offsetof(sh_magic, stage_size), SH_THROUGH(sh_stage, destroy), sizeof(sh_stage)},
+    {"stage_type_size", offsetof(sh_magic, stage_type_size), SH_THROUGH(sh_stage_type, description),
      sizeof(sh_stage_type)},
-    {"host_size", offsetof(sh_magic, host_size), THROUGH(sh_host, map_set), sizeof(sh_host)},
-    {"stage_def_size", offsetof(sh_magic, stage_def_size), THROUGH(sh_stage_def, config), sizeof(sh_stage_def)},
-    {"context_size", offsetof(sh_magic, context_size), THROUGH(sh_context, base_dir), sizeof(sh_context)},
+    {"host_size", offsetof(sh_magic, host_size), SH_THROUGH(sh_host, map_set), sizeof(sh_host)},
+    {"stage_def_size", offsetof(sh_magic, stage_def_size), SH_THROUGH(sh_stage_def, config), sizeof(sh_stage_def)},
+    {"context_size", offsetof(sh_magic, context_size), SH_THROUGH(sh_context, base_dir), sizeof(sh_context)},
 };
 
 static sh_status mismatch(sh_error *err, const char *lib, const char *field, unsigned long plugin,
@@ -52,18 +53,21 @@ sh_status sh_loader_check_magic(const sh_magic *m, const char *lib, sh_error *er
     if (m->pointer_size != sizeof(void *))
         return mismatch(err, lib, "pointer_size", m->pointer_size, sizeof(void *),
                         "the plugin was built for another architecture");
-    if (m->size < sizeof(sh_magic))
-        return mismatch(err, lib, "size", m->size, sizeof(sh_magic), rebuild);
+    int plugin_minor = m->abi_minor, host_minor = SH_ABI_MINOR;
     for (size_t i = 0; i < sizeof struct_sizes / sizeof struct_sizes[0]; i++) {
         uint32_t got;
         memcpy(&got, (const char *)m + struct_sizes[i].offset, sizeof got);
-        /* Same minor: sizes must agree exactly. Older minor: at least the 1.0 layout. Newer minor: at least
-         * ours, since structs only grow. */
-        int plugin_minor = m->abi_minor, host_minor = SH_ABI_MINOR;
-        size_t want = plugin_minor < host_minor ? struct_sizes[i].min_1_0 : struct_sizes[i].host;
-        bool ok = plugin_minor == host_minor ? got == want : got >= want;
-        if (!ok)
-            return mismatch(err, lib, struct_sizes[i].field, got, want, rebuild);
+        size_t min = struct_sizes[i].min_1_0, ours = struct_sizes[i].host;
+        /* Same minor: sizes agree exactly. Newer minor: at least ours, since structs only grow. Older minor:
+         * from the 1.0 layout up to ours, as no older struct is larger. */
+        if (plugin_minor < host_minor && (got < min || got > ours))
+            return sh_error_set(err, SH_S_LOAD,
+                                "%s: ABI mismatch in the magic block: field '%s' is %lu in the plugin, %lu in the "
+                                "host; a plugin built for ABI 1.%d has %lu to %lu there: %s",
+                                lib, struct_sizes[i].field, (unsigned long)got, (unsigned long)ours, plugin_minor,
+                                (unsigned long)min, (unsigned long)ours, rebuild);
+        if (plugin_minor == host_minor ? got != ours : plugin_minor > host_minor && got < ours)
+            return mismatch(err, lib, struct_sizes[i].field, got, ours, rebuild);
     }
     return SH_S_OK;
 }
@@ -87,9 +91,9 @@ sh_status sh_loader_negotiate(const sh_entry *e, uint32_t offer, const char *lib
                             "plugin must answer the same major and a minor no newer than the offer",
                             lib, SH_ABI_VERSION_MAJOR(offer), SH_ABI_VERSION_MINOR(offer),
                             SH_ABI_VERSION_MAJOR(answer), SH_ABI_VERSION_MINOR(answer));
-    if (p->size < THROUGH(sh_plugin, create_stage))
+    if (p->size < SH_THROUGH(sh_plugin, create_stage))
         return sh_error_set(err, SH_S_LOAD, "%s: the plugin vtable is %u bytes, smaller than the %zu of ABI 1.0",
-                            lib, p->size, THROUGH(sh_plugin, create_stage));
+                            lib, p->size, SH_THROUGH(sh_plugin, create_stage));
     if (!p->name || !p->version || !p->init || !p->create_stage || (p->stage_type_count && !p->stage_types))
         return sh_error_set(err, SH_S_LOAD,
                             "%s: the plugin vtable lacks a required member (name, version, stage_types, init or "
@@ -97,7 +101,7 @@ sh_status sh_loader_negotiate(const sh_entry *e, uint32_t offer, const char *lib
                             lib);
     for (uint32_t i = 0; i < p->stage_type_count; i++) {
         const sh_stage_type *t = p->stage_types[i];
-        if (!t || t->size < THROUGH(sh_stage_type, description) || !t->type || !t->input || !t->output)
+        if (!t || t->size < SH_THROUGH(sh_stage_type, description) || !t->type || !t->input || !t->output)
             return sh_error_set(err, SH_S_LOAD, "%s: stage type %u in the plugin's metadata is malformed", lib,
                                 i + 1);
     }
@@ -190,12 +194,12 @@ static sh_status open_with(const sh_descriptor *d, uint32_t offer, int scope, sh
         dlclose(dl);
         return SH_S_LOAD;
     }
-    /* Before reading the magic block, make sure the symbol is data of at least that size: a function or a
-     * small variable under the entry name must not make the host read past it. */
+    /* Before reading the entry, make sure the symbol is data of at least its 1.0 size: a function or a small
+     * variable under the entry name must not make the host read past it. */
     Dl_info info;
     const ElfW(Sym) *es = NULL;
     if (dladdr1(sym, &info, (void **)&es, RTLD_DL_SYMENT) && es &&
-        (ELF64_ST_TYPE(es->st_info) != STT_OBJECT || es->st_size < sizeof(sh_magic))) {
+        (ELF64_ST_TYPE(es->st_info) != STT_OBJECT || es->st_size < SH_THROUGH(sh_entry, negotiate))) {
         sh_error_set(err, SH_S_LOAD,
                      "%s (plugin '%s'): entry symbol '%s' is not an sh_entry object (%s, %zu bytes); define it "
                      "with SH_SDK_PLUGIN",

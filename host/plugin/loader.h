@@ -7,6 +7,9 @@
 #include "registry/descriptor.h"
 #include "util/error.h"
 
+/* The size a struct needs to reach through `member`: what a plugin's `size` must cover before the host reads it. */
+#define SH_THROUGH(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
+
 typedef struct sh_loaded {
     void *dl;                 /* NULL for a plugin compiled into the host (the built-ins) */
     const sh_plugin *plugin;

@@ -54,6 +54,9 @@ static sh_status call_inproc(sh_instance *in, const sh_invocation *inv, const ch
     if (rc == SH_S_OK) {
         rc = sh_inproc_process(in->ip, id, inv, (const sh_value *const *)input->items, input->len, collect, output,
                                NULL, NULL, err);
+        /* The whole input came in one batch: the stage's input ends here. */
+        if (rc == SH_S_OK)
+            rc = sh_inproc_finish(in->ip, id, inv, collect, output, NULL, NULL, err);
         sh_inproc_destroy_stage(in->ip, id);
     }
     getrusage(RUSAGE_THREAD, &after);
@@ -113,7 +116,7 @@ sh_status sh_instance_hook(sh_instance *in, const sh_invocation *inv, const char
     sh_call_init(&call, inv, NULL, NULL, NULL, NULL);
     int rc = sh_ffi_call_hook(fc, fn, &call, &a, result);
     sh_status st = SH_S_OK;
-    if (rc == SH_HOOK_STATUS_STOP)
+    if (rc == SH_HOOK_STOP)
         *stopped = true;
     else if (rc != SH_OK)
         st = sh_error_set(err, SH_S_STAGE, "%s", sh_call_error(&call, rc));

@@ -236,9 +236,10 @@ static void serve_create(child *c, sh_inproc *ip, sh_codec_reader *r)
     sh_value_free(invv);
 }
 
-/* Runs one PROCESS request and replies DONE with the call's resource use. */
+/* Runs one PROCESS request and replies DONE with the call's resource use; with `last`, the items are the
+ * stage's whole input, and its finish() follows. */
 static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation *inv, const sh_values *items,
-                        sh_status created, const char *create_error)
+                        bool last, sh_status created, const char *create_error)
 {
     sh_error err;
     sh_error_clear(&err);
@@ -257,6 +258,8 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation
         getrusage(RUSAGE_SELF, &before);
     sh_status st = sh_inproc_process(ip, (uint32_t)id, inv, (const sh_value *const *)items->items, items->len,
                                      child_emit, c, child_log, c, &err);
+    if (st == SH_S_OK && last)
+        st = sh_inproc_finish(ip, (uint32_t)id, inv, child_emit, c, child_log, c, &err);
     getrusage(RUSAGE_SELF, &after);
     c->last = after;
     c->have_last = true;
@@ -266,7 +269,8 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation
 }
 
 /* "call" isolation: the call runs in a fork of this warm worker, which reports how that process ended. */
-static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation *invv, const sh_values *items)
+static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation *invv, const sh_values *items,
+                       bool last)
 {
     pid_t worker = getpid();
     pid_t pid = fork();
@@ -275,7 +279,7 @@ static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation 
         if (getppid() != worker)
             _exit(1);
         c->have_last = false; /* a new process: its resource use starts from zero, not from the worker's */
-        run_process(c, ip, id, invv, items, SH_S_OK, NULL);
+        run_process(c, ip, id, invv, items, last, SH_S_OK, NULL);
         _exit(0);
     }
     int status = 0;
@@ -324,7 +328,7 @@ static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signa
         sh_call_init(&call, &inv, NULL, NULL, child_log, c);
         sh_value *result = NULL;
         int rc = sh_ffi_call_hook(&fc, fn, &call, &a, &result);
-        if (rc == SH_HOOK_STATUS_STOP) {
+        if (rc == SH_HOOK_STOP) {
             stopped = 1;
         } else if (rc != SH_OK) {
             st = sh_error_set(&err, SH_S_STAGE, "%s", sh_call_error(&call, rc));
@@ -520,16 +524,16 @@ static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
     if (flags & SH_CALL_FORK) {
         if (created != SH_S_OK) {
             /* Nothing to fork for: the failure, then an ordinary end of the call. */
-            run_process(c, ip, id, &inv, &items, created, cerr.message);
+            run_process(c, ip, id, &inv, &items, create, created, cerr.message);
             size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
             sh_codec_put_int(&c->out, 0);
             sh_frame_end(&c->out, f);
             flush(c);
         } else {
-            run_forked(c, ip, id, &inv, &items);
+            run_forked(c, ip, id, &inv, &items, create);
         }
     } else {
-        run_process(c, ip, id, &inv, &items, created, cerr.message);
+        run_process(c, ip, id, &inv, &items, create, created, cerr.message);
     }
     if (create && created == SH_S_OK)
         sh_inproc_destroy_stage(ip, id);

@@ -29,12 +29,16 @@
  *                   .stage_count = SH_SDK_COUNT(stages));
  *
  * Thread and lifecycle rules are those of abi.h: every function here that takes an sh_call may be called only
- * from the plugin thread, inside the plugin function that received that call.
+ * from the plugin thread, inside the plugin function that received that call. A wrapper here of a host function
+ * appended after ABI 1.0 tests SH_HOST_HAS() itself and returns SH_ERR_UNSUPPORTED from an older host.
+ *
+ * The plugin may be C or C++: SH_SDK_PLUGIN exports the entry with C linkage from either.
  */
 #ifndef STAGEHOST_SDK_H
 #define STAGEHOST_SDK_H
 
 #include <stagehost/abi.h>
+#include <stagehost/hooks.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +73,9 @@ typedef struct sh_sdk_stage {
     int (*process)(void *user, sh_call *call, const sh_value *const *items, size_t count);
     /* Optional: free what create() built. */
     void (*destroy)(void *user);
+    /* Optional: emit what the stage held back once its input ended (see sh_stage.finish in abi.h). A plugin with
+     * one refuses hosts older than ABI 1.1, which would never call it. */
+    int (*finish)(void *user, sh_call *call);
 } sh_sdk_stage;
 
 /* A whole plugin. Only name, version, stages and stage_count are required. */
@@ -197,25 +204,11 @@ static inline int sh_set_bool(sh_value *map, const char *key, int b)
     return v ? sh_sdk_host->map_set(map, key, v) : SH_ERR_NOMEM;
 }
 
-/* ---- Hook implementations ----------------------------------------------------------------------------------
+/* ---- Hook implementations and function stages ---------------------------------------------------------------
  *
- * A hook (declared in a KIND.hooks hookspec) is implemented by an exported C function named in the descriptor:
- *     hooks = ( { hook = "doc.validate"; symbol = "my_validate"; priority = 10; } );
- * The host calls it through libffi, in the plugin's worker (or directly for isolation "none"), with this shape:
- *
- *     SH_SDK_EXPORT int my_validate(sh_call *call, ARG1, ..., ARGn, RESULT *out);
- *
- * Argument types: i32 int32_t, u32 uint32_t, i64 int64_t, u64 uint64_t, double double, bool int (0 or 1),
- * string const char *, bytes two arguments (const void *data, size_t len), value const sh_value *. All borrowed
- * for the call. RESULT *out is absent for hooks returning void; for numbers and bool it points at the C type
- * above; for string, bytes and value it is an sh_value ** that receives a value the implementation built with
- * the host's new_* functions (new_string for string, new_bytes for bytes), which the host then owns.
- *
- * Return SH_OK after setting *out; or a failure status after sh_failf(call, "why") (the host names the plugin);
- * or, in a chain hook, SH_HOOK_STOP to stop the chain: *out is then ignored, and the value passed into this
- * implementation is the chain's result. The sh_call gives the usual context, log, clock and random source.
- * Priorities of 1000 and above are reserved for the host's middleware; a descriptor declaring one is refused. */
-#define SH_HOOK_STOP 100
+ * Their calling conventions are part of the ABI: see stagehost/hooks.h. Export an implementation with
+ * SH_SDK_EXPORT (and extern "C" in C++), e.g. `SH_SDK_EXPORT int my_validate(sh_call *call, const char *text,
+ * int *out);`, and fail it with `return sh_failf(call, "why");`. */
 
 /* ---- The generic plugin behind SH_SDK_PLUGIN --------------------------------------------------------------- */
 
@@ -229,6 +222,12 @@ static inline int sh_sdk_process_(sh_stage *stage, sh_call *call, const sh_value
 {
     sh_sdk_stage_instance *inst = (sh_sdk_stage_instance *)stage->user;
     return inst->spec->process(inst->user, call, items, count);
+}
+
+static inline int sh_sdk_finish_(sh_stage *stage, sh_call *call)
+{
+    sh_sdk_stage_instance *inst = (sh_sdk_stage_instance *)stage->user;
+    return inst->spec->finish(inst->user, call);
 }
 
 static inline void sh_sdk_destroy_(sh_stage *stage)
@@ -261,6 +260,7 @@ static inline int sh_sdk_create_stage_(const sh_sdk_plugin *p, sh_call *call, co
         inst->stage.user = inst;
         inst->stage.process = sh_sdk_process_;
         inst->stage.destroy = sh_sdk_destroy_;
+        inst->stage.finish = spec->finish ? sh_sdk_finish_ : NULL;
         *out = &inst->stage;
         return SH_OK;
     }
@@ -284,7 +284,25 @@ static inline const sh_stage_type *const *sh_sdk_types_(const sh_sdk_plugin *p, 
     return ptrs;
 }
 
+/* The oldest host ABI minor the plugin can work with: its own min_abi_minor, or 1 when a stage has a finish(). */
+static inline uint16_t sh_sdk_min_minor_(const sh_sdk_plugin *p)
+{
+    uint16_t min = p->min_abi_minor;
+    for (size_t i = 0; i < p->stage_count; i++)
+        if (p->stages[i].finish && min < 1)
+            min = 1;
+    return min;
+}
+
 #define SH_SDK_MAX_STAGE_TYPES 64
+
+/* In C++ the entry needs extern "C": a namespace-scope const has internal linkage, and the name must not be
+ * mangled. */
+#ifdef __cplusplus
+#define SH_SDK_ENTRY_LINKAGE extern "C"
+#else
+#define SH_SDK_ENTRY_LINKAGE
+#endif
 
 /*
  * SH_SDK_PLUGIN(...): define the plugin from designated initialisers of sh_sdk_plugin, and export it under the
@@ -333,7 +351,7 @@ static inline const sh_stage_type *const *sh_sdk_types_(const sh_sdk_plugin *p, 
             *reason = "the host speaks another ABI major version";                                            \
             return NULL;                                                                                      \
         }                                                                                                     \
-        if (SH_ABI_VERSION_MINOR(host_version) < sh_sdk_plugin_.min_abi_minor) {                              \
+        if (SH_ABI_VERSION_MINOR(host_version) < sh_sdk_min_minor_(&sh_sdk_plugin_)) {                        \
             *reason = "the plugin needs a newer host ABI minor version";                                      \
             return NULL;                                                                                      \
         }                                                                                                     \
@@ -356,7 +374,7 @@ static inline const sh_stage_type *const *sh_sdk_types_(const sh_sdk_plugin *p, 
         *plugin_version = SH_ABI_VERSION(SH_ABI_MAJOR, minor > SH_ABI_MINOR ? SH_ABI_MINOR : minor);          \
         return &sh_sdk_vtable_;                                                                               \
     }                                                                                                         \
-    SH_SDK_EXPORT const sh_entry symbol = {SH_MAGIC_INIT, sh_sdk_negotiate_}
+    SH_SDK_ENTRY_LINKAGE SH_SDK_EXPORT const sh_entry symbol = {SH_MAGIC_INIT, sh_sdk_negotiate_}
 
 #ifdef __cplusplus
 }

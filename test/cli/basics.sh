@@ -3,7 +3,7 @@
 
 run "$SH" --version
 expect_rc 0 "--version"
-expect_in out "stagehost 0.1.0 (plugin ABI 1.0)" "--version prints version and ABI"
+expect_in out "stagehost 0.1.0 (plugin ABI 1.1)" "--version prints version and ABI"
 
 run "$SH" --help
 expect_rc 0 "--help"

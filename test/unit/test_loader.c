@@ -135,8 +135,8 @@ static void broken_plugins_are_refused_with_the_reason(void **state)
     expect_refused("libabi_bad_magic.so", "field 'magic' is 0xdeadbeef");
     expect_refused("libabi_bad_pointer.so", "field 'pointer_size' is 4");
     expect_refused("libabi_small_host_size.so", "field 'host_size'");
-    expect_refused("libabi_newer_answer.so", "the host offered 1.0 and the plugin answered 1.9");
-    expect_refused("libabi_refuse.so", "refused ABI 1.0 offered by the host: this test plugin refuses every host");
+    expect_refused("libabi_newer_answer.so", "the host offered 1.1 and the plugin answered 1.9");
+    expect_refused("libabi_refuse.so", "refused ABI 1.1 offered by the host: this test plugin refuses every host");
     expect_refused("libabi_func_entry.so", "is not an sh_entry object (a function");
 }
 
