@@ -156,21 +156,30 @@ int sh_builtin_failf(sh_call *call, int code, const char *fmt, ...)
     return code;
 }
 
-int sh_builtin_check_keys(sh_call *call, const sh_value *config, const char *type, const char *const *known,
-                          size_t count)
+bool sh_builtin_check_config(const char *type, const sh_value *config, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < NBUILTINS; i++)
+        if (strcmp(builtins[i].type.type, type) == 0 && builtins[i].stream)
+            return builtins[i].stream->check(config, why, why_len);
+    return true;
+}
+
+bool sh_builtin_known_keys(const sh_value *config, const char *type, const char *const *known, size_t count,
+                           char *why, size_t why_len)
 {
     const char *key = sh_value_unknown_key(config, known, count);
     if (!key)
-        return SH_OK;
+        return true;
     const char *hint = sh_suggest(key, known, count);
-    if (hint)
-        return sh_builtin_failf(call, SH_ERR_INVALID, "config: unknown key '%s' (did you mean '%s'?) for the built-in "
-                                "'%s'", key, hint, type);
+    if (hint) {
+        snprintf(why, why_len, "config: unknown key '%s' (did you mean '%s'?) for the built-in '%s'", key, hint, type);
+        return false;
+    }
     char list[256] = "";
     for (size_t j = 0, used = 0; j < count && used < sizeof list; j++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", known[j]);
-    return sh_builtin_failf(call, SH_ERR_INVALID, "config: unknown key '%s' for the built-in '%s', which knows: %s",
-                            key, type, list);
+    snprintf(why, why_len, "config: unknown key '%s' for the built-in '%s', which knows: %s", key, type, list);
+    return false;
 }
 
 int sh_builtin_forward(sh_call *call, const sh_value *const *items, size_t count)

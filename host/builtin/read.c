@@ -200,67 +200,77 @@ static int read_dir(reader *r, const char *full, const char *shown)
 }
 
 /* `split` is one of split_names; a near miss is named. */
-static int read_split(sh_call *call, const sh_value *v, split_mode *out)
+static bool read_split(const sh_value *v, split_mode *out, char *why, size_t why_len)
 {
     *out = SPLIT_NONE;
     if (!v)
-        return SH_OK;
+        return true;
     const char *s = sh_value_get_string(v, NULL);
     size_t n = sizeof split_names / sizeof split_names[0];
     for (size_t i = 0; s && i < n; i++)
         if (strcmp(s, split_names[i]) == 0) {
             *out = (split_mode)i;
-            return SH_OK;
+            return true;
         }
+    const char *hint = s ? sh_suggest(s, split_names, n) : NULL;
     if (!s)
-        return sh_builtin_failf(call, SH_ERR_INVALID, "config: 'split' must be the string \"none\" or \"lines\", "
-                                "got a value of type %s", sh_type_name(sh_value_type(v)));
-    const char *hint = sh_suggest(s, split_names, n);
-    char again[64] = "";
-    if (hint)
-        snprintf(again, sizeof again, " (did you mean \"%s\"?)", hint);
-    return sh_builtin_failf(call, SH_ERR_INVALID,
-                            "config: 'split' must be \"none\" (one item per file, the default) or \"lines\" (one "
-                            "item per line), got \"%s\"%s",
-                            s, again);
+        snprintf(why, why_len, "config: 'split' must be the string \"none\" or \"lines\", got a value of type %s",
+                 sh_type_name(sh_value_type(v)));
+    else
+        snprintf(why, why_len, "config: 'split' must be \"none\" (one item per file, the default) or \"lines\" (one "
+                 "item per line), got \"%s\"%s%s%s", s, hint ? " (did you mean \"" : "", hint ? hint : "",
+                 hint ? "\"?)" : "");
+    return false;
 }
 
-static int read_open(const sh_stage_def *def, sh_call *call, void **state)
+/* The stage's configuration into `r`, touching no file; false with the reason in `why`. */
+static bool read_config(const sh_value *cfg, reader *r, char *why, size_t why_len)
 {
-    const sh_value *cfg = def->config;
-    int rc = sh_builtin_check_keys(call, cfg, def->type, known_keys, sizeof known_keys / sizeof known_keys[0]);
-    if (rc != SH_OK)
-        return rc;
+    if (!sh_builtin_known_keys(cfg, "read", known_keys, sizeof known_keys / sizeof known_keys[0], why, why_len))
+        return false;
     const char *path = sh_value_get_string(sh_value_map_get(cfg, "path"), NULL);
-    if (!path || !*path)
-        return sh_builtin_failf(call, SH_ERR_INVALID,
-                     "config key 'path' is required: a file or directory to read, relative to the pipeline file");
+    if (!path || !*path) {
+        snprintf(why, why_len,
+                 "config key 'path' is required: a file or directory to read, relative to the pipeline file");
+        return false;
+    }
     const sh_value *pat = sh_value_map_get(cfg, "pattern");
     const sh_value *rec = sh_value_map_get(cfg, "recursive");
     const sh_value *max = sh_value_map_get(cfg, "max_bytes");
     if ((pat && sh_value_type(pat) != SH_TYPE_STRING) || (rec && sh_value_type(rec) != SH_TYPE_BOOL) ||
-        (max && (sh_value_type(max) != SH_TYPE_INT || sh_value_get_int(max) < 0)))
-        return sh_builtin_failf(call, SH_ERR_INVALID,
-                     "config: 'pattern' must be a string (a glob such as \"*.txt\"), 'recursive' true or false, "
-                     "'max_bytes' a non-negative integer");
-    split_mode split;
-    rc = read_split(call, sh_value_map_get(cfg, "split"), &split);
-    if (rc != SH_OK)
-        return rc;
-    reader *r = calloc(1, sizeof *r);
-    char *chunk = split == SPLIT_LINES ? malloc(CHUNK_BYTES) : NULL;
-    if (!r || (split == SPLIT_LINES && !chunk)) {
-        free(r);
-        free(chunk);
-        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+        (max && (sh_value_type(max) != SH_TYPE_INT || sh_value_get_int(max) < 0))) {
+        snprintf(why, why_len, "config: 'pattern' must be a string (a glob such as \"*.txt\"), 'recursive' true or "
+                 "false, 'max_bytes' a non-negative integer");
+        return false;
     }
     *r = (reader){.path = path,
                   .pattern = pat ? sh_value_get_string(pat, NULL) : "*",
                   .recursive = rec ? sh_value_get_bool(rec) : true,
-                  .max_bytes = max ? sh_value_get_int(max) : DEFAULT_MAX_BYTES,
-                  .split = split,
-                  .chunk = chunk};
+                  .max_bytes = max ? sh_value_get_int(max) : DEFAULT_MAX_BYTES};
+    return read_split(sh_value_map_get(cfg, "split"), &r->split, why, why_len);
+}
+
+static bool read_check(const sh_value *config, char *why, size_t why_len)
+{
+    reader r;
+    return read_config(config, &r, why, why_len);
+}
+
+static int read_open(const sh_stage_def *def, sh_call *call, void **state)
+{
+    reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+    char why[512];
+    if (!read_config(def->config, r, why, sizeof why)) {
+        free(r);
+        return sh_builtin_failf(call, SH_ERR_INVALID, "%s", why);
+    }
     sh_buf_init(&r->line);
+    if (r->split == SPLIT_LINES && !(r->chunk = malloc(CHUNK_BYTES))) {
+        free(r);
+        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+    }
     *state = r;
     return SH_OK;
 }
@@ -299,4 +309,4 @@ static void read_close(void *state)
     free(r);
 }
 
-const sh_builtin_stream sh_builtin_read = {read_open, read_batch, read_finish, read_close};
+const sh_builtin_stream sh_builtin_read = {read_check, read_open, read_batch, read_finish, read_close};

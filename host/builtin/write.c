@@ -28,16 +28,31 @@ typedef struct writer {
     sh_buf json;      /* JSON text not yet written */
 } writer;
 
+/* The configured path, touching no file; NULL with the reason in `why`. */
+static const char *write_config(const sh_value *cfg, char *why, size_t why_len)
+{
+    if (!sh_builtin_known_keys(cfg, "write", known_keys, sizeof known_keys / sizeof known_keys[0], why, why_len))
+        return NULL;
+    const char *path = sh_value_get_string(sh_value_map_get(cfg, "path"), NULL);
+    if (!path || !*path) {
+        snprintf(why, why_len,
+                 "config key 'path' is required: the JSON Lines file to write, relative to the pipeline file");
+        return NULL;
+    }
+    return path;
+}
+
+static bool write_check(const sh_value *config, char *why, size_t why_len)
+{
+    return write_config(config, why, why_len) != NULL;
+}
+
 static int write_open(const sh_stage_def *def, sh_call *call, void **state)
 {
-    int rc = sh_builtin_check_keys(call, def->config, def->type, known_keys, sizeof known_keys / sizeof known_keys[0]);
-    if (rc != SH_OK)
-        return rc;
-    const char *path = sh_value_get_string(sh_value_map_get(def->config, "path"), NULL);
-    if (!path || !*path)
-        return sh_builtin_failf(call, SH_ERR_INVALID,
-                                "config key 'path' is required: the JSON Lines file to write, relative to the "
-                                "pipeline file");
+    char why[512];
+    const char *path = write_config(def->config, why, sizeof why);
+    if (!path)
+        return sh_builtin_failf(call, SH_ERR_INVALID, "%s", why);
     writer *w = calloc(1, sizeof *w);
     char *full = w ? sh_builtin_resolve_path(call, path) : NULL;
     char *tmp = full ? malloc(strlen(full) + 16) : NULL;
@@ -167,4 +182,4 @@ static void write_close(void *state)
     free(w);
 }
 
-const sh_builtin_stream sh_builtin_write = {write_open, write_batch, write_finish, write_close};
+const sh_builtin_stream sh_builtin_write = {write_check, write_open, write_batch, write_finish, write_close};
