@@ -36,6 +36,24 @@ typedef struct reader {
     sh_buf line;       /* lines mode: a line that spans reads */
 } reader;
 
+/* {path, content}, or with a line number (from 1) {path, line, content}; content is bytes unless valid UTF-8. */
+static int emit_item(reader *r, const char *full, const char *shown, int64_t line, const char *data, size_t len)
+{
+    sh_value *content = sh_value_string(data, len);
+    if (!content && !sh_utf8_valid(data, len))
+        content = sh_value_bytes(data, len);
+    sh_value *item = sh_value_map();
+    if (!item || !content || sh_value_map_set(item, "path", sh_value_cstring(shown)) != SH_OK ||
+        (line > 0 && sh_value_map_set(item, "line", sh_value_int(line)) != SH_OK) ||
+        sh_value_map_set(item, "content", content) != SH_OK) {
+        if (!item)
+            sh_value_free(content);
+        sh_value_free(item);
+        return sh_builtin_failf(r->call, SH_ERR_NOMEM, "out of memory reading %s", full);
+    }
+    return sh_host_table()->emit(r->call, item);
+}
+
 static int read_file(reader *r, const char *full, const char *shown)
 {
     FILE *f = fopen(full, "rb");
@@ -61,17 +79,9 @@ static int read_file(reader *r, const char *full, const char *shown)
         free(data);
         return sh_builtin_failf(r->call, SH_ERR_IO, "reading %s failed (%zu of %zu bytes)", full, got, size);
     }
-    sh_value *item = sh_value_map();
-    sh_value *content = sh_utf8_valid(data, size) ? sh_value_string(data, size) : sh_value_bytes(data, size);
+    int rc = emit_item(r, full, shown, 0, data, size);
     free(data);
-    if (!item || !content || sh_value_map_set(item, "path", sh_value_cstring(shown)) != SH_OK ||
-        sh_value_map_set(item, "content", content) != SH_OK) {
-        if (!item)
-            sh_value_free(content);
-        sh_value_free(item);
-        return sh_builtin_failf(r->call, SH_ERR_NOMEM, "out of memory reading %s", full);
-    }
-    return sh_host_table()->emit(r->call, item);
+    return rc;
 }
 
 /* One line as an item. A `\r` before the newline goes with it, so CRLF files read like LF files. */
@@ -80,19 +90,7 @@ static int emit_line(reader *r, const char *full, const char *shown, int64_t num
 {
     if (terminated && len > 0 && text[len - 1] == '\r')
         len--;
-    sh_value *content = sh_value_string(text, len);
-    if (!content && !sh_utf8_valid(text, len))
-        content = sh_value_bytes(text, len);
-    sh_value *item = sh_value_map();
-    if (!item || !content || sh_value_map_set(item, "path", sh_value_cstring(shown)) != SH_OK ||
-        sh_value_map_set(item, "line", sh_value_int(number)) != SH_OK ||
-        sh_value_map_set(item, "content", content) != SH_OK) {
-        if (!item)
-            sh_value_free(content);
-        sh_value_free(item);
-        return sh_builtin_failf(r->call, SH_ERR_NOMEM, "out of memory reading %s", full);
-    }
-    return sh_host_table()->emit(r->call, item);
+    return emit_item(r, full, shown, number, text, len);
 }
 
 static int line_too_long(reader *r, const char *shown, int64_t number)
@@ -140,8 +138,9 @@ static int read_lines(reader *r, const char *full, const char *shown)
                 rc = emit_line(r, full, shown, ++number, p, take, true);
             } else {
                 sh_buf_append(&r->line, p, take);
-                if (!r->line.failed)
-                    rc = emit_line(r, full, shown, ++number, (const char *)r->line.data, r->line.len, true);
+                if (r->line.failed)
+                    break;
+                rc = emit_line(r, full, shown, ++number, (const char *)r->line.data, r->line.len, true);
                 sh_buf_reset(&r->line);
             }
             p = nl + 1;
