@@ -1,6 +1,7 @@
 #include "builtin/builtins.h"
 #include "sh_config.h"
 #include "plugin/call.h"
+#include "util/suggest.h"
 #include "value/value.h"
 
 #include <stdarg.h>
@@ -13,29 +14,31 @@ typedef int (*process_fn)(const sh_stage_def *def, sh_call *call, const sh_value
 
 typedef struct builtin {
     sh_stage_type type;
-    process_fn process;
+    process_fn process;              /* a built-in that sees each batch on its own, */
+    const sh_builtin_stream *stream; /* or one whose work spans batches */
 } builtin;
 
 static int passthrough(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count);
 
 static const builtin builtins[] = {
     {{sizeof(sh_stage_type), "read", "any", "document",
-      "read files or a directory into items {path, content}; input items pass through"},
-     sh_builtin_read},
+      "read files or a directory into items {path, content}, or one item per line {path, line, content} with "
+      "split = \"lines\"; input items pass through"},
+     NULL, &sh_builtin_read},
     {{sizeof(sh_stage_type), "chunk", "document", "chunk",
       "split a text field into fixed-size, overlapping chunks (size, overlap in characters)"},
-     sh_builtin_chunk},
+     sh_builtin_chunk, NULL},
     {{sizeof(sh_stage_type), "write", "any", "any", "write items as JSON Lines to a file; items pass through"},
-     sh_builtin_write},
+     NULL, &sh_builtin_write},
     {{sizeof(sh_stage_type), "passthrough", "any", "any", "emit every input item unchanged"},
-     passthrough},
+     passthrough, NULL},
     {{sizeof(sh_stage_type), "gate", "any", "any",
       "wait until a field of the input items equals a value (the engine polls the stages before it), then pass "
       "them on"},
-     sh_builtin_gate},
+     sh_builtin_gate, NULL},
     {{sizeof(sh_stage_type), "hook", "any", "any",
       "call a hook for each item (hook = \"KIND.NAME\", args = item fields) and add its answer to the item"},
-     sh_builtin_hook},
+     sh_builtin_hook, NULL},
 };
 
 #define NBUILTINS (sizeof builtins / sizeof builtins[0])
@@ -46,15 +49,34 @@ typedef struct builtin_stage {
     sh_stage stage;
     const builtin *b;
     const sh_stage_def *def; /* borrowed until destroy(), as the ABI promises */
+    bool opened;             /* a stream built-in's open() succeeded: close() is owed */
+    void *state;
 } builtin_stage;
 
 static int stage_process(sh_stage *stage, sh_call *call, const sh_value *const *items, size_t count)
 {
     builtin_stage *s = stage->user;
-    return s->b->process(s->def, call, items, count);
+    const sh_builtin_stream *f = s->b->stream;
+    if (!f)
+        return s->b->process(s->def, call, items, count);
+    if (!s->opened) {
+        int rc = f->open(s->def, call, &s->state);
+        if (rc != SH_OK)
+            return rc;
+        s->opened = true;
+    }
+    int rc = f->batch(s->state, call, items, count);
+    /* ABI 1.0 has no end-of-stream call: this call was the whole input (see sh_builtin_stream). */
+    return rc == SH_OK ? f->finish(s->state, call) : rc;
 }
 
-static void stage_destroy(sh_stage *stage) { free(stage->user); }
+static void stage_destroy(sh_stage *stage)
+{
+    builtin_stage *s = stage->user;
+    if (s->opened)
+        s->b->stream->close(s->state);
+    free(s);
+}
 
 static int b_init(const sh_host *host, sh_call *call, const sh_value *config, void **state)
 {
@@ -132,6 +154,32 @@ int sh_builtin_failf(sh_call *call, int code, const char *fmt, ...)
     va_end(ap);
     sh_host_table()->fail(call, msg);
     return code;
+}
+
+bool sh_builtin_check_config(const char *type, const sh_value *config, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < NBUILTINS; i++)
+        if (strcmp(builtins[i].type.type, type) == 0 && builtins[i].stream)
+            return builtins[i].stream->check(config, why, why_len);
+    return true;
+}
+
+bool sh_builtin_known_keys(const sh_value *config, const char *type, const char *const *known, size_t count,
+                           char *why, size_t why_len)
+{
+    const char *key = sh_value_unknown_key(config, known, count);
+    if (!key)
+        return true;
+    const char *hint = sh_suggest(key, known, count);
+    if (hint) {
+        snprintf(why, why_len, "config: unknown key '%s' (did you mean '%s'?) for the built-in '%s'", key, hint, type);
+        return false;
+    }
+    char list[256] = "";
+    for (size_t j = 0, used = 0; j < count && used < sizeof list; j++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", known[j]);
+    snprintf(why, why_len, "config: unknown key '%s' for the built-in '%s', which knows: %s", key, type, list);
+    return false;
 }
 
 int sh_builtin_forward(sh_call *call, const sh_value *const *items, size_t count)
