@@ -42,6 +42,11 @@ sh_status sh_engine_validate(sh_pipeline *p, const sh_registry *reg, const sh_va
             sh_log(SH_LOG_WARN, "stage '%s': plugin '%s' provides '%s' but is %s (%s); using the built-in", st->name,
                    targets[i].passed_over->desc->name, st->type,
                    sh_plugin_status_name(targets[i].passed_over->status), targets[i].passed_over->reason);
+        if (targets[i].kind == SH_TARGET_BUILTIN) {
+            char why[512];
+            if (!sh_builtin_check_config(targets[i].action, st->config, why, sizeof why))
+                append(err, &other_errors, "%s:%d: stage '%s': %s", p->path, st->line, st->name, why);
+        }
         if (targets[i].kind == SH_TARGET_HOOK) {
             sh_hook_stage hs;
             char why[512];

@@ -108,17 +108,18 @@ run_pipeline whole_max 'path = "dir/b.txt"; max_bytes = 2;'
 expect_rc 1 "whole file over max_bytes"
 expect_in err "is larger than max_bytes (2 bytes)" "whole-file max_bytes message unchanged"
 
-# Configuration is checked strictly: an unknown key or split value names the closest known one, with file:line.
+# Configuration is checked strictly, before anything runs: an unknown key or split value names the closest known
+# one, with file:line.
 run_pipeline typo 'path = "dir"; patern = "*.txt";'
-expect_rc 1 "misspelt key"
-expect_in err "$T/typo.cfg:1: stage 'r' (built-in 'read') failed on attempt 1: config: unknown key 'patern' (did you mean 'pattern'?)" \
+expect_rc 2 "misspelt key"
+expect_in err "$T/typo.cfg:1: stage 'r': config: unknown key 'patern' (did you mean 'pattern'?)" \
     "misspelt key names the closest"
 run_pipeline other 'path = "dir"; encoding = "latin1";'
-expect_rc 1 "unknown key"
+expect_rc 2 "unknown key"
 expect_in err "unknown key 'encoding' for the built-in 'read', which knows: path, pattern, recursive, max_bytes, split" \
     "unknown key lists the known ones"
 run_pipeline split_typo 'path = "dir"; split = "line";'
-expect_rc 1 "misspelt split"
+expect_rc 2 "misspelt split"
 expect_in err "'split' must be \"none\" (one item per file, the default) or \"lines\" (one item per line), got \"line\" (did you mean \"lines\"?)" \
     "misspelt split value names the closest"
 run_pipeline split_type 'path = "dir"; split = true;'

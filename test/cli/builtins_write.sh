@@ -66,8 +66,8 @@ cmp -s "$T/one.jsonl" "$T/two.jsonl" || fail "items did not pass through write u
 # Configuration is checked strictly, as for the bundled plugins.
 write_pipeline typo 'path = "t.jsonl"; pth = "u.jsonl";'
 run "$SH" run "$T/typo.cfg"
-expect_rc 1 "misspelt key"
-expect_in err "$T/typo.cfg:2: stage 'w' (built-in 'write') failed on attempt 1: config: unknown key 'pth' (did you mean 'path'?)" \
+expect_rc 2 "misspelt key, before anything runs"
+expect_in err "$T/typo.cfg:2: stage 'w': config: unknown key 'pth' (did you mean 'path'?)" \
     "misspelt key names the closest, with file:line"
 [ ! -e "$T/t.jsonl" ] || fail "a stage with a bad key still wrote"
 write_pipeline other 'path = "t.jsonl"; append = true;'

@@ -44,4 +44,12 @@ if command -v dot >/dev/null; then
     "$SH" pipeline graph "$T/dag.cfg" $F | dot -Tsvg >/dev/null || fail "dot cannot read the graph"
 fi
 
+# A misspelt key of a built-in stage is found before anything runs, with every other problem.
+pipeline "$T/typo.cfg" '{ name = "r"; type = "read"; config = { path = "docs"; patern = "*.txt"; }; },
+  { name = "w"; type = "write"; config = { path = "o.jsonl"; pretty = true; }; }'
+run "$SH" pipeline validate "$T/typo.cfg"
+expect_rc 2 "validate with misspelt built-in keys"
+expect_in err "stage 'r': config: unknown key 'patern' (did you mean 'pattern'?) for the built-in 'read'" \
+    "validate names the misspelt key and the one meant"
+expect_in err "stage 'w': config: unknown key 'pretty' for the built-in 'write'" "every misspelt key at once"
 finish
