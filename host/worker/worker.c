@@ -176,9 +176,10 @@ static sh_status fail_worker_reaped(sh_worker *w, sh_status st, const char *duri
     if (st == SH_S_PROTOCOL) {
         char detail[SH_ERROR_MESSAGE_MAX];
         snprintf(detail, sizeof detail, "%s", err ? err->message : "");
+        int kind = err ? err->kind : SH_EK_NONE; /* the detail's kind is the whole error's */
         kill(w->pid, SIGKILL);
         reap(w, 5000);
-        return sh_error_set(err, SH_S_PROTOCOL,
+        return sh_error_set_kind(err, SH_S_PROTOCOL, kind,
                             "worker process %d of plugin '%s' broke the protocol during %s (%s) and was killed; "
                             "a plugin must not write to the worker's channel or its shared buffer itself",
                             (int)pid, w->plugin, during, detail);
@@ -346,8 +347,8 @@ static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *ty
             if (flen == 0)
                 return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
             if (flen > max)
-                return sh_error_set(err, SH_S_PROTOCOL, "frame of %u bytes exceeds the limit of %zu bytes", flen,
-                                    max);
+                return sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP,
+                                         "frame of %u bytes exceeds the limit of %zu bytes", flen, max);
             if (avail >= 4 + (size_t)flen) {
                 *type = p[4];
                 *payload = p + 5;
@@ -430,9 +431,9 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
         sh_status st = next_frame(w, until, received < cap ? cap - received : 0, &type, &payload, &plen, &over_kb, err);
         if (st == SH_S_OK && over_kb)
             return fail_memory(w, over_kb, during, err);
-        if (st == SH_S_PROTOCOL && strstr(err->message, "exceeds the limit"))
-            sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
-                                             "(limits.output_mb)", cap / (1024 * 1024));
+        if (st == SH_S_PROTOCOL && err->kind == SH_EK_OUTPUT_CAP)
+            sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP, "the call emitted more than its output cap of "
+                              "%zu MiB (limits.output_mb)", cap / (1024 * 1024));
         if (st != SH_S_OK)
             return fail_worker(w, st == SH_S_NOMEM ? SH_S_PROTOCOL : st, during, err);
         received += plen + 5;
@@ -468,8 +469,8 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                                   "an item at offset %llu, %llu bytes long, lies outside the %zu-byte shared buffer",
                                   (unsigned long long)off, (unsigned long long)len, w->shm.size);
             else if (len > cap - (received < cap ? received : cap))
-                st = sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
-                                                      "(limits.output_mb)", cap / (1024 * 1024));
+                st = sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP, "the call emitted more than its output "
+                                       "cap of %zu MiB (limits.output_mb)", cap / (1024 * 1024));
             else
                 st = sh_codec_get_shared(w->shm.base + off, (size_t)len, &w->scratch, &item, err);
             received += (size_t)len;
