@@ -2,6 +2,7 @@
  * This is one of the two places allowed to end the process (_exit), as it is the worker's own main. */
 #include "plugin/inproc.h"
 #include "util/clock.h"
+#include "util/fdpass.h"
 #include "worker/protocol.h"
 #include "worker/shmbuf.h"
 #include "worker/worker.h"
@@ -83,17 +84,12 @@ static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
         }
         if (sh_buf_reserve(&c->in, want) != 0)
             return false;
-        /* recvmsg, not read: a descriptor the host passes (the shared buffer) would be dropped by read. */
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int))];
-        } cm;
-        struct iovec iov = {.iov_base = c->in.data + c->in.len, .iov_len = c->in.cap - c->in.len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                            .msg_controllen = sizeof cm.buf};
-        /* The next request of a busy host follows its answer within microseconds: wait for it awake for a
-         * moment (as the host waits for the answer) before sleeping, which would cost a wake-up each way. */
-        ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | (spin ? MSG_DONTWAIT : 0));
+        /* recvmsg, not read: a descriptor the host passes (the shared buffer) would be dropped by read. The next
+         * request of a busy host follows its answer within microseconds: wait for it awake for a moment (as the
+         * host waits for the answer) before sleeping, which would cost a wake-up each way. */
+        int fd = -1;
+        ssize_t n = sh_fdpass_recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, spin ? MSG_DONTWAIT : 0,
+                                   &fd);
         if (n < 0 && errno == EAGAIN && spin) {
             if (sh_monotonic_ns() >= spin_until)
                 spin = false;
@@ -103,11 +99,10 @@ static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        struct cmsghdr *ch = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-        if (ch && ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS) {
+        if (fd >= 0) {
             if (c->pending_fd >= 0)
                 close(c->pending_fd);
-            memcpy(&c->pending_fd, CMSG_DATA(ch), sizeof c->pending_fd);
+            c->pending_fd = fd;
         }
         if (n <= 0)
             return false;

@@ -1,4 +1,5 @@
 #include "worker/worker.h"
+#include "util/fdpass.h"
 #include "util/log.h"
 #include "util/clock.h"
 #include "worker/protocol.h"
@@ -203,29 +204,15 @@ static sh_status fail_memory(sh_worker *w, int64_t rss_kb, const char *during, s
                         (int)pid, w->plugin, (long long)w->limits.memory_mb, during, (long long)(rss_kb / 1024));
 }
 
-/* Sends the first bytes of b with the shared buffer's descriptor attached (SCM_RIGHTS); *sent tells how many. */
+/* Sends the first bytes of b with the shared buffer's descriptor attached; *sent tells how many. */
 static sh_status send_fd(sh_worker *w, const sh_buf *b, size_t *sent, sh_error *err)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    memset(&cm, 0, sizeof cm);
-    struct iovec iov = {.iov_base = b->data, .iov_len = b->len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &w->shm.fd, sizeof w->shm.fd);
     for (;;) {
-        ssize_t n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
+        ssize_t n = sh_fdpass_send(w->fd, b->data, b->len, w->shm.fd);
         if (n > 0) {
             *sent = (size_t)n;
             return SH_S_OK;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
         if (n < 0 && errno == EAGAIN) {
             struct pollfd pfd = {.fd = w->fd, .events = POLLOUT};
             if (poll(&pfd, 1, 60000) == 0)
