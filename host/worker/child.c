@@ -1,11 +1,11 @@
 /* The child side of a worker: confine the process, load the plugin, then serve requests until told to stop.
  * This is one of the two places allowed to end the process (_exit), as it is the worker's own main. */
+#include "worker/child.h"
 #include "plugin/inproc.h"
 #include "util/clock.h"
 #include "util/fdpass.h"
 #include "worker/protocol.h"
 #include "worker/shmbuf.h"
-#include "worker/worker.h"
 
 #include <errno.h>
 #include <malloc.h>

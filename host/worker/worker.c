@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 #include "util/fdpass.h"
+#include "worker/child.h"
 #include "util/log.h"
 #include "util/clock.h"
 #include "worker/protocol.h"

@@ -69,8 +69,4 @@ const sh_call_usage *sh_worker_last_usage(const sh_worker *w);
 /* Asks the worker to run fini() and exit, waits a short grace period, then kills it; always reaps. */
 void sh_worker_stop(sh_worker *w);
 
-/* The child side: serves requests on `fd` until told to stop. Never returns. */
-_Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *config,
-                                    const sh_sandbox_policy *policy);
-
 #endif

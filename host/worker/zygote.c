@@ -4,7 +4,7 @@
 #include "util/log.h"
 #include "util/clock.h"
 #include "value/codec.h"
-#include "worker/worker.h"
+#include "worker/child.h"
 
 #include <errno.h>
 #include <stdio.h>
