@@ -208,31 +208,8 @@ static void reply(child *c, int64_t status, int64_t aux, const char *message)
     flush(c);
 }
 
-static void serve_create(child *c, sh_inproc *ip, sh_codec_reader *r)
-{
-    sh_error err;
-    sh_error_clear(&err);
-    sh_value *type = NULL, *name = NULL, *config = NULL, *invv = NULL;
-    if (sh_codec_get_typed(r, SH_TYPE_STRING, "type", &type, &err) == SH_S_OK &&
-        sh_codec_get_typed(r, SH_TYPE_STRING, "name", &name, &err) == SH_S_OK &&
-        sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err) == SH_S_OK &&
-        sh_codec_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err) == SH_S_OK) {
-        sh_invocation inv;
-        sh_protocol_invocation_from_value(invv, &inv);
-        uint32_t id = 0;
-        sh_status st = sh_inproc_create_stage(ip, &inv, sh_value_get_string(type, NULL), config, &id, &err);
-        reply(c, st, id, st == SH_S_OK ? "" : err.message);
-    } else {
-        reply(c, SH_S_PROTOCOL, 0, err.message);
-    }
-    sh_value_free(type);
-    sh_value_free(name);
-    sh_value_free(config);
-    sh_value_free(invv);
-}
-
-/* Runs one PROCESS request and replies DONE with the call's resource use. */
-static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation *inv, const sh_values *items,
+/* Runs the stage a CALL created and replies RESULT with the call's resource use. */
+static void run_process(child *c, sh_inproc *ip, uint32_t id, const sh_invocation *inv, const sh_values *items,
                         sh_status created, const char *create_error)
 {
     sh_error err;
@@ -250,7 +227,7 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation
         before = c->last;
     else
         getrusage(RUSAGE_SELF, &before);
-    sh_status st = sh_inproc_process(ip, (uint32_t)id, inv, (const sh_value *const *)items->items, items->len,
+    sh_status st = sh_inproc_process(ip, id, inv, (const sh_value *const *)items->items, items->len,
                                      child_emit, c, child_log, c, &err);
     getrusage(RUSAGE_SELF, &after);
     c->last = after;
@@ -260,8 +237,19 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation
     flush(c);
 }
 
-/* "call" isolation: the call runs in a fork of this warm worker, which reports how that process ended. */
-static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation *invv, const sh_values *items)
+/* The end of a call that was to run in a fork (CALL_END), with how its process ended. */
+static void end_call(child *c, int status)
+{
+    size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
+    sh_codec_put_int(&c->out, status);
+    sh_frame_end(&c->out, f);
+    flush(c);
+}
+
+/* "call" isolation: the call runs in a fork of this warm worker, so nothing it changes survives it. Returns true
+ * in the call's process, which runs the call and then must _exit; false in the worker, once that process ended
+ * and the end was reported. */
+static bool fork_for_call(child *c)
 {
     pid_t worker = getpid();
     pid_t pid = fork();
@@ -270,32 +258,25 @@ static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation 
         if (getppid() != worker)
             _exit(1);
         c->have_last = false; /* a new process: its resource use starts from zero, not from the worker's */
-        run_process(c, ip, id, invv, items, SH_S_OK, NULL);
-        _exit(0);
+        return true;
     }
     int status = 0;
-    if (pid < 0) {
+    if (pid < 0)
         reply(c, SH_S_IO, 0, "cannot fork a process for the call");
-        status = 0;
-    } else {
+    else
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
-    }
-    size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
-    sh_codec_put_int(&c->out, status);
-    sh_frame_end(&c->out, f);
-    flush(c);
+    end_call(c, status);
+    return false;
 }
 
 /* Runs one hook implementation of the plugin and replies: EMIT [result] when there is one, then DONE with the
  * status (0, or the failure's message) and whether the implementation stopped its chain. */
-static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signature *sig, const sh_value *invv,
+static void run_hook(child *c, sh_inproc *ip, const sh_invocation *inv, const char *symbol, const sh_signature *sig,
                      const sh_values *args)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_invocation inv;
-    sh_protocol_invocation_from_value(invv, &inv);
     void (*fn)(void) = sh_inproc_symbol(ip, symbol);
     sh_ffi_call fc;
     sh_status st = fn ? SH_S_OK
@@ -316,7 +297,7 @@ static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signa
     if (st == SH_S_OK) {
         limit_cpu_for_call(c->cpu_seconds);
         sh_call call;
-        sh_call_init(&call, &inv, NULL, NULL, child_log, c);
+        sh_call_init(&call, inv, NULL, NULL, child_log, c);
         sh_value *result = NULL;
         int rc = sh_ffi_call_hook(&fc, fn, &call, &a, &result);
         if (rc == SH_HOOK_STATUS_STOP) {
@@ -339,18 +320,22 @@ static void serve_hook(child *c, sh_inproc *ip, sh_codec_reader *r)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_value *symbol = NULL, *sigv = NULL, *fork_call = NULL, *invv = NULL;
+    uint8_t flags = 0;
+    sh_invocation inv;
+    memset(&inv, 0, sizeof inv);
+    const char *symbol = NULL;
+    sh_value *sigv = NULL;
     sh_values args = {0};
     sh_signature sig = {0};
-    sh_status st = sh_codec_get_typed(r, SH_TYPE_STRING, "symbol", &symbol, &err);
+    sh_status st = SH_S_OK;
+    if (!sh_protocol_get_header(r, &c->inv, &inv, &flags))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed call header");
+    else if (!sh_protocol_get_name(r, &symbol))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed hook symbol");
     if (st == SH_S_OK)
         st = sh_codec_get_typed(r, SH_TYPE_ARRAY, "signature", &sigv, &err);
     if (st == SH_S_OK && !sh_protocol_signature_from_value(sigv, &sig))
         st = sh_error_set(&err, SH_S_PROTOCOL, "malformed hook signature");
-    if (st == SH_S_OK)
-        st = sh_codec_get_typed(r, SH_TYPE_INT, "fork", &fork_call, &err);
-    if (st == SH_S_OK)
-        st = sh_codec_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err);
     while (st == SH_S_OK && !sh_codec_reader_done(r)) {
         sh_value *arg;
         st = sh_codec_get_value(r, &arg, &err);
@@ -359,35 +344,14 @@ static void serve_hook(child *c, sh_inproc *ip, sh_codec_reader *r)
     }
     if (st != SH_S_OK) {
         reply(c, st, 0, err.message);
-    } else if (sh_value_get_int(fork_call)) {
-        /* "call" isolation: nothing the implementation changes survives the call. */
-        pid_t worker = getpid();
-        pid_t pid = fork();
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != worker)
-                _exit(1);
-            run_hook(c, ip, sh_value_get_string(symbol, NULL), &sig, invv, &args);
-            _exit(0);
-        }
-        int status = 0;
-        if (pid < 0)
-            reply(c, SH_S_IO, 0, "cannot fork a process for the call");
-        else
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
-        sh_codec_put_int(&c->out, status);
-        sh_frame_end(&c->out, f);
-        flush(c);
-    } else {
-        run_hook(c, ip, sh_value_get_string(symbol, NULL), &sig, invv, &args);
+    } else if (!(flags & SH_CALL_FORK)) {
+        run_hook(c, ip, &inv, symbol, &sig, &args);
+    } else if (fork_for_call(c)) {
+        run_hook(c, ip, &inv, symbol, &sig, &args);
+        _exit(0);
     }
     sh_values_clear(&args);
-    sh_value_free(symbol);
     sh_value_free(sigv);
-    sh_value_free(fork_call);
-    sh_value_free(invv);
 }
 
 /* A string or bytes item in the shared buffer, lent to the plugin in place instead of copied: inputs are
@@ -420,7 +384,7 @@ static void clear_items(child *c, sh_values *items)
     sh_values_clear(items);
 }
 
-/* The items of a CALL or PROCESS request, inline in the frame or in the shared buffer. This call's output in
+/* The items of a CALL request, inline in the frame or in the shared buffer. This call's output in
  * the buffer, if any, goes after its inputs, which stay lent to the plugin until it returns. */
 static sh_status read_items(child *c, sh_codec_reader *r, sh_values *items, sh_error *err)
 {
@@ -473,8 +437,8 @@ static sh_status read_items(child *c, sh_codec_reader *r, sh_values *items, sh_e
     return SH_S_OK;
 }
 
-/* CALL (create, process, destroy) or PROCESS (on a stage created before). */
-static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
+/* CALL: create, process, destroy. */
+static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r)
 {
     sh_error err;
     sh_error_clear(&err);
@@ -485,19 +449,13 @@ static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
     sh_values items = {0};
     sh_value *config = NULL;
     const char *type = NULL;
-    uint32_t tlen = 0;
     sh_status st = SH_S_OK;
-    if ((!create && !sh_protocol_get_u32(r, &id)) || !sh_protocol_get_header(r, &c->inv, &inv, &flags))
+    if (!sh_protocol_get_header(r, &c->inv, &inv, &flags))
         st = sh_error_set(&err, SH_S_PROTOCOL, "malformed call header");
-    if (st == SH_S_OK && create) {
-        /* The type is a NUL-terminated string in the frame, so it needs no copy. */
-        if (!sh_protocol_get_u32(r, &tlen) || tlen >= r->len - r->pos || r->data[r->pos + tlen] != '\0')
-            st = sh_error_set(&err, SH_S_PROTOCOL, "malformed stage type");
-        else
-            type = (const char *)r->data + r->pos, r->pos += tlen + 1;
-        if (st == SH_S_OK)
-            st = sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err);
-    }
+    else if (!sh_protocol_get_name(r, &type))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed stage type");
+    if (st == SH_S_OK)
+        st = sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err);
     if (st == SH_S_OK)
         st = read_items(c, r, &items, &err);
     if (st != SH_S_OK) {
@@ -507,26 +465,18 @@ static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
         sh_value_free(config);
         return;
     }
-    sh_status created = SH_S_OK;
     sh_error cerr;
     sh_error_clear(&cerr);
-    if (create)
-        created = sh_inproc_create_stage(ip, &inv, type, config, &id, &cerr);
-    if (flags & SH_CALL_FORK) {
-        if (created != SH_S_OK) {
-            /* Nothing to fork for: the failure, then an ordinary end of the call. */
-            run_process(c, ip, id, &inv, &items, created, cerr.message);
-            size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
-            sh_codec_put_int(&c->out, 0);
-            sh_frame_end(&c->out, f);
-            flush(c);
-        } else {
-            run_forked(c, ip, id, &inv, &items);
-        }
-    } else {
+    sh_status created = sh_inproc_create_stage(ip, &inv, type, config, &id, &cerr);
+    if (!(flags & SH_CALL_FORK) || created != SH_S_OK) {
         run_process(c, ip, id, &inv, &items, created, cerr.message);
+        if (flags & SH_CALL_FORK)
+            end_call(c, 0); /* nothing to fork for: the failure, then an ordinary end of the call */
+    } else if (fork_for_call(c)) {
+        run_process(c, ip, id, &inv, &items, SH_S_OK, NULL);
+        _exit(0);
     }
-    if (create && created == SH_S_OK)
+    if (created == SH_S_OK)
         sh_inproc_destroy_stage(ip, id);
     clear_items(c, &items);
     sh_value_free(config);
@@ -608,10 +558,8 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
         sh_codec_reader r;
         if (!next_request(&c, &type, &r))
             break; /* the host closed the channel or died: nothing left to serve */
-        if (type == SH_MSG_CREATE) {
-            serve_create(&c, ip, &r);
-        } else if (type == SH_MSG_CALL || type == SH_MSG_PROCESS) {
-            serve_call(&c, ip, &r, type == SH_MSG_CALL);
+        if (type == SH_MSG_CALL) {
+            serve_call(&c, ip, &r);
         } else if (type == SH_MSG_SHM) {
             serve_shm(&c, &r);
         } else if (type == SH_MSG_HOOK) {
@@ -620,12 +568,6 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
             sh_error herr;
             sh_status hs = sh_inproc_health(ip, &herr);
             reply(&c, hs, 0, hs == SH_S_OK ? "" : herr.message);
-        } else if (type == SH_MSG_DESTROY) {
-            sh_value *id = NULL;
-            if (sh_codec_get_typed(&r, SH_TYPE_INT, "stage id", &id, &err) == SH_S_OK)
-                sh_inproc_destroy_stage(ip, (uint32_t)sh_value_get_int(id));
-            sh_value_free(id);
-            reply(&c, 0, 0, "");
         } else {
             break; /* SHUTDOWN, or a request this worker does not know */
         }

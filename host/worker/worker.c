@@ -230,6 +230,8 @@ static sh_status send_out(sh_worker *w, const char *during, sh_error *err)
         return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
     sh_status st = SH_S_OK;
     if (w->out.failed) {
+        /* Not sent: the worker did not get the invocation fields of its header either; they go again next time. */
+        memset(w->sent.known, 0, sizeof w->sent.known);
         st = sh_error_set(err, SH_S_NOMEM, "out of memory (or a value over 4 GiB) while encoding a frame");
     } else if (w->shm_announce) {
         size_t sent = 0;
@@ -733,43 +735,7 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     return SH_S_OK;
 }
 
-static sh_status put_invocation(sh_buf *b, const sh_invocation *inv, sh_error *err)
-{
-    sh_value *m = sh_protocol_invocation_to_value(inv);
-    if (!m)
-        return sh_error_set(err, SH_S_NOMEM, "out of memory encoding a request");
-    sh_codec_put_value(b, m);
-    sh_value_free(m);
-    return SH_S_OK;
-}
-
-sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
-                                 uint32_t *id, sh_error *err)
-{
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_CREATE);
-    sh_codec_put_string(&w->out, type);
-    sh_codec_put_string(&w->out, inv->stage);
-    if (config) {
-        sh_codec_put_value(&w->out, config);
-    } else {
-        /* No configuration is an empty one: the ABI promises plugins a map. */
-        sh_buf_u8(&w->out, SH_CODEC_MAP);
-        sh_buf_u32(&w->out, 0);
-    }
-    if (put_invocation(&w->out, inv, err) != SH_S_OK)
-        return SH_S_NOMEM;
-    sh_frame_end(&w->out, f);
-    sh_status st = send_out(w, "create_stage", err);
-    int64_t aux = 0;
-    if (st == SH_S_OK)
-        st = await_done(w, inv, "create_stage", NULL, &aux, false, err);
-    if (st == SH_S_OK)
-        *id = (uint32_t)aux;
-    return st;
-}
-
-/* Appends the items of a CALL or PROCESS request: inline when they are small, else encoded straight into the
+/* Appends the items of a CALL request: inline when they are small, else encoded straight into the
  * shared buffer (set up or enlarged here, and announced to the worker in the same send). */
 static sh_status put_items(sh_worker *w, const sh_value *const *items, size_t count, sh_error *err)
 {
@@ -834,27 +800,6 @@ static void finish_request(sh_worker *w, size_t frame)
     }
 }
 
-sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
-                            size_t count, bool fork_call, sh_values *out, sh_error *err)
-{
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_PROCESS);
-    sh_buf_u32(&w->out, id);
-    sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
-    sh_status st = put_items(w, items, count, err);
-    if (st != SH_S_OK) {
-        memset(w->sent.known, 0, sizeof w->sent.known);
-        return st;
-    }
-    finish_request(w, f);
-    st = send_out(w, "process", err);
-    if (st == SH_S_OK)
-        st = await_done(w, inv, "process", out, NULL, fork_call, err);
-    if (st != SH_S_OK)
-        sh_values_clear(out);
-    return st;
-}
-
 sh_status sh_worker_call(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
                          const sh_value *const *items, size_t count, bool fork_call, sh_values *out, sh_error *err)
 {
@@ -862,9 +807,7 @@ sh_status sh_worker_call(sh_worker *w, const sh_invocation *inv, const char *typ
     sh_buf_reset(&w->out);
     size_t f = sh_frame_begin(&w->out, SH_MSG_CALL);
     sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
-    size_t tlen = strlen(type);
-    sh_buf_u32(&w->out, tlen > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)tlen);
-    sh_buf_append(&w->out, type, tlen + 1); /* with its NUL: the worker uses it in place */
+    sh_protocol_put_name(&w->out, type);
     if (config) {
         sh_codec_put_value(&w->out, config);
     } else {
@@ -894,17 +837,15 @@ sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *sym
     *stopped = false;
     if (!sh_worker_alive(w))
         return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_HOOK);
-    sh_codec_put_string(&w->out, symbol);
     sh_value *sv = sh_protocol_signature_to_value(sig);
     if (!sv)
         return sh_error_set(err, SH_S_NOMEM, "out of memory encoding a hook call");
+    sh_buf_reset(&w->out);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_HOOK);
+    sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
+    sh_protocol_put_name(&w->out, symbol);
     sh_codec_put_value(&w->out, sv);
     sh_value_free(sv);
-    sh_codec_put_int(&w->out, fork_call);
-    if (put_invocation(&w->out, inv, err) != SH_S_OK)
-        return SH_S_NOMEM;
     for (size_t i = 0; i < nargs; i++)
         sh_codec_put_value(&w->out, args[i]);
     sh_frame_end(&w->out, f);
@@ -936,19 +877,6 @@ sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *sym
     *stopped = st == SH_S_OK && aux != 0;
     sh_values_clear(&out);
     return st;
-}
-
-sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err)
-{
-    if (!sh_worker_alive(w))
-        return SH_S_OK;
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_DESTROY);
-    sh_codec_put_int(&w->out, id);
-    sh_frame_end(&w->out, f);
-    sh_invocation inv = {.plugin = w->plugin, .stage = "(destroy)", .attempt = 1};
-    sh_status st = send_out(w, "destroy", err);
-    return st == SH_S_OK ? await_done(w, &inv, "destroy", NULL, NULL, false, err) : st;
 }
 
 sh_status sh_worker_health(sh_worker *w, sh_error *err)
