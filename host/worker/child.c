@@ -43,8 +43,7 @@ typedef struct child {
     int fd;
     int64_t cpu_seconds; /* per-call CPU limit */
     sh_buf out;
-    sh_buf in;
-    size_t in_next; /* where the frame after the one being served starts in `in` */
+    sh_frame_in in; /* what the host sent, not yet served */
     struct rusage last; /* resource use at the end of the last call, the start of the next */
     bool have_last;
     bool broken; /* the host went away; stop producing */
@@ -55,41 +54,24 @@ typedef struct child {
     bool spin;        /* wait for the next request awake for a moment (never on one CPU) */
 } child;
 
-/* The next request into c->in, read in as large pieces as the host wrote it: header and payload usually come
- * in one read instead of two. False when the host closed the channel, died, or sent a frame of length 0. */
+/* The next request (sh_frame_take). False when the host closed the channel, died, or sent a frame of length 0. */
 static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
 {
-    if (c->in_next) {
-        memmove(c->in.data, c->in.data + c->in_next, c->in.len - c->in_next);
-        c->in.len -= c->in_next;
-        c->in_next = 0;
-    }
     bool spin = c->spin;
     int64_t spin_until = spin ? sh_monotonic_ns() + SH_FRAME_SPIN_NS : 0;
+    sh_buf *in = &c->in.buf;
     for (;;) {
-        const uint8_t *p = c->in.data;
-        size_t want = 64 * 1024;
-        if (c->in.len >= 5) {
-            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            if (flen == 0)
-                return false;
-            if (c->in.len >= 4 + (size_t)flen) {
-                *type = p[4];
-                sh_codec_reader_init(r, p + 5, flen - 1);
-                c->in_next = 4 + (size_t)flen;
-                return true;
-            }
-            if (4 + (size_t)flen - c->in.len > want)
-                want = 4 + (size_t)flen - c->in.len;
-        }
-        if (sh_buf_reserve(&c->in, want) != 0)
+        uint32_t flen;
+        sh_frame_status fs = sh_frame_take(&c->in, UINT32_MAX, type, r, &flen);
+        if (fs == SH_FRAME_READY)
+            return true;
+        if (fs != SH_FRAME_MORE)
             return false;
         /* recvmsg, not read: a descriptor the host passes (the shared buffer) would be dropped by read. The next
          * request of a busy host follows its answer within microseconds: wait for it awake for a moment (as the
          * host waits for the answer) before sleeping, which would cost a wake-up each way. */
         int fd = -1;
-        ssize_t n = sh_fdpass_recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, spin ? MSG_DONTWAIT : 0,
-                                   &fd);
+        ssize_t n = sh_fdpass_recv(c->fd, in->data + in->len, in->cap - in->len, spin ? MSG_DONTWAIT : 0, &fd);
         if (n < 0 && errno == EAGAIN && spin) {
             if (sh_monotonic_ns() >= spin_until)
                 spin = false;
@@ -106,7 +88,7 @@ static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
         }
         if (n <= 0)
             return false;
-        c->in.len += (size_t)n;
+        in->len += (size_t)n;
     }
 }
 
@@ -576,7 +558,7 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
     }
     sh_inproc_close(ip);
     sh_buf_free(&c.out);
-    sh_buf_free(&c.in);
+    sh_frame_in_free(&c.in);
     sh_inv_cache_free(&c.inv);
     sh_shmbuf_release(&c.shm);
     close(fd);

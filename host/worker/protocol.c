@@ -213,3 +213,53 @@ void sh_protocol_put_result(sh_buf *b, int64_t status, int64_t user_us, int64_t 
         sh_buf_append(b, message, strlen(message));
     sh_frame_end(b, f);
 }
+
+void sh_protocol_put_shm(sh_buf *b, uint64_t size)
+{
+    size_t f = sh_frame_begin(b, SH_MSG_SHM);
+    sh_buf_u64(b, size);
+    sh_frame_end(b, f);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+size_t sh_frame_pending(const sh_frame_in *in) { return in->buf.len - in->start; }
+
+sh_frame_status sh_frame_take(sh_frame_in *in, size_t max, uint8_t *type, sh_codec_reader *payload, uint32_t *len)
+{
+    size_t avail = in->buf.len - in->start;
+    const uint8_t *p = avail ? in->buf.data + in->start : NULL;
+    size_t want = 64 * 1024;
+    if (avail >= 5) {
+        uint32_t flen = get32(p);
+        *len = flen;
+        if (flen == 0)
+            return SH_FRAME_EMPTY;
+        if (flen > max)
+            return SH_FRAME_OVER;
+        if (avail >= 4 + (size_t)flen) {
+            *type = p[4];
+            sh_codec_reader_init(payload, p + 5, flen - 1);
+            in->start += 4 + (size_t)flen;
+            return SH_FRAME_READY;
+        }
+        if (4 + (size_t)flen - avail > want)
+            want = 4 + (size_t)flen - avail;
+    }
+    /* Move what is left to the front, then make room for the rest of the frame. */
+    if (in->start) {
+        memmove(in->buf.data, p, avail);
+        in->buf.len = avail;
+        in->start = 0;
+    }
+    return sh_buf_reserve(&in->buf, want) == 0 ? SH_FRAME_MORE : SH_FRAME_NOMEM;
+}
+
+void sh_frame_in_free(sh_frame_in *in)
+{
+    sh_buf_free(&in->buf);
+    in->start = 0;
+}

@@ -35,8 +35,7 @@ struct sh_worker {
     char *tmp_root;        /* the worker's private directory; removed once it is reaped */
     uint32_t abi;          /* negotiated with the plugin, as the worker reported it */
     sh_buf out;
-    sh_buf in;       /* bytes read from the worker; frames are parsed from in_start on */
-    size_t in_start;
+    sh_frame_in in;      /* what the worker sent, not yet read */
     sh_inv_cache sent;   /* the invocation strings the worker has: only changes are sent */
     sh_shmbuf shm;       /* the shared buffer for large payloads, once one was needed */
     bool shm_announce;   /* the worker has not been given this buffer yet */
@@ -305,12 +304,13 @@ static bool spin_read(sh_worker *w)
         cpus = n_cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n_cpus < 2)
         return false;
+    sh_buf *in = &w->in.buf;
     int64_t until = sh_monotonic_ns() + SH_FRAME_SPIN_NS;
     do {
         for (int i = 0; i < 16; i++) {
-            ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+            ssize_t n = read(w->fd, in->data + in->len, in->cap - in->len);
             if (n > 0) {
-                w->in.len += (size_t)n;
+                in->len += (size_t)n;
                 return true;
             }
             if (n == 0 || (errno != EAGAIN && errno != EINTR))
@@ -322,52 +322,35 @@ static bool spin_read(sh_worker *w)
     return false;
 }
 
-/* The next frame from the worker, read in as large pieces as the worker wrote them: one read usually brings a
- * call's emitted items, logs and its DONE together. `payload` points into w->in and stays valid until the next
- * call. A memory-limit breach found while waiting is reported in *over_kb. */
-static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *type, const uint8_t **payload,
-                            size_t *len, int64_t *over_kb, sh_error *err)
+/* The next frame from the worker (sh_frame_take). A memory-limit breach found while waiting is reported in
+ * *over_kb. */
+static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *type, sh_codec_reader *payload,
+                            int64_t *over_kb, sh_error *err)
 {
     bool spun = false;
+    sh_buf *in = &w->in.buf;
     for (;;) {
-        size_t avail = w->in.len - w->in_start;
-        const uint8_t *p = w->in.data + w->in_start;
-        if (avail >= 5) {
-            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            if (flen == 0)
-                return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
-            if (flen > max)
-                return sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP,
-                                         "frame of %u bytes exceeds the limit of %zu bytes", flen, max);
-            if (avail >= 4 + (size_t)flen) {
-                *type = p[4];
-                *payload = p + 5;
-                *len = flen - 1;
-                w->in_start += 4 + (size_t)flen;
-                return SH_S_OK;
-            }
-        }
-        /* Need more: move what is left to the front, make room for the rest of the frame, and read. */
-        if (w->in_start) {
-            memmove(w->in.data, w->in.data + w->in_start, avail);
-            w->in.len = avail;
-            w->in_start = 0;
-            p = w->in.data;
-        }
-        size_t want = 64 * 1024;
-        if (avail >= 5) {
-            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            if (4 + (size_t)flen - avail > want)
-                want = 4 + (size_t)flen - avail;
-        }
-        if (sh_buf_reserve(&w->in, want) != 0)
+        uint32_t flen = 0;
+        switch (sh_frame_take(&w->in, max, type, payload, &flen)) {
+        case SH_FRAME_READY:
+            return SH_S_OK;
+        case SH_FRAME_EMPTY:
+            return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
+        case SH_FRAME_OVER:
+            return sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP,
+                                     "frame of %u bytes exceeds the limit of %zu bytes", flen, max);
+        case SH_FRAME_NOMEM:
             return sh_error_set(err, SH_S_NOMEM, "out of memory reading from the worker");
-        ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+        case SH_FRAME_MORE:
+            break;
+        }
+        ssize_t n = read(w->fd, in->data + in->len, in->cap - in->len);
         if (n > 0) {
-            w->in.len += (size_t)n;
+            in->len += (size_t)n;
             continue;
         }
         if (n == 0) {
+            size_t avail = sh_frame_pending(&w->in);
             if (avail == 0)
                 return sh_error_set(err, SH_S_IO, "end of stream");
             return sh_error_set(err, SH_S_PROTOCOL, "truncated frame: the worker closed its channel %zu bytes into one",
@@ -416,9 +399,8 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
     for (;;) {
         int64_t over_kb = 0;
         uint8_t type = 0;
-        const uint8_t *payload = NULL;
-        size_t plen = 0;
-        sh_status st = next_frame(w, until, received < cap ? cap - received : 0, &type, &payload, &plen, &over_kb, err);
+        sh_codec_reader r;
+        sh_status st = next_frame(w, until, received < cap ? cap - received : 0, &type, &r, &over_kb, err);
         if (st == SH_S_OK && over_kb)
             return fail_memory(w, over_kb, during, err);
         if (st == SH_S_PROTOCOL && err->kind == SH_EK_OUTPUT_CAP)
@@ -426,15 +408,13 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                               "%zu MiB (limits.output_mb)", cap / (1024 * 1024));
         if (st != SH_S_OK)
             return fail_worker(w, st == SH_S_NOMEM ? SH_S_PROTOCOL : st, during, err);
-        received += plen + 5;
+        received += r.len + 5;
         if (type == SH_MSG_EMIT) {
             /* Output that came through the socket in bulk: the next request sets up a shared buffer for it. */
-            socket_bytes += plen;
+            socket_bytes += r.len;
             if (socket_bytes >= SH_SHMBUF_THRESHOLD && socket_bytes > w->shm_hint)
                 w->shm_hint = socket_bytes;
         }
-        sh_codec_reader r;
-        sh_codec_reader_init(&r, payload, plen);
         if (type == SH_MSG_EMIT && out && !done) {
             sh_value *item;
             st = sh_codec_get_value(&r, &item, err);
@@ -787,15 +767,14 @@ static void finish_request(sh_worker *w, size_t frame)
 {
     sh_frame_end(&w->out, frame);
     if (w->shm_announce) {
-        /* Prepend the announcement: the worker must map the buffer before it reads the items from it. */
-        uint8_t head[13] = {9, 0, 0, 0, SH_MSG_SHM};
-        uint64_t size = w->shm.size;
-        for (int i = 0; i < 8; i++)
-            head[5 + i] = (uint8_t)(size >> (8 * i));
-        if (sh_buf_reserve(&w->out, sizeof head) == 0) {
-            memmove(w->out.data + sizeof head, w->out.data, w->out.len);
-            memcpy(w->out.data, head, sizeof head);
-            w->out.len += sizeof head;
+        /* Appended, then moved in front: the worker must map the buffer before it reads the items from it. */
+        size_t request = w->out.len;
+        sh_protocol_put_shm(&w->out, w->shm.size);
+        size_t n = w->out.len - request;
+        if (sh_buf_reserve(&w->out, n) == 0) {
+            /* The request moves up by n, the announcement after it; the announcement is copied to the front. */
+            memmove(w->out.data + n, w->out.data, w->out.len);
+            memcpy(w->out.data, w->out.data + w->out.len, n);
         }
     }
 }
@@ -916,7 +895,7 @@ void sh_worker_stop(sh_worker *w)
     reap(w, 2000);
     remove_tmp_root(w);
     sh_buf_free(&w->out);
-    sh_buf_free(&w->in);
+    sh_frame_in_free(&w->in);
     sh_buf_free(&w->scratch);
     sh_buf_free(&w->request);
     sh_inv_cache_free(&w->sent);
