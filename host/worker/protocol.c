@@ -251,7 +251,7 @@ sh_frame_status sh_frame_take(sh_frame_in *in, size_t max, uint8_t *type, sh_cod
     }
     /* Move what is left to the front, then make room for the rest of the frame. */
     if (in->start) {
-        memmove(in->buf.data, p, avail);
+        memmove(in->buf.data, in->buf.data + in->start, avail);
         in->buf.len = avail;
         in->start = 0;
     }
