@@ -61,10 +61,13 @@ static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
     int64_t spin_until = spin ? sh_monotonic_ns() + SH_FRAME_SPIN_NS : 0;
     sh_buf *in = &c->in.buf;
     for (;;) {
-        uint32_t flen;
-        sh_frame_status fs = sh_frame_take(&c->in, UINT32_MAX, type, r, &flen);
-        if (fs == SH_FRAME_READY)
+        const uint8_t *p;
+        size_t len;
+        sh_frame_status fs = sh_frame_take(&c->in, UINT32_MAX, type, &p, &len);
+        if (fs == SH_FRAME_READY) {
+            sh_codec_reader_init(r, p, len);
             return true;
+        }
         if (fs != SH_FRAME_MORE)
             return false;
         /* recvmsg, not read: a descriptor the host passes (the shared buffer) would be dropped by read. The next

@@ -20,7 +20,7 @@
  *           string fields that changed since the last call on this worker, SH_INV_*): u32 length (SH_INV_NULL for
  *           none) and the bytes. Both sides keep the last values: pipeline, plugin and base dir are sent once.
  *   name:   u32 length, the bytes and a NUL (so that the worker uses it in place).
- *   items:  u32 count, u8 where; where 0: the items follow as wire values; where 1: u64 offset, u64 length of
+ *   items:  u32 count, u8 where; where 0: the items follow as codec values; where 1: u64 offset, u64 length of
  *           their encoding in the shared buffer, each item followed by a NUL byte (so that the worker can lend a
  *           string or bytes item to the plugin in place, as an sh_value's octets are NUL-terminated).
  *   EMIT_SHM: u64 offset, u64 length: one item, encoded in the shared buffer (large items only).
@@ -104,29 +104,6 @@ bool sh_protocol_get_name(sh_codec_reader *r, const char **s);
 /* A hook signature as an array of type names, the return type first; and back (false when malformed). */
 sh_value *sh_protocol_signature_to_value(const sh_signature *sig);
 bool sh_protocol_signature_from_value(const sh_value *v, sh_signature *sig);
-
-/* Frames as they arrive on a stream, read in as large pieces as the peer wrote them (one read usually brings a
- * call's emitted items, logs and its answer together): the bytes, and where the next unread frame starts. */
-typedef struct sh_frame_in {
-    sh_buf buf;
-    size_t start;
-} sh_frame_in;
-
-typedef enum sh_frame_status {
-    SH_FRAME_READY, /* a whole frame, now consumed: *type and *payload are set */
-    SH_FRAME_MORE,  /* not a whole frame yet: read more into buf.data + buf.len (up to buf.cap) and look again */
-    SH_FRAME_EMPTY, /* a frame of length 0, which cannot even hold its type byte */
-    SH_FRAME_OVER,  /* a frame longer than the caller's limit; *len is its length */
-    SH_FRAME_NOMEM  /* no room for the rest of the frame */
-} sh_frame_status;
-
-/* The next frame in `in`, decoded from its header alone (a frame over `max` is refused before its payload
- * arrives). *payload points into `in` and stays valid until the next call. Before SH_FRAME_MORE, the unread
- * bytes are moved to the front and room is made for the rest of the frame (at least 64 KiB). */
-sh_frame_status sh_frame_take(sh_frame_in *in, size_t max, uint8_t *type, sh_codec_reader *payload, uint32_t *len);
-/* How many bytes of an unfinished frame are waiting in `in`. */
-size_t sh_frame_pending(const sh_frame_in *in);
-void sh_frame_in_free(sh_frame_in *in);
 
 /* Appends an SHM frame: the shared buffer is `size` bytes long (its descriptor travels with the frame). */
 void sh_protocol_put_shm(sh_buf *b, uint64_t size);

@@ -330,15 +330,16 @@ static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *ty
     bool spun = false;
     sh_buf *in = &w->in.buf;
     for (;;) {
-        uint32_t flen = 0;
-        switch (sh_frame_take(&w->in, max, type, payload, &flen)) {
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        sh_frame_status fs = sh_frame_take(&w->in, max, type, &p, &len);
+        switch (fs) {
         case SH_FRAME_READY:
+            sh_codec_reader_init(payload, p, len);
             return SH_S_OK;
         case SH_FRAME_EMPTY:
-            return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
         case SH_FRAME_OVER:
-            return sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP,
-                                     "frame of %u bytes exceeds the limit of %zu bytes", flen, max);
+            return sh_frame_refused(fs, len, max, err);
         case SH_FRAME_NOMEM:
             return sh_error_set(err, SH_S_NOMEM, "out of memory reading from the worker");
         case SH_FRAME_MORE:

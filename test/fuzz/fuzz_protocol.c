@@ -1,6 +1,7 @@
 /* libFuzzer target: the worker channel's frame reader (sh_frame_take), which reads what untrusted workers send,
  * fed in pieces of every size, and the binary request fields decoded from the frames it finds. A frame comes out
  * only when it is whole, and lies inside the bytes that arrived. */
+#include "worker/frame.h"
 #include "worker/protocol.h"
 
 #include <stdlib.h>
@@ -20,13 +21,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t fed = 0, taken = 0;
     for (;;) {
         uint8_t type;
-        sh_codec_reader r;
-        uint32_t len = 0;
-        sh_frame_status fs = sh_frame_take(&in, 1u << 20, &type, &r, &len);
+        const uint8_t *payload = NULL;
+        size_t len = 0;
+        sh_frame_status fs = sh_frame_take(&in, 1u << 20, &type, &payload, &len);
         if (fs == SH_FRAME_READY) {
-            if (r.data < in.buf.data || r.data + r.len > in.buf.data + in.buf.len)
+            if (payload < in.buf.data || payload + len > in.buf.data + in.buf.len)
                 abort();
-            taken += r.len + 5;
+            taken += len + 5;
+            sh_codec_reader r;
+            sh_codec_reader_init(&r, payload, len);
             sh_invocation inv;
             uint8_t flags;
             const char *name;

@@ -1,11 +1,12 @@
-/* Unit tests for the host <-> worker protocol's own pieces (worker/protocol): the frame reader both sides share,
- * the binary call header with its cache of invocation strings, names, and the SHM announcement. */
+/* Unit tests for the worker channel's own pieces: the frame reader both its ends share (worker/frame), and in
+ * worker/protocol the binary call header with its cache of invocation strings, names, and the SHM announcement. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "worker/frame.h"
 #include "worker/protocol.h"
 
 #include <string.h>
@@ -30,26 +31,26 @@ static void test_frames_whole_split_and_many(void **state)
     sh_frame_end(&out, f);
     sh_frame_in in = {0};
     uint8_t type = 0;
-    sh_codec_reader r;
-    uint32_t len = 0;
+    const uint8_t *pl = NULL;
+    size_t len = 0;
     /* Nothing yet, then one byte at a time: a frame only once it is whole. */
-    assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_MORE);
+    assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_MORE);
     assert_true(in.buf.cap - in.buf.len >= 64 * 1024);
     for (size_t i = 0; i < 7; i++) {
         arrive(&in, out.data + i, 1);
-        assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_MORE);
+        assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_MORE);
         assert_int_equal(sh_frame_pending(&in), i + 1);
     }
     /* The rest of the first frame and the whole second one in one read: both come out, in order. */
     arrive(&in, out.data + 7, out.len - 7);
-    assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_READY);
+    assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_READY);
     assert_int_equal(type, SH_MSG_LOG);
-    assert_int_equal(r.len, 3);
-    assert_memory_equal(r.data, "abc", 3);
-    assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_READY);
+    assert_int_equal(len, 3);
+    assert_memory_equal(pl, "abc", 3);
+    assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_READY);
     assert_int_equal(type, SH_MSG_HEALTH);
-    assert_int_equal(r.len, 0);
-    assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_MORE);
+    assert_int_equal(len, 0);
+    assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_MORE);
     assert_int_equal(sh_frame_pending(&in), 0);
     assert_int_equal(in.start, 0); /* what was read was dropped from the front */
     sh_frame_in_free(&in);
@@ -61,23 +62,23 @@ static void test_frame_headers_refused(void **state)
     (void)state;
     sh_frame_in in = {0};
     uint8_t type = 0;
-    sh_codec_reader r;
-    uint32_t len = 0;
+    const uint8_t *pl = NULL;
+    size_t len = 0;
     /* Over the limit: refused from the header alone, with the length it claimed. */
     arrive(&in, (const uint8_t[]){0xe9, 0x03, 0, 0, 1}, 5);
-    assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_OVER);
+    assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_OVER);
     assert_int_equal(len, 1001);
     /* Exactly at the limit: waits for its payload. */
-    assert_int_equal(sh_frame_take(&in, 1001, &type, &r, &len), SH_FRAME_MORE);
+    assert_int_equal(sh_frame_take(&in, 1001, &type, &pl, &len), SH_FRAME_MORE);
     assert_true(in.buf.cap - in.buf.len >= 1001 - 4);
     sh_frame_in_free(&in);
     /* 4 GiB - 1. */
     arrive(&in, (const uint8_t[]){0xff, 0xff, 0xff, 0xff, 1}, 5);
-    assert_int_equal(sh_frame_take(&in, 256u << 20, &type, &r, &len), SH_FRAME_OVER);
+    assert_int_equal(sh_frame_take(&in, 256u << 20, &type, &pl, &len), SH_FRAME_OVER);
     sh_frame_in_free(&in);
     /* Length 0 cannot hold the type byte. */
     arrive(&in, (const uint8_t[]){0, 0, 0, 0, 1}, 5);
-    assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_EMPTY);
+    assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_EMPTY);
     sh_frame_in_free(&in);
 }
 
@@ -162,11 +163,13 @@ static void test_shm_announcement(void **state)
     sh_frame_in in = {0};
     arrive(&in, b.data, b.len);
     uint8_t type = 0;
-    sh_codec_reader r;
-    uint32_t len = 0;
-    assert_int_equal(sh_frame_take(&in, 1000, &type, &r, &len), SH_FRAME_READY);
+    const uint8_t *pl = NULL;
+    size_t len = 0;
+    assert_int_equal(sh_frame_take(&in, 1000, &type, &pl, &len), SH_FRAME_READY);
     assert_int_equal(type, SH_MSG_SHM);
     uint64_t size = 0;
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, pl, len);
     assert_true(sh_protocol_get_u64(&r, &size));
     assert_true(sh_codec_reader_done(&r));
     assert_int_equal(size, UINT64_C(0x0102030405060708));
