@@ -7,6 +7,7 @@ static sh_status error_setv(sh_error *err, sh_status status, const char *fmt, va
 {
     if (err) {
         err->status = status;
+        err->kind = SH_EK_NONE;
         vsnprintf(err->message, sizeof err->message, fmt, ap);
     }
     return status;
@@ -18,6 +19,17 @@ sh_status sh_error_set(sh_error *err, sh_status status, const char *fmt, ...)
     va_start(ap, fmt);
     error_setv(err, status, fmt, ap);
     va_end(ap);
+    return status;
+}
+
+sh_status sh_error_set_kind(sh_error *err, sh_status status, int kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_setv(err, status, fmt, ap);
+    va_end(ap);
+    if (err)
+        err->kind = kind;
     return status;
 }
 
@@ -40,6 +52,7 @@ void sh_error_clear(sh_error *err)
 {
     if (err) {
         err->status = SH_S_OK;
+        err->kind = SH_EK_NONE;
         err->message[0] = '\0';
     }
 }

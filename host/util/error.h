@@ -21,22 +21,33 @@ typedef enum sh_status {
 
 #define SH_ERROR_MESSAGE_MAX 2048
 
+/* What failed, for code that decides by it: a decision is made on the kind, never on the message's text, which is
+ * for people and may change. Most errors have none; add a kind when something must tell one failure from others. */
+typedef enum sh_error_kind {
+    SH_EK_NONE = 0,
+    SH_EK_OUTPUT_CAP, /* a peer sent more than the reader's limit allows (a worker's output cap) */
+} sh_error_kind;
+
 typedef struct sh_error {
     sh_status status;
+    int kind; /* an sh_error_kind: SH_EK_NONE unless the error was made with one (sh_error_set_kind) */
     char message[SH_ERROR_MESSAGE_MAX];
 } sh_error;
 
-/* Sets the error (when err is not NULL) and returns `status`. */
+/* Sets the error (when err is not NULL), of kind SH_EK_NONE, and returns `status`. */
 __attribute__((format(printf, 3, 4))) sh_status sh_error_set(sh_error *err, sh_status status, const char *fmt,
                                                                ...);
+/* The same with a kind. */
+__attribute__((format(printf, 4, 5))) sh_status sh_error_set_kind(sh_error *err, sh_status status, int kind,
+                                                                    const char *fmt, ...);
 
-/* Prepends "prefix: " to the message, keeping the status. Returns the status. */
+/* Prepends "prefix: " to the message, keeping the status and the kind. Returns the status. */
 __attribute__((format(printf, 2, 3))) sh_status sh_error_prefix(sh_error *err, const char *fmt, ...);
 
 void sh_error_clear(sh_error *err);
 
-/* Adds a line to the message (a newline first unless it is empty) and sets the status: for checks that report
- * every problem at once. */
+/* Adds a line to the message (a newline first unless it is empty) and sets the status, keeping the kind: for
+ * checks that report every problem at once. */
 __attribute__((format(printf, 3, 4))) void sh_error_append(sh_error *err, sh_status status, const char *fmt, ...);
 
 /* The CLI exit code for a status: 0, 1 (a stage failed) or 2 (usage, configuration, validation). */

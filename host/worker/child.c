@@ -1,10 +1,11 @@
 /* The child side of a worker: confine the process, load the plugin, then serve requests until told to stop.
  * This is one of the two places allowed to end the process (_exit), as it is the worker's own main. */
+#include "worker/child.h"
 #include "plugin/inproc.h"
 #include "util/clock.h"
+#include "util/fdpass.h"
 #include "worker/protocol.h"
 #include "worker/shmbuf.h"
-#include "worker/worker.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -42,8 +43,7 @@ typedef struct child {
     int fd;
     int64_t cpu_seconds; /* per-call CPU limit */
     sh_buf out;
-    sh_buf in;
-    size_t in_next; /* where the frame after the one being served starts in `in` */
+    sh_frame_in in; /* what the host sent, not yet served */
     struct rusage last; /* resource use at the end of the last call, the start of the next */
     bool have_last;
     bool broken; /* the host went away; stop producing */
@@ -54,46 +54,27 @@ typedef struct child {
     bool spin;        /* wait for the next request awake for a moment (never on one CPU) */
 } child;
 
-/* The next request into c->in, read in as large pieces as the host wrote it: header and payload usually come
- * in one read instead of two. False when the host closed the channel, died, or sent a frame of length 0. */
+/* The next request (sh_frame_take). False when the host closed the channel, died, or sent a frame of length 0. */
 static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
 {
-    if (c->in_next) {
-        memmove(c->in.data, c->in.data + c->in_next, c->in.len - c->in_next);
-        c->in.len -= c->in_next;
-        c->in_next = 0;
-    }
     bool spin = c->spin;
     int64_t spin_until = spin ? sh_monotonic_ns() + SH_FRAME_SPIN_NS : 0;
+    sh_buf *in = &c->in.buf;
     for (;;) {
-        const uint8_t *p = c->in.data;
-        size_t want = 64 * 1024;
-        if (c->in.len >= 5) {
-            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            if (flen == 0)
-                return false;
-            if (c->in.len >= 4 + (size_t)flen) {
-                *type = p[4];
-                sh_codec_reader_init(r, p + 5, flen - 1);
-                c->in_next = 4 + (size_t)flen;
-                return true;
-            }
-            if (4 + (size_t)flen - c->in.len > want)
-                want = 4 + (size_t)flen - c->in.len;
+        const uint8_t *p;
+        size_t len;
+        sh_frame_status fs = sh_frame_take(&c->in, UINT32_MAX, type, &p, &len);
+        if (fs == SH_FRAME_READY) {
+            sh_codec_reader_init(r, p, len);
+            return true;
         }
-        if (sh_buf_reserve(&c->in, want) != 0)
+        if (fs != SH_FRAME_MORE)
             return false;
-        /* recvmsg, not read: a descriptor the host passes (the shared buffer) would be dropped by read. */
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int))];
-        } cm;
-        struct iovec iov = {.iov_base = c->in.data + c->in.len, .iov_len = c->in.cap - c->in.len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                            .msg_controllen = sizeof cm.buf};
-        /* The next request of a busy host follows its answer within microseconds: wait for it awake for a
-         * moment (as the host waits for the answer) before sleeping, which would cost a wake-up each way. */
-        ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | (spin ? MSG_DONTWAIT : 0));
+        /* recvmsg, not read: a descriptor the host passes (the shared buffer) would be dropped by read. The next
+         * request of a busy host follows its answer within microseconds: wait for it awake for a moment (as the
+         * host waits for the answer) before sleeping, which would cost a wake-up each way. */
+        int fd = -1;
+        ssize_t n = sh_fdpass_recv(c->fd, in->data + in->len, in->cap - in->len, spin ? MSG_DONTWAIT : 0, &fd);
         if (n < 0 && errno == EAGAIN && spin) {
             if (sh_monotonic_ns() >= spin_until)
                 spin = false;
@@ -103,15 +84,14 @@ static bool next_request(child *c, uint8_t *type, sh_codec_reader *r)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        struct cmsghdr *ch = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-        if (ch && ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS) {
+        if (fd >= 0) {
             if (c->pending_fd >= 0)
                 close(c->pending_fd);
-            memcpy(&c->pending_fd, CMSG_DATA(ch), sizeof c->pending_fd);
+            c->pending_fd = fd;
         }
         if (n <= 0)
             return false;
-        c->in.len += (size_t)n;
+        in->len += (size_t)n;
     }
 }
 
@@ -213,33 +193,10 @@ static void reply(child *c, int64_t status, int64_t aux, const char *message)
     flush(c);
 }
 
-static void serve_create(child *c, sh_inproc *ip, sh_codec_reader *r)
-{
-    sh_error err;
-    sh_error_clear(&err);
-    sh_value *type = NULL, *name = NULL, *config = NULL, *invv = NULL;
-    if (sh_codec_get_typed(r, SH_TYPE_STRING, "type", &type, &err) == SH_S_OK &&
-        sh_codec_get_typed(r, SH_TYPE_STRING, "name", &name, &err) == SH_S_OK &&
-        sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err) == SH_S_OK &&
-        sh_codec_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err) == SH_S_OK) {
-        sh_invocation inv;
-        sh_protocol_invocation_from_value(invv, &inv);
-        uint32_t id = 0;
-        sh_status st = sh_inproc_create_stage(ip, &inv, sh_value_get_string(type, NULL), config, &id, &err);
-        reply(c, st, id, st == SH_S_OK ? "" : err.message);
-    } else {
-        reply(c, SH_S_PROTOCOL, 0, err.message);
-    }
-    sh_value_free(type);
-    sh_value_free(name);
-    sh_value_free(config);
-    sh_value_free(invv);
-}
-
-/* Runs one PROCESS request and replies DONE with the call's resource use; with `last`, the items are the
- * stage's whole input, and its finish() follows. */
-static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation *inv, const sh_values *items,
-                        bool last, sh_status created, const char *create_error)
+/* Runs the stage a CALL created over the call's items, then its finish(), and replies RESULT with the call's
+ * resource use. */
+static void run_process(child *c, sh_inproc *ip, uint32_t id, const sh_invocation *inv, const sh_values *items,
+                        sh_status created, const char *create_error)
 {
     sh_error err;
     sh_error_clear(&err);
@@ -256,10 +213,11 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation
         before = c->last;
     else
         getrusage(RUSAGE_SELF, &before);
-    sh_status st = sh_inproc_process(ip, (uint32_t)id, inv, (const sh_value *const *)items->items, items->len,
+    sh_status st = sh_inproc_process(ip, id, inv, (const sh_value *const *)items->items, items->len,
                                      child_emit, c, child_log, c, &err);
-    if (st == SH_S_OK && last)
-        st = sh_inproc_finish(ip, (uint32_t)id, inv, child_emit, c, child_log, c, &err);
+    /* A call is the stage's whole input: its finish() follows at once (abi.h). */
+    if (st == SH_S_OK)
+        st = sh_inproc_finish(ip, id, inv, child_emit, c, child_log, c, &err);
     getrusage(RUSAGE_SELF, &after);
     c->last = after;
     c->have_last = true;
@@ -268,9 +226,19 @@ static void run_process(child *c, sh_inproc *ip, int64_t id, const sh_invocation
     flush(c);
 }
 
-/* "call" isolation: the call runs in a fork of this warm worker, which reports how that process ended. */
-static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation *invv, const sh_values *items,
-                       bool last)
+/* The end of a call that was to run in a fork (CALL_END), with how its process ended. */
+static void end_call(child *c, int status)
+{
+    size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
+    sh_codec_put_int(&c->out, status);
+    sh_frame_end(&c->out, f);
+    flush(c);
+}
+
+/* "call" isolation: the call runs in a fork of this warm worker, so nothing it changes survives it. Returns true
+ * in the call's process, which runs the call and then must _exit; false in the worker, once that process ended
+ * and the end was reported. */
+static bool fork_for_call(child *c)
 {
     pid_t worker = getpid();
     pid_t pid = fork();
@@ -279,32 +247,25 @@ static void run_forked(child *c, sh_inproc *ip, int64_t id, const sh_invocation 
         if (getppid() != worker)
             _exit(1);
         c->have_last = false; /* a new process: its resource use starts from zero, not from the worker's */
-        run_process(c, ip, id, invv, items, last, SH_S_OK, NULL);
-        _exit(0);
+        return true;
     }
     int status = 0;
-    if (pid < 0) {
+    if (pid < 0)
         reply(c, SH_S_IO, 0, "cannot fork a process for the call");
-        status = 0;
-    } else {
+    else
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
-    }
-    size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
-    sh_codec_put_int(&c->out, status);
-    sh_frame_end(&c->out, f);
-    flush(c);
+    end_call(c, status);
+    return false;
 }
 
 /* Runs one hook implementation of the plugin and replies: EMIT [result] when there is one, then DONE with the
  * status (0, or the failure's message) and whether the implementation stopped its chain. */
-static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signature *sig, const sh_value *invv,
+static void run_hook(child *c, sh_inproc *ip, const sh_invocation *inv, const char *symbol, const sh_signature *sig,
                      const sh_values *args)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_invocation inv;
-    sh_protocol_invocation_from_value(invv, &inv);
     void (*fn)(void) = sh_inproc_symbol(ip, symbol);
     sh_ffi_call fc;
     sh_status st = fn ? SH_S_OK
@@ -325,7 +286,7 @@ static void run_hook(child *c, sh_inproc *ip, const char *symbol, const sh_signa
     if (st == SH_S_OK) {
         limit_cpu_for_call(c->cpu_seconds);
         sh_call call;
-        sh_call_init(&call, &inv, NULL, NULL, child_log, c);
+        sh_call_init(&call, inv, NULL, NULL, child_log, c);
         sh_value *result = NULL;
         int rc = sh_ffi_call_hook(&fc, fn, &call, &a, &result);
         if (rc == SH_HOOK_STOP) {
@@ -348,18 +309,22 @@ static void serve_hook(child *c, sh_inproc *ip, sh_codec_reader *r)
 {
     sh_error err;
     sh_error_clear(&err);
-    sh_value *symbol = NULL, *sigv = NULL, *fork_call = NULL, *invv = NULL;
+    uint8_t flags = 0;
+    sh_invocation inv;
+    memset(&inv, 0, sizeof inv);
+    const char *symbol = NULL;
+    sh_value *sigv = NULL;
     sh_values args = {0};
     sh_signature sig = {0};
-    sh_status st = sh_codec_get_typed(r, SH_TYPE_STRING, "symbol", &symbol, &err);
+    sh_status st = SH_S_OK;
+    if (!sh_protocol_get_header(r, &c->inv, &inv, &flags))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed call header");
+    else if (!sh_protocol_get_name(r, &symbol))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed hook symbol");
     if (st == SH_S_OK)
         st = sh_codec_get_typed(r, SH_TYPE_ARRAY, "signature", &sigv, &err);
     if (st == SH_S_OK && !sh_protocol_signature_from_value(sigv, &sig))
         st = sh_error_set(&err, SH_S_PROTOCOL, "malformed hook signature");
-    if (st == SH_S_OK)
-        st = sh_codec_get_typed(r, SH_TYPE_INT, "fork", &fork_call, &err);
-    if (st == SH_S_OK)
-        st = sh_codec_get_typed(r, SH_TYPE_MAP, "invocation", &invv, &err);
     while (st == SH_S_OK && !sh_codec_reader_done(r)) {
         sh_value *arg;
         st = sh_codec_get_value(r, &arg, &err);
@@ -368,35 +333,14 @@ static void serve_hook(child *c, sh_inproc *ip, sh_codec_reader *r)
     }
     if (st != SH_S_OK) {
         reply(c, st, 0, err.message);
-    } else if (sh_value_get_int(fork_call)) {
-        /* "call" isolation: nothing the implementation changes survives the call. */
-        pid_t worker = getpid();
-        pid_t pid = fork();
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != worker)
-                _exit(1);
-            run_hook(c, ip, sh_value_get_string(symbol, NULL), &sig, invv, &args);
-            _exit(0);
-        }
-        int status = 0;
-        if (pid < 0)
-            reply(c, SH_S_IO, 0, "cannot fork a process for the call");
-        else
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
-        sh_codec_put_int(&c->out, status);
-        sh_frame_end(&c->out, f);
-        flush(c);
-    } else {
-        run_hook(c, ip, sh_value_get_string(symbol, NULL), &sig, invv, &args);
+    } else if (!(flags & SH_CALL_FORK)) {
+        run_hook(c, ip, &inv, symbol, &sig, &args);
+    } else if (fork_for_call(c)) {
+        run_hook(c, ip, &inv, symbol, &sig, &args);
+        _exit(0);
     }
     sh_values_clear(&args);
-    sh_value_free(symbol);
     sh_value_free(sigv);
-    sh_value_free(fork_call);
-    sh_value_free(invv);
 }
 
 /* A string or bytes item in the shared buffer, lent to the plugin in place instead of copied: inputs are
@@ -429,7 +373,7 @@ static void clear_items(child *c, sh_values *items)
     sh_values_clear(items);
 }
 
-/* The items of a CALL or PROCESS request, inline in the frame or in the shared buffer. This call's output in
+/* The items of a CALL request, inline in the frame or in the shared buffer. This call's output in
  * the buffer, if any, goes after its inputs, which stay lent to the plugin until it returns. */
 static sh_status read_items(child *c, sh_codec_reader *r, sh_values *items, sh_error *err)
 {
@@ -482,8 +426,8 @@ static sh_status read_items(child *c, sh_codec_reader *r, sh_values *items, sh_e
     return SH_S_OK;
 }
 
-/* CALL (create, process, destroy) or PROCESS (on a stage created before). */
-static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
+/* CALL: create, process, destroy. */
+static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r)
 {
     sh_error err;
     sh_error_clear(&err);
@@ -494,19 +438,13 @@ static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
     sh_values items = {0};
     sh_value *config = NULL;
     const char *type = NULL;
-    uint32_t tlen = 0;
     sh_status st = SH_S_OK;
-    if ((!create && !sh_protocol_get_u32(r, &id)) || !sh_protocol_get_header(r, &c->inv, &inv, &flags))
+    if (!sh_protocol_get_header(r, &c->inv, &inv, &flags))
         st = sh_error_set(&err, SH_S_PROTOCOL, "malformed call header");
-    if (st == SH_S_OK && create) {
-        /* The type is a NUL-terminated string in the frame, so it needs no copy. */
-        if (!sh_protocol_get_u32(r, &tlen) || tlen >= r->len - r->pos || r->data[r->pos + tlen] != '\0')
-            st = sh_error_set(&err, SH_S_PROTOCOL, "malformed stage type");
-        else
-            type = (const char *)r->data + r->pos, r->pos += tlen + 1;
-        if (st == SH_S_OK)
-            st = sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err);
-    }
+    else if (!sh_protocol_get_name(r, &type))
+        st = sh_error_set(&err, SH_S_PROTOCOL, "malformed stage type");
+    if (st == SH_S_OK)
+        st = sh_codec_get_typed(r, SH_TYPE_MAP, "config", &config, &err);
     if (st == SH_S_OK)
         st = read_items(c, r, &items, &err);
     if (st != SH_S_OK) {
@@ -516,26 +454,18 @@ static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r, bool create)
         sh_value_free(config);
         return;
     }
-    sh_status created = SH_S_OK;
     sh_error cerr;
     sh_error_clear(&cerr);
-    if (create)
-        created = sh_inproc_create_stage(ip, &inv, type, config, &id, &cerr);
-    if (flags & SH_CALL_FORK) {
-        if (created != SH_S_OK) {
-            /* Nothing to fork for: the failure, then an ordinary end of the call. */
-            run_process(c, ip, id, &inv, &items, create, created, cerr.message);
-            size_t f = sh_frame_begin(&c->out, SH_MSG_CALL_END);
-            sh_codec_put_int(&c->out, 0);
-            sh_frame_end(&c->out, f);
-            flush(c);
-        } else {
-            run_forked(c, ip, id, &inv, &items, create);
-        }
-    } else {
-        run_process(c, ip, id, &inv, &items, create, created, cerr.message);
+    sh_status created = sh_inproc_create_stage(ip, &inv, type, config, &id, &cerr);
+    if (!(flags & SH_CALL_FORK) || created != SH_S_OK) {
+        run_process(c, ip, id, &inv, &items, created, cerr.message);
+        if (flags & SH_CALL_FORK)
+            end_call(c, 0); /* nothing to fork for: the failure, then an ordinary end of the call */
+    } else if (fork_for_call(c)) {
+        run_process(c, ip, id, &inv, &items, SH_S_OK, NULL);
+        _exit(0);
     }
-    if (create && created == SH_S_OK)
+    if (created == SH_S_OK)
         sh_inproc_destroy_stage(ip, id);
     clear_items(c, &items);
     sh_value_free(config);
@@ -617,10 +547,8 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
         sh_codec_reader r;
         if (!next_request(&c, &type, &r))
             break; /* the host closed the channel or died: nothing left to serve */
-        if (type == SH_MSG_CREATE) {
-            serve_create(&c, ip, &r);
-        } else if (type == SH_MSG_CALL || type == SH_MSG_PROCESS) {
-            serve_call(&c, ip, &r, type == SH_MSG_CALL);
+        if (type == SH_MSG_CALL) {
+            serve_call(&c, ip, &r);
         } else if (type == SH_MSG_SHM) {
             serve_shm(&c, &r);
         } else if (type == SH_MSG_HOOK) {
@@ -629,12 +557,6 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
             sh_error herr;
             sh_status hs = sh_inproc_health(ip, &herr);
             reply(&c, hs, 0, hs == SH_S_OK ? "" : herr.message);
-        } else if (type == SH_MSG_DESTROY) {
-            sh_value *id = NULL;
-            if (sh_codec_get_typed(&r, SH_TYPE_INT, "stage id", &id, &err) == SH_S_OK)
-                sh_inproc_destroy_stage(ip, (uint32_t)sh_value_get_int(id));
-            sh_value_free(id);
-            reply(&c, 0, 0, "");
         } else {
             break; /* SHUTDOWN, or a request this worker does not know */
         }
@@ -643,7 +565,7 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
     }
     sh_inproc_close(ip);
     sh_buf_free(&c.out);
-    sh_buf_free(&c.in);
+    sh_frame_in_free(&c.in);
     sh_inv_cache_free(&c.inv);
     sh_shmbuf_release(&c.shm);
     close(fd);

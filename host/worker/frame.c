@@ -114,6 +114,65 @@ static sh_status read_full(int fd, uint8_t *dst, size_t len, int64_t deadline_ns
     return SH_S_OK;
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A frame header, its first 5 bytes: the length counts the type byte, so 0 is malformed. */
+static sh_frame_status check_header(const uint8_t *p, size_t max, uint32_t *len)
+{
+    *len = get32(p);
+    return *len == 0 ? SH_FRAME_EMPTY : *len > max ? SH_FRAME_OVER : SH_FRAME_READY;
+}
+
+sh_status sh_frame_refused(sh_frame_status st, size_t len, size_t max, sh_error *err)
+{
+    if (st == SH_FRAME_EMPTY)
+        return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
+    return sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP, "frame of %zu bytes exceeds the limit of %zu bytes",
+                             len, max);
+}
+
+size_t sh_frame_pending(const sh_frame_in *in) { return in->buf.len - in->start; }
+
+sh_frame_status sh_frame_take(sh_frame_in *in, size_t max, uint8_t *type, const uint8_t **payload, size_t *len)
+{
+    size_t avail = in->buf.len - in->start;
+    const uint8_t *p = avail ? in->buf.data + in->start : NULL;
+    size_t want = 64 * 1024;
+    if (avail >= 5) {
+        uint32_t flen;
+        sh_frame_status hs = check_header(p, max, &flen);
+        if (hs != SH_FRAME_READY) {
+            *len = flen;
+            return hs;
+        }
+        if (avail >= 4 + (size_t)flen) {
+            *type = p[4];
+            *payload = p + 5;
+            *len = flen - 1;
+            in->start += 4 + (size_t)flen;
+            return SH_FRAME_READY;
+        }
+        if (4 + (size_t)flen - avail > want)
+            want = 4 + (size_t)flen - avail;
+    }
+    /* Move what is left to the front, then make room for the rest of the frame. */
+    if (in->start) {
+        memmove(in->buf.data, in->buf.data + in->start, avail);
+        in->buf.len = avail;
+        in->start = 0;
+    }
+    return sh_buf_reserve(&in->buf, want) == 0 ? SH_FRAME_MORE : SH_FRAME_NOMEM;
+}
+
+void sh_frame_in_free(sh_frame_in *in)
+{
+    sh_buf_free(&in->buf);
+    in->start = 0;
+}
+
 sh_status sh_frame_recv(int fd, sh_buf *payload, uint8_t *type, size_t max_frame, int64_t deadline_ns, bool *eof,
                        sh_error *err)
 {
@@ -131,12 +190,10 @@ sh_status sh_frame_recv(int fd, sh_buf *payload, uint8_t *type, size_t max_frame
     if (got < sizeof hdr)
         return sh_error_set(err, SH_S_PROTOCOL, "truncated frame header (%zu of 5 bytes before end of stream)",
                             got);
-    uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    if (len == 0)
-        return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
-    if (len > max_frame)
-        return sh_error_set(err, SH_S_PROTOCOL, "frame of %u bytes exceeds the limit of %zu bytes", len,
-                            max_frame);
+    uint32_t len;
+    sh_frame_status hs = check_header(hdr, max_frame, &len);
+    if (hs != SH_FRAME_READY)
+        return sh_frame_refused(hs, len, max_frame, err);
     *type = hdr[4];
     size_t body = len - 1;
     if (sh_buf_reserve(payload, body + 1) != 0)

@@ -35,6 +35,34 @@ sh_status sh_frame_send(int fd, const sh_buf *b, sh_error *err);
 sh_status sh_frame_recv(int fd, sh_buf *payload, uint8_t *type, size_t max_frame, int64_t deadline_ns, bool *eof,
                         sh_error *err);
 
+/* Frames as they arrive on a stream, read in as large pieces as the peer wrote them (one read usually brings a
+ * call's emitted items, logs and its answer together): the bytes, and where the next unread frame starts. The
+ * worker channel reads both its ends this way. */
+typedef struct sh_frame_in {
+    sh_buf buf;
+    size_t start;
+} sh_frame_in;
+
+typedef enum sh_frame_status {
+    SH_FRAME_READY, /* a whole frame, now consumed: *type, *payload and *len (the payload's) are set */
+    SH_FRAME_MORE,  /* not a whole frame yet: read more into buf.data + buf.len (up to buf.cap) and look again */
+    SH_FRAME_EMPTY, /* a frame of length 0, which cannot even hold its type byte */
+    SH_FRAME_OVER,  /* a frame longer than the caller's limit; *len is the length it claims */
+    SH_FRAME_NOMEM  /* no room for the rest of the frame */
+} sh_frame_status;
+
+/* The next frame in `in`, decoded from its header alone (a frame over `max` is refused before its payload
+ * arrives). *payload points into `in` and stays valid until the next call. Before SH_FRAME_MORE, the unread
+ * bytes are moved to the front and room is made for the rest of the frame (at least 64 KiB). */
+sh_frame_status sh_frame_take(sh_frame_in *in, size_t max, uint8_t *type, const uint8_t **payload, size_t *len);
+/* How many bytes of an unfinished frame are waiting in `in`. */
+size_t sh_frame_pending(const sh_frame_in *in);
+void sh_frame_in_free(sh_frame_in *in);
+
+/* The error for a refused header (SH_FRAME_EMPTY, or SH_FRAME_OVER a limit of `max`, kind SH_EK_OUTPUT_CAP):
+ * SH_S_PROTOCOL. */
+sh_status sh_frame_refused(sh_frame_status st, size_t len, size_t max, sh_error *err);
+
 /* Waits up to `spin_ns` for `fd` (a socket) to become readable by polling it without sleeping; true when it
  * did. A call's answer usually arrives within microseconds, sooner than the kernel can put the waiting process to
  * sleep and wake it again: a short spin before a blocking wait saves both. Never spins on a machine with one

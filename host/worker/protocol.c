@@ -3,48 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int set_str(sh_value *m, const char *key, const char *s)
-{
-    return sh_value_map_set(m, key, s ? sh_value_cstring(s) : sh_value_null());
-}
-
-sh_value *sh_protocol_invocation_to_value(const sh_invocation *inv)
-{
-    sh_value *m = sh_value_map();
-    if (!m)
-        return NULL;
-    int rc = set_str(m, "execution_id", inv->execution_id);
-    rc |= set_str(m, "task_id", inv->task_id);
-    rc |= set_str(m, "pipeline", inv->pipeline);
-    rc |= set_str(m, "stage", inv->stage);
-    rc |= set_str(m, "plugin", inv->plugin);
-    rc |= set_str(m, "base_dir", inv->base_dir);
-    rc |= sh_value_map_set(m, "attempt", sh_value_int(inv->attempt));
-    if (inv->deterministic) {
-        rc |= sh_value_map_set(m, "deterministic", sh_value_bool(1));
-        rc |= sh_value_map_set(m, "seed", sh_value_int((int64_t)inv->seed));
-    }
-    if (rc != SH_OK) {
-        sh_value_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-void sh_protocol_invocation_from_value(const sh_value *map, sh_invocation *inv)
-{
-    inv->execution_id = sh_value_get_string(sh_value_map_get(map, "execution_id"), NULL);
-    inv->task_id = sh_value_get_string(sh_value_map_get(map, "task_id"), NULL);
-    inv->pipeline = sh_value_get_string(sh_value_map_get(map, "pipeline"), NULL);
-    inv->stage = sh_value_get_string(sh_value_map_get(map, "stage"), NULL);
-    inv->plugin = sh_value_get_string(sh_value_map_get(map, "plugin"), NULL);
-    inv->base_dir = sh_value_get_string(sh_value_map_get(map, "base_dir"), NULL);
-    int64_t attempt = sh_value_get_int(sh_value_map_get(map, "attempt"));
-    inv->attempt = attempt > 0 && attempt <= UINT32_MAX ? (uint32_t)attempt : 1;
-    inv->deterministic = sh_value_get_bool(sh_value_map_get(map, "deterministic"));
-    inv->seed = (uint64_t)sh_value_get_int(sh_value_map_get(map, "seed"));
-}
-
 void sh_protocol_put_done(sh_buf *b, uint8_t type, int64_t status, int64_t aux, const char *message)
 {
     size_t f = sh_frame_begin(b, type);
@@ -190,6 +148,27 @@ bool sh_protocol_get_u64(sh_codec_reader *r, uint64_t *v)
     return true;
 }
 
+void sh_protocol_put_name(sh_buf *b, const char *s)
+{
+    size_t len = strlen(s);
+    if (len >= UINT32_MAX) {
+        b->failed = 1;
+        return;
+    }
+    sh_buf_u32(b, (uint32_t)len);
+    sh_buf_append(b, s, len + 1);
+}
+
+bool sh_protocol_get_name(sh_codec_reader *r, const char **s)
+{
+    uint32_t len;
+    if (!sh_protocol_get_u32(r, &len) || len >= r->len - r->pos || r->data[r->pos + len] != '\0')
+        return false;
+    *s = (const char *)r->data + r->pos;
+    r->pos += (size_t)len + 1;
+    return true;
+}
+
 bool sh_protocol_get_header(sh_codec_reader *r, sh_inv_cache *have, sh_invocation *inv, uint8_t *flags)
 {
     uint32_t attempt;
@@ -232,5 +211,12 @@ void sh_protocol_put_result(sh_buf *b, int64_t status, int64_t user_us, int64_t 
     sh_buf_u64(b, (uint64_t)maxrss_kb);
     if (message)
         sh_buf_append(b, message, strlen(message));
+    sh_frame_end(b, f);
+}
+
+void sh_protocol_put_shm(sh_buf *b, uint64_t size)
+{
+    size_t f = sh_frame_begin(b, SH_MSG_SHM);
+    sh_buf_u64(b, size);
     sh_frame_end(b, f);
 }

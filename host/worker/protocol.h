@@ -1,34 +1,30 @@
 /*
- * The host <-> worker protocol, over worker/frame.h frames. The host sends one request and reads frames until DONE.
+ * The host <-> worker protocol, over worker/frame.h frames. The host sends one request and reads frames until
+ * its answer (RESULT, DONE or READY; CALL_END after a fork).
  *
  *   host -> worker                                    worker -> host
- *   CREATE  [type, name, config map, invocation map]  DONE [status, stage id, message]
- *   PROCESS [stage id, fork, invocation, item...]     EMIT [item]*, LOG [level, message]*,
- *                                                     DONE [status, 0, message, usage map]
- *                                                     and, when fork was set, CALL_END [wait status]
- *   DESTROY [stage id]                                DONE [status, 0, message]
- *   HEALTH []                                         DONE [status, 0, message]
- *   HOOK [symbol, signature, fork, invocation, arg...] EMIT [result]?, DONE [status, stopped, message]
- *                                                     (and CALL_END after a fork, as for PROCESS)
- *   SHUTDOWN []                                       (exits after fini)
- *   (after fork)                                      READY [status, 0, message]
- *
- * The call path (what every stage invocation uses) is binary, not encoded maps, so that a warm call costs no
- * allocation beyond the items themselves:
- *
- *   CALL    header, type, config value, items         EMIT*, EMIT_SHM*, LOG*, RESULT (+ CALL_END after a fork)
- *           (create + process + destroy: one round trip for the common case)
- *   PROCESS u32 stage id, header, items               the same
+ *   CALL    header, name type, config value, items    EMIT*, EMIT_SHM*, LOG*, RESULT
+ *           (create + process + destroy of one stage)  and, when the header's fork flag was set, CALL_END [wait
+ *                                                     status]
+ *   HOOK    header, name symbol, signature value,     EMIT [result]?, LOG*, DONE [status, stopped, message]
+ *           argument values to the end of the frame   (and CALL_END after a fork, as for CALL)
+ *   HEALTH  []                                        DONE [status, 0, message]
  *   SHM     u64 size, and a memfd (SCM_RIGHTS)        nothing: the worker maps it as its shared buffer
+ *   SHUTDOWN []                                       (exits after fini)
+ *   (after fork)                                      READY [status, abi, message]
+ *
+ * [a, b] and "value" are codec values (value/codec.h); the rest is binary, so that a warm call costs no allocation
+ * beyond the items themselves:
  *
  *   header: u8 flags (SH_CALL_*), u32 attempt, u64 seed, u8 mask, then for each bit i of mask (the invocation
  *           string fields that changed since the last call on this worker, SH_INV_*): u32 length (SH_INV_NULL for
  *           none) and the bytes. Both sides keep the last values: pipeline, plugin and base dir are sent once.
- *   items:  u32 count, u8 where; where 0: the items follow as wire values; where 1: u64 offset, u64 length of
+ *   name:   u32 length, the bytes and a NUL (so that the worker uses it in place).
+ *   items:  u32 count, u8 where; where 0: the items follow as codec values; where 1: u64 offset, u64 length of
  *           their encoding in the shared buffer, each item followed by a NUL byte (so that the worker can lend a
  *           string or bytes item to the plugin in place, as an sh_value's octets are NUL-terminated).
- *   EMIT_SHM [u64 offset, u64 length]: one item, encoded in the shared buffer (large items only).
- *   RESULT  [u32 status, i64 user_us, i64 sys_us, i64 maxrss_kb, message bytes to the end of the frame]
+ *   EMIT_SHM: u64 offset, u64 length: one item, encoded in the shared buffer (large items only).
+ *   RESULT: u32 status, i64 user_us, i64 sys_us, i64 maxrss_kb, the message's bytes to the end of the frame.
  *
  * The shared buffer is a sealed memfd (it can neither shrink nor grow) the host creates and fills; the worker
  * decodes its inputs from it and may encode large emitted items into it. The host checks every offset and length
@@ -48,9 +44,6 @@
 #include <stdbool.h>
 
 enum {
-    SH_MSG_CREATE = 1,
-    SH_MSG_PROCESS = 2,
-    SH_MSG_DESTROY = 3,
     SH_MSG_SHUTDOWN = 4,
     SH_MSG_HEALTH = 5,
     SH_MSG_HOOK = 6,
@@ -104,13 +97,16 @@ bool sh_protocol_get_u64(sh_codec_reader *r, uint64_t *v);
 void sh_protocol_put_result(sh_buf *b, int64_t status, int64_t user_us, int64_t sys_us, int64_t maxrss_kb,
                             const char *message);
 
-/* An invocation as a map, and back. Decoded strings point into `map`, which must outlive `inv`. */
-sh_value *sh_protocol_invocation_to_value(const sh_invocation *inv);
-void sh_protocol_invocation_from_value(const sh_value *map, sh_invocation *inv);
+/* Appends a name (a stage type, a hook symbol); reads one, pointing into the frame. False when malformed. */
+void sh_protocol_put_name(sh_buf *b, const char *s);
+bool sh_protocol_get_name(sh_codec_reader *r, const char **s);
 
 /* A hook signature as an array of type names, the return type first; and back (false when malformed). */
 sh_value *sh_protocol_signature_to_value(const sh_signature *sig);
 bool sh_protocol_signature_from_value(const sh_value *v, sh_signature *sig);
+
+/* Appends an SHM frame: the shared buffer is `size` bytes long (its descriptor travels with the frame). */
+void sh_protocol_put_shm(sh_buf *b, uint64_t size);
 
 /* Appends a DONE or READY frame. */
 void sh_protocol_put_done(sh_buf *b, uint8_t type, int64_t status, int64_t aux, const char *message);

@@ -1,4 +1,6 @@
 #include "worker/worker.h"
+#include "util/fdpass.h"
+#include "worker/child.h"
 #include "util/log.h"
 #include "util/clock.h"
 #include "worker/protocol.h"
@@ -33,8 +35,7 @@ struct sh_worker {
     char *tmp_root;        /* the worker's private directory; removed once it is reaped */
     uint32_t abi;          /* negotiated with the plugin, as the worker reported it */
     sh_buf out;
-    sh_buf in;       /* bytes read from the worker; frames are parsed from in_start on */
-    size_t in_start;
+    sh_frame_in in;      /* what the worker sent, not yet read */
     sh_inv_cache sent;   /* the invocation strings the worker has: only changes are sent */
     sh_shmbuf shm;       /* the shared buffer for large payloads, once one was needed */
     bool shm_announce;   /* the worker has not been given this buffer yet */
@@ -176,9 +177,10 @@ static sh_status fail_worker_reaped(sh_worker *w, sh_status st, const char *duri
     if (st == SH_S_PROTOCOL) {
         char detail[SH_ERROR_MESSAGE_MAX];
         snprintf(detail, sizeof detail, "%s", err ? err->message : "");
+        int kind = err ? err->kind : SH_EK_NONE; /* the detail's kind is the whole error's */
         kill(w->pid, SIGKILL);
         reap(w, 5000);
-        return sh_error_set(err, SH_S_PROTOCOL,
+        return sh_error_set_kind(err, SH_S_PROTOCOL, kind,
                             "worker process %d of plugin '%s' broke the protocol during %s (%s) and was killed; "
                             "a plugin must not write to the worker's channel or its shared buffer itself",
                             (int)pid, w->plugin, during, detail);
@@ -202,29 +204,15 @@ static sh_status fail_memory(sh_worker *w, int64_t rss_kb, const char *during, s
                         (int)pid, w->plugin, (long long)w->limits.memory_mb, during, (long long)(rss_kb / 1024));
 }
 
-/* Sends the first bytes of b with the shared buffer's descriptor attached (SCM_RIGHTS); *sent tells how many. */
+/* Sends the first bytes of b with the shared buffer's descriptor attached; *sent tells how many. */
 static sh_status send_fd(sh_worker *w, const sh_buf *b, size_t *sent, sh_error *err)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    memset(&cm, 0, sizeof cm);
-    struct iovec iov = {.iov_base = b->data, .iov_len = b->len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &w->shm.fd, sizeof w->shm.fd);
     for (;;) {
-        ssize_t n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
+        ssize_t n = sh_fdpass_send(w->fd, b->data, b->len, w->shm.fd);
         if (n > 0) {
             *sent = (size_t)n;
             return SH_S_OK;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
         if (n < 0 && errno == EAGAIN) {
             struct pollfd pfd = {.fd = w->fd, .events = POLLOUT};
             if (poll(&pfd, 1, 60000) == 0)
@@ -241,6 +229,8 @@ static sh_status send_out(sh_worker *w, const char *during, sh_error *err)
         return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
     sh_status st = SH_S_OK;
     if (w->out.failed) {
+        /* Not sent: the worker did not get the invocation fields of its header either; they go again next time. */
+        memset(w->sent.known, 0, sizeof w->sent.known);
         st = sh_error_set(err, SH_S_NOMEM, "out of memory (or a value over 4 GiB) while encoding a frame");
     } else if (w->shm_announce) {
         size_t sent = 0;
@@ -314,12 +304,13 @@ static bool spin_read(sh_worker *w)
         cpus = n_cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n_cpus < 2)
         return false;
+    sh_buf *in = &w->in.buf;
     int64_t until = sh_monotonic_ns() + SH_FRAME_SPIN_NS;
     do {
         for (int i = 0; i < 16; i++) {
-            ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+            ssize_t n = read(w->fd, in->data + in->len, in->cap - in->len);
             if (n > 0) {
-                w->in.len += (size_t)n;
+                in->len += (size_t)n;
                 return true;
             }
             if (n == 0 || (errno != EAGAIN && errno != EINTR))
@@ -331,52 +322,36 @@ static bool spin_read(sh_worker *w)
     return false;
 }
 
-/* The next frame from the worker, read in as large pieces as the worker wrote them: one read usually brings a
- * call's emitted items, logs and its DONE together. `payload` points into w->in and stays valid until the next
- * call. A memory-limit breach found while waiting is reported in *over_kb. */
-static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *type, const uint8_t **payload,
-                            size_t *len, int64_t *over_kb, sh_error *err)
+/* The next frame from the worker (sh_frame_take). A memory-limit breach found while waiting is reported in
+ * *over_kb. */
+static sh_status next_frame(sh_worker *w, int64_t until, size_t max, uint8_t *type, sh_codec_reader *payload,
+                            int64_t *over_kb, sh_error *err)
 {
     bool spun = false;
+    sh_buf *in = &w->in.buf;
     for (;;) {
-        size_t avail = w->in.len - w->in_start;
-        const uint8_t *p = w->in.data + w->in_start;
-        if (avail >= 5) {
-            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            if (flen == 0)
-                return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
-            if (flen > max)
-                return sh_error_set(err, SH_S_PROTOCOL, "frame of %u bytes exceeds the limit of %zu bytes", flen,
-                                    max);
-            if (avail >= 4 + (size_t)flen) {
-                *type = p[4];
-                *payload = p + 5;
-                *len = flen - 1;
-                w->in_start += 4 + (size_t)flen;
-                return SH_S_OK;
-            }
-        }
-        /* Need more: move what is left to the front, make room for the rest of the frame, and read. */
-        if (w->in_start) {
-            memmove(w->in.data, w->in.data + w->in_start, avail);
-            w->in.len = avail;
-            w->in_start = 0;
-            p = w->in.data;
-        }
-        size_t want = 64 * 1024;
-        if (avail >= 5) {
-            uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            if (4 + (size_t)flen - avail > want)
-                want = 4 + (size_t)flen - avail;
-        }
-        if (sh_buf_reserve(&w->in, want) != 0)
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        sh_frame_status fs = sh_frame_take(&w->in, max, type, &p, &len);
+        switch (fs) {
+        case SH_FRAME_READY:
+            sh_codec_reader_init(payload, p, len);
+            return SH_S_OK;
+        case SH_FRAME_EMPTY:
+        case SH_FRAME_OVER:
+            return sh_frame_refused(fs, len, max, err);
+        case SH_FRAME_NOMEM:
             return sh_error_set(err, SH_S_NOMEM, "out of memory reading from the worker");
-        ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+        case SH_FRAME_MORE:
+            break;
+        }
+        ssize_t n = read(w->fd, in->data + in->len, in->cap - in->len);
         if (n > 0) {
-            w->in.len += (size_t)n;
+            in->len += (size_t)n;
             continue;
         }
         if (n == 0) {
+            size_t avail = sh_frame_pending(&w->in);
             if (avail == 0)
                 return sh_error_set(err, SH_S_IO, "end of stream");
             return sh_error_set(err, SH_S_PROTOCOL, "truncated frame: the worker closed its channel %zu bytes into one",
@@ -425,25 +400,22 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
     for (;;) {
         int64_t over_kb = 0;
         uint8_t type = 0;
-        const uint8_t *payload = NULL;
-        size_t plen = 0;
-        sh_status st = next_frame(w, until, received < cap ? cap - received : 0, &type, &payload, &plen, &over_kb, err);
+        sh_codec_reader r;
+        sh_status st = next_frame(w, until, received < cap ? cap - received : 0, &type, &r, &over_kb, err);
         if (st == SH_S_OK && over_kb)
             return fail_memory(w, over_kb, during, err);
-        if (st == SH_S_PROTOCOL && strstr(err->message, "exceeds the limit"))
-            sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
-                                             "(limits.output_mb)", cap / (1024 * 1024));
+        if (st == SH_S_PROTOCOL && err->kind == SH_EK_OUTPUT_CAP)
+            sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP, "the call emitted more than its output cap of "
+                              "%zu MiB (limits.output_mb)", cap / (1024 * 1024));
         if (st != SH_S_OK)
             return fail_worker(w, st == SH_S_NOMEM ? SH_S_PROTOCOL : st, during, err);
-        received += plen + 5;
+        received += r.len + 5;
         if (type == SH_MSG_EMIT) {
             /* Output that came through the socket in bulk: the next request sets up a shared buffer for it. */
-            socket_bytes += plen;
+            socket_bytes += r.len;
             if (socket_bytes >= SH_SHMBUF_THRESHOLD && socket_bytes > w->shm_hint)
                 w->shm_hint = socket_bytes;
         }
-        sh_codec_reader r;
-        sh_codec_reader_init(&r, payload, plen);
         if (type == SH_MSG_EMIT && out && !done) {
             sh_value *item;
             st = sh_codec_get_value(&r, &item, err);
@@ -468,8 +440,8 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                                   "an item at offset %llu, %llu bytes long, lies outside the %zu-byte shared buffer",
                                   (unsigned long long)off, (unsigned long long)len, w->shm.size);
             else if (len > cap - (received < cap ? received : cap))
-                st = sh_error_set(err, SH_S_PROTOCOL, "the call emitted more than its output cap of %zu MiB "
-                                                      "(limits.output_mb)", cap / (1024 * 1024));
+                st = sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP, "the call emitted more than its output "
+                                       "cap of %zu MiB (limits.output_mb)", cap / (1024 * 1024));
             else
                 st = sh_codec_get_shared(w->shm.base + off, (size_t)len, &w->scratch, &item, err);
             received += (size_t)len;
@@ -744,43 +716,7 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     return SH_S_OK;
 }
 
-static sh_status put_invocation(sh_buf *b, const sh_invocation *inv, sh_error *err)
-{
-    sh_value *m = sh_protocol_invocation_to_value(inv);
-    if (!m)
-        return sh_error_set(err, SH_S_NOMEM, "out of memory encoding a request");
-    sh_codec_put_value(b, m);
-    sh_value_free(m);
-    return SH_S_OK;
-}
-
-sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
-                                 uint32_t *id, sh_error *err)
-{
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_CREATE);
-    sh_codec_put_string(&w->out, type);
-    sh_codec_put_string(&w->out, inv->stage);
-    if (config) {
-        sh_codec_put_value(&w->out, config);
-    } else {
-        /* No configuration is an empty one: the ABI promises plugins a map. */
-        sh_buf_u8(&w->out, SH_CODEC_MAP);
-        sh_buf_u32(&w->out, 0);
-    }
-    if (put_invocation(&w->out, inv, err) != SH_S_OK)
-        return SH_S_NOMEM;
-    sh_frame_end(&w->out, f);
-    sh_status st = send_out(w, "create_stage", err);
-    int64_t aux = 0;
-    if (st == SH_S_OK)
-        st = await_done(w, inv, "create_stage", NULL, &aux, false, err);
-    if (st == SH_S_OK)
-        *id = (uint32_t)aux;
-    return st;
-}
-
-/* Appends the items of a CALL or PROCESS request: inline when they are small, else encoded straight into the
+/* Appends the items of a CALL request: inline when they are small, else encoded straight into the
  * shared buffer (set up or enlarged here, and announced to the worker in the same send). */
 static sh_status put_items(sh_worker *w, const sh_value *const *items, size_t count, sh_error *err)
 {
@@ -832,38 +768,16 @@ static void finish_request(sh_worker *w, size_t frame)
 {
     sh_frame_end(&w->out, frame);
     if (w->shm_announce) {
-        /* Prepend the announcement: the worker must map the buffer before it reads the items from it. */
-        uint8_t head[13] = {9, 0, 0, 0, SH_MSG_SHM};
-        uint64_t size = w->shm.size;
-        for (int i = 0; i < 8; i++)
-            head[5 + i] = (uint8_t)(size >> (8 * i));
-        if (sh_buf_reserve(&w->out, sizeof head) == 0) {
-            memmove(w->out.data + sizeof head, w->out.data, w->out.len);
-            memcpy(w->out.data, head, sizeof head);
-            w->out.len += sizeof head;
+        /* Appended, then moved in front: the worker must map the buffer before it reads the items from it. */
+        size_t request = w->out.len;
+        sh_protocol_put_shm(&w->out, w->shm.size);
+        size_t n = w->out.len - request;
+        if (sh_buf_reserve(&w->out, n) == 0) {
+            /* The request moves up by n, the announcement after it; the announcement is copied to the front. */
+            memmove(w->out.data + n, w->out.data, w->out.len);
+            memcpy(w->out.data, w->out.data + w->out.len, n);
         }
     }
-}
-
-sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
-                            size_t count, bool fork_call, sh_values *out, sh_error *err)
-{
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_PROCESS);
-    sh_buf_u32(&w->out, id);
-    sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
-    sh_status st = put_items(w, items, count, err);
-    if (st != SH_S_OK) {
-        memset(w->sent.known, 0, sizeof w->sent.known);
-        return st;
-    }
-    finish_request(w, f);
-    st = send_out(w, "process", err);
-    if (st == SH_S_OK)
-        st = await_done(w, inv, "process", out, NULL, fork_call, err);
-    if (st != SH_S_OK)
-        sh_values_clear(out);
-    return st;
 }
 
 sh_status sh_worker_call(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
@@ -873,9 +787,7 @@ sh_status sh_worker_call(sh_worker *w, const sh_invocation *inv, const char *typ
     sh_buf_reset(&w->out);
     size_t f = sh_frame_begin(&w->out, SH_MSG_CALL);
     sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
-    size_t tlen = strlen(type);
-    sh_buf_u32(&w->out, tlen > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)tlen);
-    sh_buf_append(&w->out, type, tlen + 1); /* with its NUL: the worker uses it in place */
+    sh_protocol_put_name(&w->out, type);
     if (config) {
         sh_codec_put_value(&w->out, config);
     } else {
@@ -905,17 +817,15 @@ sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *sym
     *stopped = false;
     if (!sh_worker_alive(w))
         return sh_error_set(err, SH_S_CRASH, "the worker of plugin '%s' is no longer running", w->plugin);
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_HOOK);
-    sh_codec_put_string(&w->out, symbol);
     sh_value *sv = sh_protocol_signature_to_value(sig);
     if (!sv)
         return sh_error_set(err, SH_S_NOMEM, "out of memory encoding a hook call");
+    sh_buf_reset(&w->out);
+    size_t f = sh_frame_begin(&w->out, SH_MSG_HOOK);
+    sh_protocol_put_header(&w->out, &w->sent, inv, fork_call ? SH_CALL_FORK : 0);
+    sh_protocol_put_name(&w->out, symbol);
     sh_codec_put_value(&w->out, sv);
     sh_value_free(sv);
-    sh_codec_put_int(&w->out, fork_call);
-    if (put_invocation(&w->out, inv, err) != SH_S_OK)
-        return SH_S_NOMEM;
     for (size_t i = 0; i < nargs; i++)
         sh_codec_put_value(&w->out, args[i]);
     sh_frame_end(&w->out, f);
@@ -947,19 +857,6 @@ sh_status sh_worker_hook(sh_worker *w, const sh_invocation *inv, const char *sym
     *stopped = st == SH_S_OK && aux != 0;
     sh_values_clear(&out);
     return st;
-}
-
-sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err)
-{
-    if (!sh_worker_alive(w))
-        return SH_S_OK;
-    sh_buf_reset(&w->out);
-    size_t f = sh_frame_begin(&w->out, SH_MSG_DESTROY);
-    sh_codec_put_int(&w->out, id);
-    sh_frame_end(&w->out, f);
-    sh_invocation inv = {.plugin = w->plugin, .stage = "(destroy)", .attempt = 1};
-    sh_status st = send_out(w, "destroy", err);
-    return st == SH_S_OK ? await_done(w, &inv, "destroy", NULL, NULL, false, err) : st;
 }
 
 sh_status sh_worker_health(sh_worker *w, sh_error *err)
@@ -999,7 +896,7 @@ void sh_worker_stop(sh_worker *w)
     reap(w, 2000);
     remove_tmp_root(w);
     sh_buf_free(&w->out);
-    sh_buf_free(&w->in);
+    sh_frame_in_free(&w->in);
     sh_buf_free(&w->scratch);
     sh_buf_free(&w->request);
     sh_inv_cache_free(&w->sent);

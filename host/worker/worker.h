@@ -31,21 +31,12 @@ typedef struct sh_call_usage {
 sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits, const sh_value *config,
                           const sh_sandbox_policy *policy, sh_zygote *zygote, sh_worker **out, sh_error *err);
 
-sh_status sh_worker_create_stage(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
-                                 uint32_t *id, sh_error *err);
-
-/* Sends `items` to stage `id` and collects what it emits into `out` (left empty on failure). With `fork_call`,
- * the worker forks a process for this call alone, so nothing the call changes survives it. */
-sh_status sh_worker_process(sh_worker *w, uint32_t id, const sh_invocation *inv, const sh_value *const *items,
-                            size_t count, bool fork_call, sh_values *out, sh_error *err);
-
-/* One invocation in one round trip: creates stage `type` with `config`, runs it on `items` (in a fork of the
- * worker with `fork_call`) and destroys it. What it emits goes to `out` (left empty on failure); the usage of the
- * call is then sh_worker_last_usage. Large items travel through a shared buffer rather than the socket. */
+/* One invocation in one round trip: creates stage `type` with `config`, runs it on `items` and destroys it. With
+ * `fork_call`, the worker forks a process for this call alone, so nothing the call changes survives it. What it
+ * emits goes to `out` (left empty on failure); the usage of the call is then sh_worker_last_usage. Large items
+ * travel through a shared buffer rather than the socket. */
 sh_status sh_worker_call(sh_worker *w, const sh_invocation *inv, const char *type, const sh_value *config,
                          const sh_value *const *items, size_t count, bool fork_call, sh_values *out, sh_error *err);
-
-sh_status sh_worker_destroy_stage(sh_worker *w, uint32_t id, sh_error *err);
 
 /* Calls the plugin's hook implementation `symbol` (signature `sig`, hook convention) in the worker with `args`.
  * *result receives the result (NULL for void, or when the implementation stopped a chain: *stopped is then set).
@@ -68,9 +59,5 @@ const sh_call_usage *sh_worker_last_usage(const sh_worker *w);
 
 /* Asks the worker to run fini() and exit, waits a short grace period, then kills it; always reaps. */
 void sh_worker_stop(sh_worker *w);
-
-/* The child side: serves requests on `fd` until told to stop. Never returns. */
-_Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *config,
-                                    const sh_sandbox_policy *policy);
 
 #endif

@@ -1,9 +1,10 @@
 #include "worker/zygote.h"
 #include "worker/spawn_request.h"
+#include "util/fdpass.h"
 #include "util/log.h"
 #include "util/clock.h"
 #include "value/codec.h"
-#include "worker/worker.h"
+#include "worker/child.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -229,21 +230,15 @@ _Noreturn static void zygote_main(int control, pid_t host)
         }
         if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int))];
-        } cm;
-        struct iovec iov = {.iov_base = msg, .iov_len = Z_MAX_MESSAGE};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-        ssize_t n = recvmsg(control, &mh, MSG_CMSG_CLOEXEC);
+        int fd = -1;
+        ssize_t n = sh_fdpass_recv(control, msg, Z_MAX_MESSAGE, 0, &fd);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || msg[0] == Z_STOP)
+        if (n <= 0 || msg[0] == Z_STOP) {
+            if (fd >= 0)
+                close(fd);
             break;
-        int fd = -1;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        }
         if (msg[0] == Z_SPAWN)
             serve_spawn(control, sigfd, msg + 1, (size_t)n - 1, fd);
         else if (fd >= 0)
@@ -399,22 +394,7 @@ static sh_status spawn_locked(sh_zygote *z, const sh_buf *request, const char *t
         sh_buf_free(&b);
         return sh_error_set(err, SH_S_NOMEM, "cannot encode a spawn request");
     }
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    memset(&cm, 0, sizeof cm);
-    struct iovec iov = {.iov_base = b.data, .iov_len = b.len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &worker_fd, sizeof worker_fd);
-    ssize_t n;
-    do
-        n = sendmsg(z->fd, &mh, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = sh_fdpass_send(z->fd, b.data, b.len, worker_fd);
     sh_buf_free(&b);
     if (n < 0)
         return sh_error_set(err, SH_S_IO, "cannot reach the zygote (process %d): %s", (int)z->pid, strerror(errno));

@@ -4,8 +4,9 @@
  *
  *   1. A warm isolated call of a trivial stage (test/faults `echo`, one small item) against a raw round trip of
  *      64 bytes each way between two forked processes over an AF_UNIX SOCK_STREAM socketpair, the child doing
- *      nothing but echo. A full sh_instance_call is one round trip (create, process and destroy in one CALL
- *      request); the goal applies to one sh_worker_process on a stage created once.
+ *      nothing but echo. A call is one round trip (create, process and destroy in one CALL request); the goal
+ *      applies to one sh_worker_call on a warm worker, and sh_instance_call (the same through an instance) is
+ *      shown beside it.
  *   2. A cold first call (sh_instance_open through the zygote + the first sh_instance_call) against fork() with
  *      the child doing dlopen(RTLD_NOW) + dlsym(entry) + writing one byte to a pipe the parent reads. Closing
  *      the instance and reaping the floor's child are left out of both. Also without the zygote.
@@ -369,12 +370,11 @@ _Noreturn static void echo_child(int fd)
     }
 }
 
-/* One warm worker with one stage created once, timed on sh_worker_process alone. */
+/* One warm worker, timed on sh_worker_call alone (no instance around it). */
 typedef struct warm_stage {
     const char *type;
     const sh_sandbox_policy *policy; /* NULL: bare, unconfined */
     sh_worker *w;
-    uint32_t id;
     samples s;
     double median_us;
 } warm_stage;
@@ -389,8 +389,6 @@ static void warm_stage_start(warm_stage *ws, sh_zygote *z, const sh_descriptor *
     sh_error err;
     if (sh_worker_start(d, &limits, NULL, policy, z, &ws->w, &err) != SH_S_OK)
         die("worker start (%s%s): %s", type, policy ? ", confined" : "", err.message);
-    if (sh_worker_create_stage(ws->w, &echo_inv, type, stage_config, &ws->id, &err) != SH_S_OK)
-        die("create_stage (%s): %s", type, err.message);
     samples_init(&ws->s, WARM_REPS);
 }
 
@@ -400,15 +398,15 @@ static void warm_stage_run(warm_stage *ws, const sh_values *input, int n, bool r
     sh_error err;
     for (int i = 0; i < n; i++) {
         int64_t t0 = sh_monotonic_ns();
-        sh_status st = sh_worker_process(ws->w, ws->id, &echo_inv, (const sh_value *const *)input->items,
-                                         input->len, false, &out, &err);
+        sh_status st = sh_worker_call(ws->w, &echo_inv, ws->type, stage_config, (const sh_value *const *)input->items,
+                                      input->len, false, &out, &err);
         int64_t t1 = sh_monotonic_ns();
         if (st != SH_S_OK)
-            die("sh_worker_process (%s): %s", ws->type, err.message);
+            die("sh_worker_call (%s): %s", ws->type, err.message);
         if (strcmp(ws->type, "echo") == 0)
-            check_echo(&out, input->items[0], "process only");
+            check_echo(&out, input->items[0], "worker call");
         else if (out.len != 1)
-            die("process only (%s): %zu items, expected 1", ws->type, out.len);
+            die("worker call (%s): %zu items, expected 1", ws->type, out.len);
         sh_values_clear(&out);
         if (record)
             samples_add(&ws->s, t1 - t0);
@@ -417,9 +415,6 @@ static void warm_stage_run(warm_stage *ws, const sh_values *input, int n, bool r
 
 static void warm_stage_stop(warm_stage *ws)
 {
-    sh_error err;
-    if (sh_worker_destroy_stage(ws->w, ws->id, &err) != SH_S_OK)
-        die("destroy_stage (%s): %s", ws->type, err.message);
     sh_worker_stop(ws->w);
     ws->w = NULL;
     ws->median_us = median_us(&ws->s);
@@ -454,7 +449,7 @@ static void measure_warm(sh_zygote *z, const sh_descriptor *d, const sh_values *
     char msg[MSG_SIZE], back[MSG_SIZE];
     memset(msg, 'x', sizeof msg);
 
-    /* stagehost, process only: the goal's figure (bare), and for comparison the same confined by the sandbox,
+    /* stagehost, worker call: the goal's figure (bare), and for comparison the same confined by the sandbox,
      * and a stage that does less than echo (no private directory, no log line), when the plugin has one. */
     memset(res->have, 0, sizeof res->have);
     warm_stage_start(&res->stage[WARM_BARE], z, d, "echo", NULL);
@@ -914,18 +909,18 @@ int main(void)
     measure_crash(z, d, &input, &crash);
     samples inproc;
     double inproc_us = measure_inproc(d, &input, &inproc);
-    double process_us = warm.stage[WARM_BARE].median_us;
+    double worker_us = warm.stage[WARM_BARE].median_us;
 
     printf("| %-52s | %10s | %10s | %7s | %-7s | %-9s |\n", "measure (median, us)", "stagehost", "floor", "ratio",
            "goal", "pass/fail");
     printf("|------------------------------------------------------|------------|------------|---------|---------|"
            "-----------|\n");
-    row("1. warm call, process only (1 round trip)", process_us, warm.floor_us, GOAL_RATIO);
+    row("1. warm call, sh_worker_call (1 round trip)", worker_us, warm.floor_us, GOAL_RATIO);
     row("1. warm call, sh_instance_call (create+process+destroy)", warm.call_us, warm.floor_us, 0);
     if (warm.have[WARM_CONFINED])
-        row("   process only, confined", warm.stage[WARM_CONFINED].median_us, warm.floor_us, 0);
+        row("   worker call, confined", warm.stage[WARM_CONFINED].median_us, warm.floor_us, 0);
     if (warm.have[WARM_COUNTER])
-        row("   process only, `counter` (no tmp dir, no log)", warm.stage[WARM_COUNTER].median_us, warm.floor_us,
+        row("   worker call, `counter` (no tmp dir, no log)", warm.stage[WARM_COUNTER].median_us, warm.floor_us,
             0);
     if (sandboxed)
         row("2. cold open + first call (zygote, Landlock+seccomp)", cold.sandboxed_us, cold.floor_sb_us,
@@ -942,9 +937,9 @@ int main(void)
     char what[160];
     snprintf(what, sizeof what, "warm isolated call, trivial stage (%s) vs raw round trip",
              trivial ? "counter" : "echo");
-    sh_bench_row_max(what, trivial ? warm.stage[WARM_COUNTER].median_us : process_us, warm.floor_us, "us",
+    sh_bench_row_max(what, trivial ? warm.stage[WARM_COUNTER].median_us : worker_us, warm.floor_us, "us",
                      GOAL_RATIO);
-    sh_bench_row_max("warm isolated call, echo (tmp dir + log) vs raw round trip", process_us, warm.floor_us, "us",
+    sh_bench_row_max("warm isolated call, echo (tmp dir + log) vs raw round trip", worker_us, warm.floor_us, "us",
                      0);
     if (sandboxed)
         sh_bench_row_max("cold first isolated call vs fork+dlopen+Landlock+seccomp", cold.sandboxed_us,
@@ -967,11 +962,11 @@ int main(void)
 
     printf("\ndistributions (us):\n");
     dist("1. floor: raw round trip", &warm.floor);
-    dist("1. process only", &warm.stage[WARM_BARE].s);
+    dist("1. sh_worker_call", &warm.stage[WARM_BARE].s);
     if (warm.have[WARM_CONFINED])
-        dist("1. process only, confined", &warm.stage[WARM_CONFINED].s);
+        dist("1. worker call, confined", &warm.stage[WARM_CONFINED].s);
     if (warm.have[WARM_COUNTER])
-        dist("1. process only, counter", &warm.stage[WARM_COUNTER].s);
+        dist("1. worker call, counter", &warm.stage[WARM_COUNTER].s);
     dist("1. sh_instance_call", &warm.call);
     dist("   echo in the host process (no isolation)", &inproc);
     dist("2. floor: fork + dlopen + 1 byte", &cold.floor);
@@ -991,14 +986,14 @@ int main(void)
     dist("3. cold reference (interleaved)", &crash.cold);
 
     printf("\nbreakdown:\n");
-    printf("  echo's own work in the host process (no isolation, no IPC): %.1f us of the %.1f us process-only call\n",
-           inproc_us, process_us);
+    printf("  echo's own work in the host process (no isolation, no IPC): %.1f us of the %.1f us worker call\n",
+           inproc_us, worker_us);
     if (warm.have[WARM_COUNTER]) {
         double counter_us = warm.stage[WARM_COUNTER].median_us;
         printf("  the round trip itself, with a stage that does next to nothing (`counter`): %.1f us = %.2fx floor\n",
                counter_us, warm.floor_us > 0 ? counter_us / warm.floor_us : 0);
         printf("  echo's extra work over `counter` (private tmp dir created and removed, a log frame): %.1f us\n",
-               process_us - counter_us);
+               worker_us - counter_us);
     }
     printf("  instance close after a cold call: %.1f us (zygote), %.1f us (no zygote)\n", cold.zygote_close_us,
            cold.direct_close_us);

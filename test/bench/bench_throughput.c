@@ -7,11 +7,12 @@
  *      identity ! fakesink` when it is installed. Both sides are timed whole (GStreamer's includes its start).
  *      Goal: at least 2x faster, i.e. stagehost's time <= 0.5x GStreamer's.
  *   2. One 64 MiB bytes item through an isolated stage (bench/stages pass in a worker) and back, timed on
- *      sh_worker_process, against memcpy of 64 MiB between two pre-faulted buffers. Bandwidth = 64 MiB / time.
- *      Goal: >= 0.7x memcpy's bandwidth. For comparison, the fewest copies the ABI allows: the host puts the item
- *      where the worker can see it (one copy), the stage copies its borrowed input to emit it (one copy), and the
- *      host copies the result out of the worker's reach into an item of its own (one copy, into fresh memory):
- *      three copies, so at best 0.33x even between warm buffers; a copy into fresh memory is timed too.
+ *      sh_worker_call (one round trip: the stage is created, run and destroyed), against memcpy of 64 MiB between
+ *      two pre-faulted buffers. Bandwidth = 64 MiB / time. Goal: >= 0.7x memcpy's bandwidth. For comparison, the
+ *      fewest copies the ABI allows: the host puts the item where the worker can see it (one copy), the stage
+ *      copies its borrowed input to emit it (one copy), and the host copies the result out of the worker's reach
+ *      into an item of its own (one copy, into fresh memory): three copies, so at best 0.33x even between warm
+ *      buffers; a copy into fresh memory is timed too.
  *
  * Medians; a missed goal is reported, not failed: the exit status is non-zero only on real errors.
  * Environment: SH_BENCH_PLUGIN_DIR, the directory holding libbench_stages.so.
@@ -253,11 +254,8 @@ static void measure_big(const sh_descriptor *d, sh_zygote *z)
     if (sh_worker_start(d, &limits, NULL, NULL, z, &w, &err) != SH_S_OK)
         die("worker start: %s", err.message);
     sh_value *config = sh_value_map();
-    uint32_t id;
-    if (!config || sh_worker_create_stage(w, &inv, "pass", config, &id, &err) != SH_S_OK)
-        die("create pass: %s", config ? err.message : "out of memory");
     sh_value *item = sh_value_bytes(a, BIG);
-    if (!item)
+    if (!config || !item)
         die("out of memory");
     for (int r = -1; r < BIG_ROUNDS; r++) {
         int64_t t0 = sh_monotonic_ns();
@@ -275,7 +273,7 @@ static void measure_big(const sh_descriptor *d, sh_zygote *z)
         int64_t t5 = sh_monotonic_ns();
         sh_values out = {0};
         int64_t t2 = sh_monotonic_ns();
-        if (sh_worker_process(w, id, &inv, (const sh_value *const *)&item, 1, false, &out, &err) != SH_S_OK)
+        if (sh_worker_call(w, &inv, "pass", config, (const sh_value *const *)&item, 1, false, &out, &err) != SH_S_OK)
             die("64 MiB through pass: %s", err.message);
         int64_t t3 = sh_monotonic_ns();
         if (out.len != 1 || !sh_value_equal(out.items[0], item))
@@ -289,7 +287,6 @@ static void measure_big(const sh_descriptor *d, sh_zygote *z)
     }
     sh_value_free(item);
     sh_value_free(config);
-    sh_worker_destroy_stage(w, id, &err);
     sh_worker_stop(w);
     free(a);
     free(b);
