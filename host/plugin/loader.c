@@ -1,4 +1,5 @@
 #include "plugin/loader.h"
+#include "util/sanitizer.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -180,7 +181,14 @@ static sh_status open_with(const sh_descriptor *d, uint32_t offer, int scope, sh
         snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", d->library_fd - 1);
         open_path = fd_path;
     }
-    void *dl = dlopen(open_path, RTLD_NOW | scope);
+    int flags = RTLD_NOW | scope;
+#ifdef SH_UNDER_ASAN
+    /* LeakSanitizer's exit-time scan walks each thread's dynamic TLS, and the runtime we build with leaves a
+     * dlclose()d library's entries there dangling (libcurl's OpenSSL has some): the scan then crashes instead of
+     * reporting. A library kept mapped also lets a leak report name the plugin's frames. */
+    flags |= RTLD_NODELETE;
+#endif
+    void *dl = dlopen(open_path, flags);
     if (!dl)
         return sh_error_set(err, SH_S_LOAD, "cannot load %s (plugin '%s'): %s", d->library_path, d->name,
                             dlerror());

@@ -1,6 +1,7 @@
 /* The child side of a worker: confine the process, load the plugin, then serve requests until told to stop.
  * This is one of the two places allowed to end the process (_exit), as it is the worker's own main. */
 #include "worker/child.h"
+#include "util/sanitizer.h"
 #include "plugin/inproc.h"
 #include "util/clock.h"
 #include "util/fdpass.h"
@@ -20,13 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SH_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SH_UNDER_ASAN 1
-#endif
-#endif
 #ifdef SH_UNDER_ASAN
 #include <sanitizer/lsan_interface.h>
 
