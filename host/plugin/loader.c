@@ -208,7 +208,7 @@ static sh_status open_with(const sh_descriptor *d, uint32_t offer, int scope, sh
     const ElfW(Sym) *es = NULL;
     if (dladdr1(sym, &info, (void **)&es, RTLD_DL_SYMENT) && es &&
         (ELF64_ST_TYPE(es->st_info) != STT_OBJECT || es->st_size < SH_THROUGH(sh_entry, negotiate))) {
-        sh_error_set(err, SH_S_LOAD,
+        sh_error_set_kind(err, SH_S_LOAD, SH_EK_LOAD_MAGIC,
                      "%s (plugin '%s'): entry symbol '%s' is not an sh_entry object (%s, %zu bytes); define it "
                      "with SH_SDK_PLUGIN",
                      d->library_path, d->name, d->entry,
@@ -217,11 +217,14 @@ static sh_status open_with(const sh_descriptor *d, uint32_t offer, int scope, sh
         return SH_S_LOAD;
     }
     const sh_entry *e = sym;
+    /* Each step says which it was, for `plugins inspect`. */
     sh_status rc = sh_loader_check_magic(&e->magic, d->library_path, err);
-    if (rc == SH_S_OK)
-        rc = sh_loader_negotiate(e, offer, d->library_path, &out->plugin, &out->abi, err);
-    if (rc == SH_S_OK)
-        rc = sh_loader_check_metadata(out->plugin, d, err);
+    if (rc != SH_S_OK)
+        err->kind = SH_EK_LOAD_MAGIC;
+    else if ((rc = sh_loader_negotiate(e, offer, d->library_path, &out->plugin, &out->abi, err)) != SH_S_OK)
+        err->kind = SH_EK_LOAD_NEGOTIATION;
+    else if ((rc = sh_loader_check_metadata(out->plugin, d, err)) != SH_S_OK)
+        err->kind = SH_EK_LOAD_METADATA;
     if (rc != SH_S_OK) {
         dlclose(dl);
         memset(out, 0, sizeof *out);
@@ -239,7 +242,7 @@ sh_status sh_loader_init(sh_loaded *l, const char *plugin_name, const sh_value *
     int rc = l->plugin->init(sh_host_table(), &call, config, &l->state);
     sh_status st = SH_S_OK;
     if (rc != SH_OK)
-        st = sh_error_set(err, SH_S_LOAD, "plugin '%s' failed to initialise: %s", plugin_name,
+        st = sh_error_set_kind(err, SH_S_LOAD, SH_EK_LOAD_INIT, "plugin '%s' failed to initialise: %s", plugin_name,
                           sh_call_error(&call, rc));
     else
         l->inited = true;

@@ -12,18 +12,21 @@ const char *sh_inspect_step_name(sh_inspect_step step)
     return (unsigned)step <= SH_STEP_DONE ? names[step] : "?";
 }
 
-/* Which step a load failure belongs to, from the loader's message (see plugin/loader.c). */
-static sh_inspect_step classify(const char *message)
+/* Which step a load failure belongs to: the loader says so in the error's kind. */
+static sh_inspect_step step_of(const sh_error *err)
 {
-    if (strstr(message, "in the magic block") || strstr(message, "is not an sh_entry object"))
+    switch (err->kind) {
+    case SH_EK_LOAD_MAGIC:
         return SH_STEP_MAGIC;
-    if (strstr(message, "refused ABI") || strstr(message, "ABI negotiation") || strstr(message, "plugin vtable"))
+    case SH_EK_LOAD_NEGOTIATION:
         return SH_STEP_NEGOTIATION;
-    if (strstr(message, "does not match its descriptor"))
+    case SH_EK_LOAD_METADATA:
         return SH_STEP_METADATA;
-    if (strstr(message, "failed to initialise"))
+    case SH_EK_LOAD_INIT:
         return SH_STEP_INIT;
-    return SH_STEP_LOAD;
+    default:
+        return SH_STEP_LOAD;
+    }
 }
 
 void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_support *support, bool allow_unconfined,
@@ -48,7 +51,7 @@ void sh_inspect_binary(const sh_descriptor *d, const sh_sandbox_support *support
         limits.timeout_ms = SH_DEFAULT_TIMEOUT_MS;
     sh_worker *w = NULL;
     if (sh_worker_start(d, &limits, NULL, p, NULL, &w, &err) != SH_S_OK) {
-        report->reached = classify(err.message);
+        report->reached = step_of(&err);
         snprintf(report->message, sizeof report->message, "%s", err.message);
         return;
     }

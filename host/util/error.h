@@ -26,6 +26,12 @@ typedef enum sh_status {
 typedef enum sh_error_kind {
     SH_EK_NONE = 0,
     SH_EK_OUTPUT_CAP, /* a peer sent more than the reader's limit allows (a worker's output cap) */
+    /* The step of loading a plugin that refused it (plugin/loader.c); any other load failure has no kind. */
+    SH_EK_LOAD_MAGIC,       /* the entry symbol or its magic block */
+    SH_EK_LOAD_NEGOTIATION, /* ABI negotiation or the plugin vtable */
+    SH_EK_LOAD_METADATA,    /* the binary's metadata against its descriptor */
+    SH_EK_LOAD_INIT,        /* the plugin's init() */
+    SH_EK_COUNT             /* not a kind: one past the last, to check a kind another process sent */
 } sh_error_kind;
 
 typedef struct sh_error {

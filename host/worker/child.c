@@ -530,7 +530,8 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
         _exit(1);
     if (st == SH_S_OK)
         st = sh_inproc_open(d, config, &ip, &err);
-    sh_protocol_put_done(&c.out, SH_MSG_READY, st, st == SH_S_OK ? (int64_t)sh_inproc_abi(ip) : 0,
+    /* READY's second field: the ABI in use, or on failure the kind of the error (which step refused it). */
+    sh_protocol_put_done(&c.out, SH_MSG_READY, st, st == SH_S_OK ? (int64_t)sh_inproc_abi(ip) : err.kind,
                          st == SH_S_OK ? "" : err.message);
     flush(&c);
     if (st != SH_S_OK)

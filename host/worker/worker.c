@@ -496,7 +496,10 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                 *aux = sh_value_get_int(a);
             if (code != 0) {
                 result = type == SH_MSG_READY ? SH_S_LOAD : code == SH_S_NOMEM ? SH_S_NOMEM : SH_S_STAGE;
-                sh_error_set(err, result, "%s", sh_value_get_string(msg, NULL));
+                /* A failed READY names the load step as its second field; a worker's word is checked first. */
+                int64_t kind = type == SH_MSG_READY ? sh_value_get_int(a) : SH_EK_NONE;
+                sh_error_set_kind(err, result, kind > SH_EK_NONE && kind < SH_EK_COUNT ? (int)kind : SH_EK_NONE, "%s",
+                                  sh_value_get_string(msg, NULL));
             }
             sh_value_free(status);
             sh_value_free(a);
@@ -707,7 +710,7 @@ sh_status sh_worker_start(const sh_descriptor *d, const sh_worker_limits *limits
     sh_invocation inv = {.plugin = d->name, .stage = "(load)", .attempt = 1};
     int64_t abi = 0;
     st = await_done(w, &inv, "loading", NULL, &abi, false, err);
-    w->abi = (uint32_t)abi;
+    w->abi = st == SH_S_OK ? (uint32_t)abi : 0;
     if (st != SH_S_OK) {
         sh_worker_stop(w);
         return st;

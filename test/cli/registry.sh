@@ -122,6 +122,19 @@ run "$SH" plugins inspect test/abi --plugins-dir "$T/abi"
 expect_rc 2 "inspect of a broken binary"
 expect_in out "magic block      FAILED: " "inspect names the failing step"
 expect_in out "field 'abi_major' is 2 in the plugin, 1 in the host" "inspect says why"
+# Each load step is told by the error's kind, which crosses from the worker with its READY answer.
+link_lib "$T/abi" libabi_refuse.so
+sed 's/libabi_wrong_major.so/libabi_refuse.so/' "$T/abi/abi.plugin" >"$T/abi/refuse.plugin.tmp"
+mkdir -p "$T/refuse" && mv "$T/abi/refuse.plugin.tmp" "$T/refuse/abi.plugin" && link_lib "$T/refuse" libabi_refuse.so
+run "$SH" plugins inspect test/abi --plugins-dir "$T/refuse"
+expect_in out "magic block      ok" "a refusing plugin passes the magic block"
+expect_in out "ABI negotiation  FAILED: " "inspect names the negotiation as the failing step"
+mkdir -p "$T/meta"
+link_lib "$T/meta" libfaults.so
+printf 'format = 1; name = "test/faults"; version = "1.0.0"; library = "libfaults.so"; abi = "1.0"; stages = ( { type = "echo"; } );\n' >"$T/meta/faults.plugin"
+run "$SH" plugins inspect test/faults --plugins-dir "$T/meta"
+expect_in out "ABI negotiation  ok" "a plugin whose descriptor differs negotiates"
+expect_in out "metadata         FAILED: " "inspect names the metadata check as the failing step"
 run "$SH" plugins validate "$TEST_PLUGINS/../../plugins"
 expect_rc 0 "validate of the bundled plugins"
 expect_in out "core_text.plugin: ok: core/text 1.0.0, 3 stage types, ABI 1.1" "validate says what it checked"
