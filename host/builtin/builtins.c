@@ -145,17 +145,6 @@ char *sh_builtin_resolve_path(sh_call *call, const char *path)
     return full;
 }
 
-int sh_builtin_failf(sh_call *call, int code, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    sh_host_table()->fail(call, msg);
-    return code;
-}
-
 bool sh_builtin_check_config(const char *type, const sh_value *config, char *why, size_t why_len)
 {
     for (size_t i = 0; i < NBUILTINS; i++)

@@ -36,8 +36,6 @@ extern const sh_builtin_stream sh_builtin_write;
 
 /* Shared by the built-ins: `path` joined to the stage's base directory unless absolute (caller frees). */
 char *sh_builtin_resolve_path(sh_call *call, const char *path);
-/* Sets a formatted failure message on `call` and returns `code`. */
-__attribute__((format(printf, 3, 4))) int sh_builtin_failf(sh_call *call, int code, const char *fmt, ...);
 /* Whether `config` suits built-in `type`, without running it: false with the reason in `why`. For validating a
  * pipeline before anything runs; a type without such a check passes. */
 bool sh_builtin_check_config(const char *type, const sh_value *config, char *why, size_t why_len);

@@ -145,12 +145,12 @@ int sh_builtin_gate(const sh_stage_def *def, sh_call *call, const sh_value *cons
     sh_gate g;
     char why[512];
     if (!sh_gate_parse(def->config, &g, why, sizeof why))
-        return sh_builtin_failf(call, SH_ERR_INVALID, "%s", why);
+        return sh_call_failf(call, SH_ERR_INVALID, "%s", why);
     char detail[512], cond[400];
     bool holds = sh_gate_holds(&g, items, count, detail, sizeof detail);
     sh_gate_describe(&g, cond, sizeof cond);
     sh_gate_free(&g);
     if (!holds)
-        return sh_builtin_failf(call, SH_ERR_FAILED, "gate condition %s does not hold: %s", cond, detail);
+        return sh_call_failf(call, SH_ERR_FAILED, "gate condition %s does not hold: %s", cond, detail);
     return sh_builtin_forward(call, items, count);
 }

@@ -1,4 +1,5 @@
 #include "builtin/hook.h"
+#include "plugin/call.h"
 #include "builtin/builtins.h"
 
 #include <stdio.h>
@@ -87,6 +88,6 @@ void sh_hook_stage_free(sh_hook_stage *hs)
 int sh_builtin_hook(const sh_stage_def *def, sh_call *call, const sh_value *const *items, size_t count)
 {
     (void)items, (void)count;
-    return sh_builtin_failf(call, SH_ERR_UNSUPPORTED, "stage '%s': the hook stage runs only in a pipeline run",
+    return sh_call_failf(call, SH_ERR_UNSUPPORTED, "stage '%s': the hook stage runs only in a pipeline run",
                             def->name);
 }

@@ -49,7 +49,7 @@ static int emit_item(reader *r, const char *full, const char *shown, int64_t lin
         if (!item)
             sh_value_free(content);
         sh_value_free(item);
-        return sh_builtin_failf(r->call, SH_ERR_NOMEM, "out of memory reading %s", full);
+        return sh_call_failf(r->call, SH_ERR_NOMEM, "out of memory reading %s", full);
     }
     return sh_host_table()->emit(r->call, item);
 }
@@ -58,11 +58,11 @@ static int read_file(reader *r, const char *full, const char *shown)
 {
     FILE *f = fopen(full, "rb");
     if (!f)
-        return sh_builtin_failf(r->call, SH_ERR_IO, "cannot open %s: %s", full, strerror(errno));
+        return sh_call_failf(r->call, SH_ERR_IO, "cannot open %s: %s", full, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || st.st_size > r->max_bytes) {
         fclose(f);
-        return sh_builtin_failf(r->call, SH_ERR_INVALID, "%s is larger than max_bytes (%lld bytes): raise max_bytes in the "
+        return sh_call_failf(r->call, SH_ERR_INVALID, "%s is larger than max_bytes (%lld bytes): raise max_bytes in the "
                                               "stage's config to read it",
                      full, (long long)r->max_bytes);
     }
@@ -70,14 +70,14 @@ static int read_file(reader *r, const char *full, const char *shown)
     char *data = malloc(size + 1);
     if (!data) {
         fclose(f);
-        return sh_builtin_failf(r->call, SH_ERR_NOMEM, "out of memory reading %s", full);
+        return sh_call_failf(r->call, SH_ERR_NOMEM, "out of memory reading %s", full);
     }
     size_t got = fread(data, 1, size, f);
     int bad = ferror(f);
     fclose(f);
     if (bad || got != size) {
         free(data);
-        return sh_builtin_failf(r->call, SH_ERR_IO, "reading %s failed (%zu of %zu bytes)", full, got, size);
+        return sh_call_failf(r->call, SH_ERR_IO, "reading %s failed (%zu of %zu bytes)", full, got, size);
     }
     int rc = emit_item(r, full, shown, 0, data, size);
     free(data);
@@ -95,7 +95,7 @@ static int emit_line(reader *r, const char *full, const char *shown, int64_t num
 
 static int line_too_long(reader *r, const char *shown, int64_t number)
 {
-    return sh_builtin_failf(r->call, SH_ERR_INVALID,
+    return sh_call_failf(r->call, SH_ERR_INVALID,
                             "%s:%lld: the line is longer than max_bytes (%lld bytes): raise max_bytes in the stage's "
                             "config to read it",
                             shown, (long long)number, (long long)r->max_bytes);
@@ -106,7 +106,7 @@ static int read_lines(reader *r, const char *full, const char *shown)
 {
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return sh_builtin_failf(r->call, SH_ERR_IO, "cannot open %s: %s", full, strerror(errno));
+        return sh_call_failf(r->call, SH_ERR_IO, "cannot open %s: %s", full, strerror(errno));
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     sh_buf_reset(&r->line);
     int64_t number = 0;
@@ -116,7 +116,7 @@ static int read_lines(reader *r, const char *full, const char *shown)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = sh_builtin_failf(r->call, SH_ERR_IO, "reading %s failed after line %lld: %s", full,
+            rc = sh_call_failf(r->call, SH_ERR_IO, "reading %s failed after line %lld: %s", full,
                                   (long long)number, strerror(errno));
             break;
         }
@@ -146,7 +146,7 @@ static int read_lines(reader *r, const char *full, const char *shown)
             p = nl + 1;
         }
         if (rc == SH_OK && r->line.failed)
-            rc = sh_builtin_failf(r->call, SH_ERR_NOMEM, "out of memory reading line %lld of %s",
+            rc = sh_call_failf(r->call, SH_ERR_NOMEM, "out of memory reading line %lld of %s",
                                   (long long)number + 1, full);
     }
     /* A last line without a newline is a line too. */
@@ -169,7 +169,7 @@ static int read_dir(reader *r, const char *full, const char *shown)
     struct dirent **names;
     int n = scandir(full, &names, NULL, by_name);
     if (n < 0)
-        return sh_builtin_failf(r->call, SH_ERR_IO, "cannot read directory %s: %s", full, strerror(errno));
+        return sh_call_failf(r->call, SH_ERR_IO, "cannot read directory %s: %s", full, strerror(errno));
     int rc = SH_OK;
     for (int i = 0; i < n; i++) {
         const char *name = names[i]->d_name;
@@ -177,13 +177,13 @@ static int read_dir(reader *r, const char *full, const char *shown)
             size_t fl = strlen(full) + strlen(name) + 2, sl = strlen(shown) + strlen(name) + 2;
             char *cf = malloc(fl), *cs = malloc(sl);
             if (!cf || !cs) {
-                rc = sh_builtin_failf(r->call, SH_ERR_NOMEM, "out of memory listing %s", full);
+                rc = sh_call_failf(r->call, SH_ERR_NOMEM, "out of memory listing %s", full);
             } else {
                 snprintf(cf, fl, "%s/%s", full, name);
                 snprintf(cs, sl, "%s/%s", shown, name);
                 struct stat st;
                 if (stat(cf, &st) != 0)
-                    rc = sh_builtin_failf(r->call, SH_ERR_IO, "cannot stat %s: %s", cf, strerror(errno));
+                    rc = sh_call_failf(r->call, SH_ERR_IO, "cannot stat %s: %s", cf, strerror(errno));
                 else if (S_ISDIR(st.st_mode) && r->recursive)
                     rc = read_dir(r, cf, cs);
                 else if (S_ISREG(st.st_mode) && fnmatch(r->pattern, name, 0) == 0)
@@ -259,16 +259,16 @@ static int read_open(const sh_stage_def *def, sh_call *call, void **state)
 {
     reader *r = calloc(1, sizeof *r);
     if (!r)
-        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+        return sh_call_failf(call, SH_ERR_NOMEM, "out of memory");
     char why[512];
     if (!read_config(def->config, r, why, sizeof why)) {
         free(r);
-        return sh_builtin_failf(call, SH_ERR_INVALID, "%s", why);
+        return sh_call_failf(call, SH_ERR_INVALID, "%s", why);
     }
     sh_buf_init(&r->line);
     if (r->split == SPLIT_LINES && !(r->chunk = malloc(CHUNK_BYTES))) {
         free(r);
-        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+        return sh_call_failf(call, SH_ERR_NOMEM, "out of memory");
     }
     *state = r;
     return SH_OK;
@@ -286,11 +286,11 @@ static int read_finish(void *state, sh_call *call)
     r->call = call;
     char *full = sh_builtin_resolve_path(call, r->path);
     if (!full)
-        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+        return sh_call_failf(call, SH_ERR_NOMEM, "out of memory");
     struct stat st;
     int rc;
     if (stat(full, &st) != 0)
-        rc = sh_builtin_failf(call, SH_ERR_IO, "cannot read '%s' (%s): %s; 'path' is relative to the pipeline file's directory",
+        rc = sh_call_failf(call, SH_ERR_IO, "cannot read '%s' (%s): %s; 'path' is relative to the pipeline file's directory",
                    r->path, full, strerror(errno));
     else if (S_ISDIR(st.st_mode))
         rc = read_dir(r, full, r->path);

@@ -52,14 +52,14 @@ static int write_open(const sh_stage_def *def, sh_call *call, void **state)
     char why[512];
     const char *path = write_config(def->config, why, sizeof why);
     if (!path)
-        return sh_builtin_failf(call, SH_ERR_INVALID, "%s", why);
+        return sh_call_failf(call, SH_ERR_INVALID, "%s", why);
     writer *w = calloc(1, sizeof *w);
     char *full = w ? sh_builtin_resolve_path(call, path) : NULL;
     char *tmp = full ? malloc(strlen(full) + 16) : NULL;
     if (!tmp) {
         free(full);
         free(w);
-        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+        return sh_call_failf(call, SH_ERR_NOMEM, "out of memory");
     }
     *w = (writer){.full = full, .tmp = tmp, .fd = -1};
     sh_buf_init(&w->json);
@@ -72,16 +72,16 @@ static int make_parents(sh_call *call, const char *file)
 {
     char *dir = strdup(file);
     if (!dir)
-        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory");
+        return sh_call_failf(call, SH_ERR_NOMEM, "out of memory");
     int rc = SH_OK;
     for (char *p = strchr(dir + 1, '/'); p && rc == SH_OK; p = strchr(p + 1, '/')) {
         *p = '\0';
         struct stat st;
         if (stat(dir, &st) == 0) {
             if (!S_ISDIR(st.st_mode))
-                rc = sh_builtin_failf(call, SH_ERR_IO, "cannot create %s: %s is not a directory", file, dir);
+                rc = sh_call_failf(call, SH_ERR_IO, "cannot create %s: %s is not a directory", file, dir);
         } else if (errno == ENOENT && mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            rc = sh_builtin_failf(call, SH_ERR_IO, "cannot create directory %s for %s: %s", dir, file,
+            rc = sh_call_failf(call, SH_ERR_IO, "cannot create directory %s for %s: %s", dir, file,
                                   strerror(errno));
         }
         *p = '/';
@@ -113,20 +113,20 @@ static int create_tmp(writer *w, sh_call *call)
         if (errno != EEXIST)
             break;
     }
-    return sh_builtin_failf(call, SH_ERR_IO, "cannot create %s: %s (does its directory exist and is it writable?)",
+    return sh_call_failf(call, SH_ERR_IO, "cannot create %s: %s (does its directory exist and is it writable?)",
                             w->full, strerror(errno));
 }
 
 static int flush_json(writer *w, sh_call *call)
 {
     if (w->json.failed)
-        return sh_builtin_failf(call, SH_ERR_NOMEM, "out of memory writing %s", w->full);
+        return sh_call_failf(call, SH_ERR_NOMEM, "out of memory writing %s", w->full);
     for (size_t done = 0; done < w->json.len;) {
         ssize_t n = write(w->fd, w->json.data + done, w->json.len - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return sh_builtin_failf(call, SH_ERR_IO, "writing %s failed: %s", w->full, strerror(errno));
+            return sh_call_failf(call, SH_ERR_IO, "writing %s failed: %s", w->full, strerror(errno));
         done += (size_t)n;
     }
     sh_buf_reset(&w->json);
@@ -163,7 +163,7 @@ static int write_finish(void *state, sh_call *call)
         e = errno;
     if (e) {
         unlink(w->tmp);
-        return sh_builtin_failf(call, SH_ERR_IO, "writing %s failed: %s", w->full, strerror(e));
+        return sh_call_failf(call, SH_ERR_IO, "writing %s failed: %s", w->full, strerror(e));
     }
     return SH_OK;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,3 +240,14 @@ static const sh_host table = {
 };
 
 const sh_host *sh_host_table(void) { return &table; }
+
+int sh_call_failf(sh_call *call, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sh_host_table()->fail(call, msg);
+    return code;
+}

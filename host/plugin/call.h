@@ -64,6 +64,10 @@ const char *sh_call_error(const sh_call *call, int status);
 /* The host function table handed to plugins (ABI 1.0). */
 const sh_host *sh_host_table(void);
 
+/* For the host's own stages (built-ins, function stages): records a formatted failure on `call`, as a plugin's
+ * host->fail() would, and returns `code`. */
+__attribute__((format(printf, 3, 4))) int sh_call_failf(sh_call *call, int code, const char *fmt, ...);
+
 /* The default log sink: stderr through the host logger, prefixed with plugin and stage. */
 void sh_call_log_stderr(void *sink, const sh_invocation *inv, sh_log_level level, const char *message);
 

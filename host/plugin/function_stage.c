@@ -17,18 +17,6 @@ typedef struct funcstage {
     const char *field;    /* NULL for a void function */
 } funcstage;
 
-static int fail(sh_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(sh_call *call, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    sh_host_table()->fail(call, msg);
-    return SH_ERR_FAILED;
-}
-
 static int process(sh_stage *stage, sh_call *call, const sh_value *const *items, size_t count)
 {
     funcstage *fs = (funcstage *)stage;
@@ -41,28 +29,28 @@ static int process(sh_stage *stage, sh_call *call, const sh_value *const *items,
             const char *field = sh_value_get_string(sh_value_map_get(spec, "field"), NULL);
             const sh_value *v = field ? sh_value_map_get(items[i], field) : sh_value_map_get(spec, "value");
             if (!v)
-                return fail(call, "item %zu has no field '%s' for argument %zu of %s()", i + 1, field, k + 1,
+                return sh_call_failf(call, SH_ERR_FAILED, "item %zu has no field '%s' for argument %zu of %s()", i + 1, field, k + 1,
                             fs->symbol);
             char what[256];
             snprintf(what, sizeof what, "item %zu, field '%s' (argument %zu of %s())", i + 1, field ? field : "-",
                      k + 1, fs->symbol);
             sh_error err;
             if (sh_ffi_arg_set(&a, &fs->call, k, v, what, &err) != SH_S_OK)
-                return fail(call, "%s", err.message);
+                return sh_call_failf(call, SH_ERR_FAILED, "%s", err.message);
         }
         sh_value *result = NULL;
         sh_error err;
         if (sh_ffi_call_plain(&fs->call, fs->fn, &a, &result, &err) != SH_S_OK)
-            return fail(call, "%s() on item %zu: %s", fs->symbol, i + 1, err.message);
+            return sh_call_failf(call, SH_ERR_FAILED, "%s() on item %zu: %s", fs->symbol, i + 1, err.message);
         sh_value *out = sh_value_copy(items[i]);
         if (!out || (fs->field && sh_value_type(out) != SH_TYPE_MAP)) {
             sh_value_free(out);
             sh_value_free(result);
-            return fail(call, "item %zu is not a map: the result of %s() cannot be stored in it", i + 1, fs->symbol);
+            return sh_call_failf(call, SH_ERR_FAILED, "item %zu is not a map: the result of %s() cannot be stored in it", i + 1, fs->symbol);
         }
         if (fs->field && sh_value_map_set(out, fs->field, result) != SH_OK) {
             sh_value_free(out);
-            return fail(call, "out of memory");
+            return sh_call_failf(call, SH_ERR_FAILED, "out of memory");
         } else if (!fs->field) {
             sh_value_free(result);
         }
