@@ -1,5 +1,6 @@
 #include "plugin/call.h"
 #include "util/log.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -61,50 +62,26 @@ const char *sh_call_error(const sh_call *call, int status)
 void sh_call_log_stderr(void *sink, const sh_invocation *inv, sh_log_level level, const char *message)
 {
     (void)sink;
-    sh_log(level, "[%s %s] %s", inv && inv->plugin ? inv->plugin : "?", inv && inv->stage ? inv->stage : "-",
-           message);
+    /* Every plugin log line passes here, in-process or from a worker: one safe line, capped, for the terminal
+     * and the run store alike. */
+    char safe[SH_MESSAGE_MAX];
+    sh_text_safe(safe, sizeof safe, message, strlen(message));
+    sh_log(level, "[%s %s] %s", inv && inv->plugin ? inv->plugin : "?", inv && inv->stage ? inv->stage : "-", safe);
     if (inv && inv->log_tap)
-        inv->log_tap(inv->log_tap_ctx, level, message);
+        inv->log_tap(inv->log_tap_ctx, level, safe);
 }
 
 /* ---- the table ---------------------------------------------------------------------------------------------- */
-
-/* Copies a plugin's message into `out` as valid UTF-8: the message travels as a string value (over the wire,
- * into the run store and JSON), and a plugin may hand over any bytes, or a message its own truncation cut inside
- * a character. Invalid bytes become '?'; a character that does not fit is left out whole. */
-static void copy_utf8(char *out, size_t size, const char *in)
-{
-    size_t o = 0;
-    for (size_t i = 0; in[i] && o + 1 < size;) {
-        size_t n = 1;
-        unsigned char c = (unsigned char)in[i];
-        if (c >= 0xf0)
-            n = 4;
-        else if (c >= 0xe0)
-            n = 3;
-        else if (c >= 0xc0)
-            n = 2;
-        size_t avail = strnlen(in + i, n);
-        if (n > 1 && avail == n && sh_utf8_valid(in + i, n)) {
-            if (o + n + 1 > size)
-                break;
-            memcpy(out + o, in + i, n);
-            o += n;
-            i += n;
-        } else {
-            out[o++] = c < 0x80 ? (char)c : '?';
-            i++;
-        }
-    }
-    out[o] = '\0';
-}
 
 static void host_fail(sh_call *call, const char *message)
 {
     if (!call)
         return;
     call->failed = true;
-    copy_utf8(call->error, sizeof call->error, message ? message : "(no message)");
+    /* The message travels as a string value (over the wire, into the run store and JSON) and is printed: it is
+     * made one line of valid UTF-8 here, where the host takes it (util/text.h). */
+    const char *m = message ? message : "(no message)";
+    sh_text_safe(call->error, sizeof call->error, m, strlen(m));
 }
 
 static void host_log(sh_call *call, sh_log_level level, const char *message)

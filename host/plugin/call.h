@@ -2,6 +2,7 @@
 #ifndef SH_CALL_H
 #define SH_CALL_H
 
+#include "util/text.h"
 #include "value/value.h"
 
 #include <stdbool.h>
@@ -44,7 +45,7 @@ struct sh_call {
     bool failed;
     uint64_t rng;      /* deterministic PRNG state; 0 until first used */
     int64_t clock_reads; /* deterministic clock: reads so far */
-    char error[1024];
+    char error[SH_MESSAGE_MAX];
 };
 
 /* Prepares a call. `emit` may be NULL; `log` NULL logs through the host logger. */

@@ -462,8 +462,10 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
             w->usage.maxrss_kb = (int64_t)rss;
             if (code != 0) {
                 result = code == SH_S_NOMEM ? SH_S_NOMEM : SH_S_STAGE;
-                int mlen = r.len - r.pos > SH_ERROR_MESSAGE_MAX ? SH_ERROR_MESSAGE_MAX : (int)(r.len - r.pos);
-                sh_error_set(err, result, "%.*s", mlen, (const char *)r.data + r.pos);
+                /* The worker is not trusted to have made its message safe (util/text.h): made so again here. */
+                char safe[SH_MESSAGE_MAX];
+                sh_text_safe(safe, sizeof safe, (const char *)r.data + r.pos, r.len - r.pos);
+                sh_error_set(err, result, "%s", safe);
             }
             if (!forked)
                 return result;
@@ -498,8 +500,12 @@ static sh_status await_done(sh_worker *w, const sh_invocation *inv, const char *
                 result = type == SH_MSG_READY ? SH_S_LOAD : code == SH_S_NOMEM ? SH_S_NOMEM : SH_S_STAGE;
                 /* A failed READY names the load step as its second field; a worker's word is checked first. */
                 int64_t kind = type == SH_MSG_READY ? sh_value_get_int(a) : SH_EK_NONE;
+                size_t mlen = 0;
+                const char *m = sh_value_get_string(msg, &mlen);
+                char safe[SH_MESSAGE_MAX];
+                sh_text_safe(safe, sizeof safe, m ? m : "", m ? mlen : 0);
                 sh_error_set_kind(err, result, kind > SH_EK_NONE && kind < SH_EK_COUNT ? (int)kind : SH_EK_NONE, "%s",
-                                  sh_value_get_string(msg, NULL));
+                                  safe);
             }
             sh_value_free(status);
             sh_value_free(a);

@@ -174,6 +174,25 @@ contained sysv_shm "Operation not permitted"
 attack mqueue
 contained mqueue "Operation not permitted"
 
+# A plugin's messages are data: a failure or log line cannot forge a host line or send the terminal an escape
+# sequence, and a log line is capped, on the terminal and in the run store alike.
+attack forge_output
+expect_rc 1 "forge_output"
+grep -q '^stagehost: error: forged' "$T/err" && fail "forge_output: a plugin forged a host line"
+grep -q "$(printf '\033')" "$T/err" && fail "forge_output: an escape sequence reached the terminal"
+expect_in err 'logged\nstagehost: error: forged by a log line\x1b[2J\u009b31m' "a log line is shown escaped, on one line"
+expect_in err 'failed\nstagehost: error: forged by a failure\x1b]0;title\x07' "a failure message is shown escaped"
+longest=$(awk '{ if (length > n) n = length } END { print n }' "$T/err")
+[ "$longest" -lt 2000 ] || fail "forge_output: a log line of 200,000 bytes reached the terminal $longest bytes long"
+run "$SH" runs show "$(sed -n "s/.*'stagehost runs show \([0-9a-f]*\)'.*/\1/p" "$T/err" | tail -n 1)" --json --store "$T/.stagehost/runs.db"
+python3 - "$T/out" <<'PY' || fail "forge_output: the run store keeps the messages escaped and capped"
+import json, sys
+r = json.load(open(sys.argv[1]))
+texts = [r["error"]] + [a["error"] for a in r["attempts"]] + [l["message"] for l in r["logs"]]
+assert all(chr(10) not in t and chr(27) not in t and chr(0x9b) not in t for t in texts), texts
+assert len(r["logs"]) == 2 and all(len(l["message"].encode()) < 1024 for l in r["logs"]), [len(l["message"]) for l in r["logs"]]
+PY
+
 # A plugin that crashes in stage after stage is quarantined after the third crash, and no later stage of the
 # same run starts a worker for it.
 pipeline "$T/crashes.cfg" "$(for i in 1 2 3 4 5 6; do

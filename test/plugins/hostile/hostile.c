@@ -369,6 +369,14 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
         mq_unlink("/stagehost-hostile");
     }
     return report(call, q != (mqd_t)-1, e, 0);
+#elif defined(ATTACK_forge_output)
+    /* Forge a host line and steer the terminal from a log line and a failure message; and a log line far longer
+     * than any message may be. */
+    static char big[200000];
+    memset(big, 'x', sizeof big - 1);
+    sh_logf(call, SH_LOG_WARN, "logged\nstagehost: error: forged by a log line\x1b[2J\xc2\x9b" "31m");
+    sh_logf(call, SH_LOG_WARN, "%s", big);
+    return sh_failf(call, "failed\nstagehost: error: forged by a failure\x1b]0;title\x07");
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
         close(fd);
