@@ -32,7 +32,7 @@ static const char usage[] =
     "Options:\n"
     "  --store PATH            the run store to read\n"
     "  --older-than DURATION   prune: runs that ended longer ago than this: 30s, 30m, 12h, 7d or 2w\n"
-    "  --keep N                prune: never the newest N runs\n"
+    "  --keep N                prune: never the newest N runs (a running run is never pruned)\n"
     "  --json                  print JSON instead of a table\n"
     "  -h, --help              show this help\n";
 

@@ -1181,8 +1181,9 @@ sh_status sh_runstore_prune(sh_runstore *s, const sh_prune_options *o, sh_prune_
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
             const char *status = (const char *)sqlite3_column_text(st, 1);
             bool running = status && strcmp(status, "running") == 0 && process_alive(sqlite3_column_int64(st, 2));
-            bool keep = (o->keep >= 0 && n < o->keep) || sqlite3_column_int64(st, 3) > cutoff || running;
-            n++;
+            /* A running run is always kept, and does not count among the newest `keep`. */
+            bool keep = running || (o->keep >= 0 && n < o->keep) || sqlite3_column_int64(st, 3) > cutoff;
+            n += !running;
             if (keep) {
                 r->kept++;
                 r->running += running;

@@ -137,10 +137,12 @@ sh_status sh_runstore_cache_get(sh_runstore *s, const char *key, sh_value **item
 sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plugin, const char *version,
                                 const char *type, const sh_value *const *items, size_t count, sh_error *err);
 
-/* Deleting old runs, for `stagehost runs prune`: a run goes with its stages, attempts, log lines and outputs. */
+/* Deleting old runs, for `stagehost runs prune`: a run goes with its stages, attempts, log lines and outputs; a
+ * run still running never goes. Freed space goes back to the file system in a store created with schema 3 or
+ * later; in an older one later runs reuse it (no VACUUM, which rewrites the whole file under a lock). */
 typedef struct sh_prune_options {
     int64_t older_than_ns; /* only runs that ended (or, unfinished, started) longer ago than this; -1: any age */
-    int64_t keep;          /* never the newest `keep` runs (of the pipeline, when given); -1: no such bound */
+    int64_t keep;          /* never the newest `keep` finished runs (of the pipeline, when given); -1: no bound */
     const char *pipeline;  /* only runs of the pipeline of this name; NULL: all */
 } sh_prune_options;
 
