@@ -243,14 +243,15 @@ sh_status sh_runstore_open_codec(const char *path, bool create, int codec, sh_ru
         /* Another process writing (serve, a second run) is waited for, not an error. */
         sqlite3_busy_timeout(s->db, 10000);
         /* WAL with synchronous=NORMAL: a killed host loses nothing committed; only a power loss can lose the
-         * last transactions, and never corrupts the file. Pages of 16 KiB (on a new store) make the overflow
-         * chains of big outputs a quarter as long: writing and dropping an output walks its chains. Incremental auto-vacuum (it too takes only on a new store, before its first table) lets dropped outputs give their space back to the file system without a
-         * VACUUM, which would rewrite the whole file; in an older store freed pages are reused instead. A
-         * stage's output passes through the WAL before it lands in the file; the size limit truncates the WAL
-         * after a checkpoint, so that the disk holds it once, not twice, between two big stages. */
+         * last transactions, and never corrupts the file. On a new store only (before its first table): pages of
+         * 16 KiB make the overflow chains of big outputs, which writing and dropping an output walk, a quarter as
+         * long; incremental auto-vacuum lets dropped outputs give their space back to the file system without a
+         * VACUUM, which would rewrite the whole file (in an older store freed pages are reused instead). A
+         * stage's output passes through the WAL; the size limit truncates the WAL after a checkpoint instead of
+         * leaving it as large as the biggest output until the store is closed. */
         rc = exec(s,
-                  "PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                  " PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;",
+                  "PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+                  " PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;",
                   "setting it up", err);
         if (rc == SH_S_OK)
             rc = migrate(s, err);

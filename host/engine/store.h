@@ -157,7 +157,8 @@ typedef struct sh_prune_result {
 sh_status sh_runstore_prune(sh_runstore *s, const sh_prune_options *o, sh_prune_result *r, sh_error *err);
 
 /* Reports as values, for `stagehost runs`: an array of runs, newest first (at most `limit`, 0: all), and one run
- * with its stages (and the size of each stored output), attempts and log lines. A run left "running" by a process that is gone reads "interrupted". */
+ * with its stages (and the size of each stored output), attempts and log lines. A run left "running" by a
+ * process that is gone reads "interrupted". */
 sh_status sh_runstore_list(sh_runstore *s, size_t limit, sh_value **out, sh_error *err);
 sh_status sh_runstore_show(sh_runstore *s, const char *run_id, sh_value **out, sh_error *err);
 

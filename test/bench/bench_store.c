@@ -134,7 +134,10 @@ int main(void)
                 continue;
             }
             char shape[16], bound[16];
-            snprintf(shape, sizeof shape, shapes[k] >= 1024 ? "%zu KiB" : "%zu B", shapes[k] >= 1024 ? shapes[k] >> 10 : shapes[k]);
+            if (shapes[k] >= 1024)
+                snprintf(shape, sizeof shape, "%zu KiB", shapes[k] >> 10);
+            else
+                snprintf(shape, sizeof shape, "%zu B", shapes[k]);
             snprintf(bound, sizeof bound, "%zu KiB", bounds[b] >> 10);
             double rate = (double)(total >> 20) * 2 / ((w + r) / 1000);
             printf("%-10s %-8s %8u %10.1f %10.1f %10.1f %12.1f\n", shape, bound, rows, w, r, rate,

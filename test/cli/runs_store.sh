@@ -41,7 +41,7 @@ expect_rc 1 "b fails on its first attempt"
 rid=$(json "$T/out" 'd["run_id"]')
 run "$SH" runs show "$rid" "$T/r/p.cfg" --json
 expect_rc 0 "runs show of the failed run"
-[ "$(json "$T/out" 'd["stage_list"][0]["stored_rows"] >= 3 and d["stage_list"][0]["stored_bytes"] > 14000000')" = True ] ||
+[ "$(json "$T/out" '(lambda a: a["stored_rows"] >= 3 and a["stored_bytes"] > 14e6)(d["stage_list"][0])')" = True ] ||
     fail "stage a's output (14 MB) is stored in several rows: $(stored "$T/out")"
 [ "$(json "$T/out" '[s["stored_rows"] for s in d["stage_list"]][1:]')" = "[None, None]" ] ||
     fail "the failed and the skipped stage have no output stored: $(stored "$T/out")"
@@ -97,7 +97,8 @@ expect_in err "keep_outputs 'some' is not one of \"resume\"" "keep_outputs: the 
 mkdir -p "$T/pr"
 pipeline "$T/pr/a.cfg" '{ name = "x"; type = "passthrough"; }'
 printf 'pipeline = { name = "other"; stages = ( { name = "x"; type = "passthrough"; } ); };\n' >"$T/pr/b.cfg"
-printf 'pipeline = { name = "slow"; stages = ( { name = "s"; type = "test/faults.sleep"; config = { ms = 20000; }; } ); };\n' >"$T/pr/slow.cfg"
+printf 'pipeline = { name = "slow"; stages = ( %s ); };\n' \
+    '{ name = "s"; type = "test/faults.sleep"; config = { ms = 20000; }; }' >"$T/pr/slow.cfg"
 for _ in 1 2 3; do "$SH" run "$T/pr/a.cfg" >/dev/null 2>&1 || fail "a run of a.cfg"; done
 "$SH" run "$T/pr/b.cfg" >/dev/null 2>&1 || fail "a run of b.cfg"
 "$SH" run "$T/pr/slow.cfg" $F >/dev/null 2>&1 &
@@ -122,7 +123,8 @@ expect_rc 0 "prune by age, nothing that old"
 expect_in out "no run of pipeline 't' to prune" "nothing pruned"
 run "$SH" runs prune "$T/pr/a.cfg" --keep 1 --json
 expect_rc 0 "prune by count, of one pipeline"
-[ "$(json "$T/out" 'd["runs"], d["stages"], d["kept"]')" = "(2, 2, 1)" ] || fail "prune --keep 1 of a.cfg: $(cat "$T/out")"
+[ "$(json "$T/out" 'd["runs"], d["stages"], d["kept"]')" = "(2, 2, 1)" ] ||
+    fail "prune --keep 1 of a.cfg: $(cat "$T/out")"
 run "$SH" runs list "$T/pr/a.cfg" --json
 [ "$(json "$T/out" 'sorted(r["pipeline"] for r in d)')" = "['other', 'slow', 't']" ] ||
     fail "the newest run of t, the other pipeline's and the running one stay: $(cat "$T/out")"
@@ -131,7 +133,8 @@ expect_rc 0 "prune everything"
 expect_in out "pruned 2 runs from $T/pr/.stagehost/runs.db" "the summary names what went"
 expect_in out "kept 1 run (1 still running, never pruned)" "a running run is never pruned"
 run "$SH" runs list "$T/pr/a.cfg" --json
-[ "$(json "$T/out" '[r["status"] for r in d]')" = "['running']" ] || fail "only the running run is left: $(cat "$T/out")"
+[ "$(json "$T/out" '[r["status"] for r in d]')" = "['running']" ] ||
+    fail "only the running run is left: $(cat "$T/out")"
 kill -KILL "$slow"
 wait "$slow" 2>/dev/null
 sleep 1.1

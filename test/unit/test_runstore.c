@@ -456,8 +456,10 @@ static void make_old_store(fixture *fx, int schema, const char *run_id, const sh
              "PRAGMA user_version = %d;",
              run_id, run_id, count, run_id, schema);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    const char *blobs[] = {"INSERT INTO outputs (run_id, stage, fingerprint, items, data) VALUES (?1, 'a', 'f1', ?2, ?3)",
-                           "INSERT INTO outputs (run_id, stage, fingerprint, items, data) VALUES (?1, 'e', 'f1', 0, ?4)",
+    const char *blobs[] = {"INSERT INTO outputs (run_id, stage, fingerprint, items, data)"
+                           " VALUES (?1, 'a', 'f1', ?2, ?3)",
+                           "INSERT INTO outputs (run_id, stage, fingerprint, items, data)"
+                           " VALUES (?1, 'e', 'f1', 0, ?4)",
                            "INSERT INTO cache (key, plugin, version, type, items, data, created_ns, used_ns) VALUES"
                            " ('k1', 'core/x', '1.0.0', 't', ?2, ?3, 1, 1)"};
     for (size_t i = 0; i < 3; i++) {
