@@ -274,12 +274,15 @@ void sh_runstore_close(sh_runstore *s)
 {
     if (!s)
         return;
-    rollback(s); /* a batch left open (a caller's error path) is lost, as it would be had the host died */
-    /* The WAL into the database file, so that the file alone is the whole store (a copy, a backup). Not waited
-     * for: when another process is in the middle of a transaction, it is the one that checkpoints last. */
-    sqlite3_busy_timeout(s->db, 0);
-    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    sqlite3_close(s->db);
+    if (s->db) {
+        rollback(s); /* a batch left open (a caller's error path) is lost, as it would be had the host died */
+        /* The WAL into the database file, so that the file alone is the whole store (a copy, a backup). Not
+         * waited for: when another process is in the middle of a transaction, it is the one that checkpoints
+         * last. */
+        sqlite3_busy_timeout(s->db, 0);
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_close(s->db);
+    }
     free(s->path);
     free(s);
 }
@@ -1222,7 +1225,7 @@ sh_status sh_runstore_prune(sh_runstore *s, const sh_prune_options *o, sh_prune_
     rc = end_part(s, rc, err);
     if (rc != SH_S_OK)
         memset(r, 0, sizeof *r);
-    else
+    else if (s->depth == 0)
         give_back_space(s);
     return rc;
 }
