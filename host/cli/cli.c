@@ -37,6 +37,8 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
         {"store", required_argument, NULL, 'S'},
         {"resume", required_argument, NULL, 'r'},
         {"jobs", required_argument, NULL, 'J'},
+        {"older-than", required_argument, NULL, 'O'},
+        {"keep", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -92,6 +94,12 @@ int sh_cli_parse(sh_cli *cli, int argc, char **argv)
             break;
         case 'r':
             cli->resume_id = optarg;
+            break;
+        case 'O':
+            cli->older_than = optarg;
+            break;
+        case 'K':
+            cli->keep = optarg;
             break;
         case 'J': {
             char *end;

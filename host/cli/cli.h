@@ -29,6 +29,8 @@ typedef struct sh_cli {
     const char **tags;         /* --tag T (hooks call: capability tags) */
     const char *store_path;    /* --store PATH (run, runs): the run store */
     const char *resume_id;     /* --resume RUN_ID (run) */
+    const char *older_than;    /* --older-than DURATION (runs prune) */
+    const char *keep;          /* --keep N (runs prune) */
     size_t jobs;               /* --jobs N (run): isolated stages at once; 0: default */
     size_t tag_count;
     char **args;               /* positional arguments */

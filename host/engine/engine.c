@@ -145,10 +145,7 @@ sh_status sh_engine_run(sh_pipeline *p, sh_runtime *rt, const sh_run_options *op
     for (size_t i = 0; i < p->count; i++)
         partial |= e.s[i].state == S_FAILED || e.s[i].state == S_SKIPPED;
     report->status = e.stop ? "failed" : partial ? "partial" : "succeeded";
-    sh_error serr;
-    if (sh_runstore_finish_run(e.store, e.run_id, report->status, e.stop ? e.failure.message : NULL, &serr) !=
-        SH_S_OK)
-        sh_engine_store_warn(&serr);
+    sh_engine_record_end(&e, report->status);
     fill_report(&e, report, started);
     if (lost[0])
         report->store_problem = dupf("run store %s could not record stage(s) %s (see the warnings above); their "

@@ -155,6 +155,8 @@ void sh_engine_put_stage(engine *e, size_t i, const char *status, const call *c,
 void sh_engine_put_attempt(engine *e, const call *c, bool running);
 void sh_engine_batch_begin(engine *e);
 void sh_engine_batch_end(engine *e, size_t i);
+/* Records the end of the run; after a success, drops the stored outputs unless the pipeline keeps them. */
+void sh_engine_record_end(engine *e, const char *status);
 
 /* stage.c */
 void sh_engine_prepare(engine *e, size_t i);

@@ -163,7 +163,7 @@ static sh_status parse_pipeline(sh_cfg *c, config_setting_t *root, sh_pipeline *
     if (config_setting_type(pg) != CONFIG_TYPE_GROUP)
         return sh_cfg_fail(c, pg, "'pipeline' must be a group { name = ...; stages = ( ... ); }, got %s",
                            sh_cfg_type_word(pg));
-    static const char *const known[] = {"name", "version", "metadata", "stages"};
+    static const char *const known[] = {"name", "version", "metadata", "keep_outputs", "stages"};
     SH_CFG_KEEP_GOING(sh_cfg_check_keys(c, pg, "'pipeline'", known, sizeof known / sizeof known[0]));
     SH_CFG_KEEP_GOING(sh_cfg_string(c, pg, "name", "the pipeline's name", true, &p->name));
     SH_CFG_KEEP_GOING(sh_cfg_string(c, pg, "version", "the pipeline's version, a string such as \"1.2\"", false,
@@ -175,6 +175,15 @@ static sh_status parse_pipeline(sh_cfg *c, config_setting_t *root, sh_pipeline *
         SH_CFG_KEEP_GOING(sh_cfg_value(c, md, "the pipeline's metadata", &p->metadata));
     if (!p->metadata && !(p->metadata = sh_value_map()))
         return nomem(c);
+    char *keep = NULL;
+    SH_CFG_KEEP_GOING(sh_cfg_string(c, pg, "keep_outputs", "\"resume\" or \"all\"", false, &keep));
+    if (keep && strcmp(keep, "all") == 0)
+        p->keep_outputs = SH_KEEP_OUTPUTS_ALL;
+    else if (keep && strcmp(keep, "resume") != 0)
+        sh_cfg_fail(c, config_setting_get_member(pg, "keep_outputs"),
+                    "keep_outputs '%s' is not one of \"resume\" (the run store keeps stage outputs until the run "
+                    "succeeds, for a resume) or \"all\" (it keeps them all)", keep);
+    free(keep);
 
     config_setting_t *stages = config_setting_get_member(pg, "stages");
     if (!stages)

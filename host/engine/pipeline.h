@@ -12,6 +12,12 @@ typedef enum sh_on_failure {
     SH_ON_FAILURE_CONTINUE  /* only the stages downstream of this one are skipped */
 } sh_on_failure;
 
+/* What the run store keeps of a run's stage outputs once the run succeeded. */
+typedef enum sh_keep_outputs {
+    SH_KEEP_OUTPUTS_RESUME = 0, /* "resume": only what a resume needs, so nothing after a success */
+    SH_KEEP_OUTPUTS_ALL         /* "all": every stage's output */
+} sh_keep_outputs;
+
 typedef struct sh_retry {
     int64_t max;        /* retries after the first attempt; 0: none */
     int64_t backoff_ms; /* the wait before the first retry */
@@ -40,6 +46,7 @@ typedef struct sh_pipeline {
     char *name;
     char *version;      /* NULL when not given */
     sh_value *metadata; /* a map; empty when not given */
+    sh_keep_outputs keep_outputs;
     sh_pipeline_stage *stages;
     size_t count;
     /* Set by sh_pipeline_check(): each stage's upstream stages by index, in declared order. */

@@ -25,9 +25,22 @@ void sh_engine_put_stage(engine *e, size_t i, const char *status, const call *c,
                          .started_ns = sr->wall_started_ns,
                          .finished_ns = sr->state >= S_DONE ? sh_wall_ns() : 0,
                          .error = sr->error};
-    sh_error err;
-    if (sh_runstore_put_stage(e->store, &r, with_output, (const sh_value *const *)sr->output.items, sr->output.len,
-                              c ? c->logs : NULL, c ? c->log_len : 0, &err) != SH_S_OK) {
+    sh_error err, ignored;
+    /* The output's rows and the record that makes them the stage's output, in one transaction (or savepoint of
+     * the caller's batch). The rows are written as the batch engine will write them, one batch at a time; here
+     * the whole output is one batch. */
+    sh_status rc = with_output ? sh_runstore_batch_begin(e->store, &err) : SH_S_OK;
+    uint32_t seq = 0;
+    if (rc == SH_S_OK && with_output)
+        rc = sh_runstore_put_output_batch(e->store, e->run_id, st->name, &seq,
+                                          (const sh_value *const *)sr->output.items, sr->output.len, &err);
+    if (rc == SH_S_OK)
+        rc = sh_runstore_put_stage(e->store, &r, with_output, c ? c->logs : NULL, c ? c->log_len : 0, &err);
+    if (with_output && rc == SH_S_OK)
+        rc = sh_runstore_batch_end(e->store, true, &err);
+    else if (with_output)
+        sh_runstore_batch_end(e->store, false, &ignored);
+    if (rc != SH_S_OK) {
         sh_error_prefix(&err, "stage '%s' not recorded", st->name);
         sh_engine_store_warn(&err);
         sr->unrecorded = true;
@@ -127,4 +140,31 @@ sh_status sh_engine_open_store(engine *e, sh_error *err)
         rc = end.status;
     }
     return rc;
+}
+
+void sh_engine_record_end(engine *e, const char *status)
+{
+    sh_error err;
+    if (sh_runstore_finish_run(e->store, e->run_id, status, e->stop ? e->failure.message : NULL, &err) != SH_S_OK) {
+        sh_engine_store_warn(&err);
+        return;
+    }
+    if (strcmp(status, "succeeded") != 0 || e->p->keep_outputs == SH_KEEP_OUTPUTS_ALL)
+        return;
+    /* A run that succeeded is not resumed, and the output cache keeps its entries apart: no one reads these
+     * outputs again, and a store that kept them would grow by all the data of every run. */
+    const char **names = calloc(e->p->count, sizeof *names);
+    if (!names)
+        return; /* they stay: a later prune removes them with the run */
+    for (size_t i = 0; i < e->p->count; i++)
+        names[i] = e->p->stages[i].name;
+    if (sh_runstore_drop_outputs(e->store, e->run_id, names, e->p->count, &err) != SH_S_OK) {
+        sh_error_prefix(&err, "the outputs of run %s were not dropped (a prune removes them with the run)",
+                        e->run_id);
+        sh_engine_store_warn(&err);
+    } else {
+        sh_log(SH_LOG_DEBUG, "run %s succeeded: its stages' stored outputs are dropped (keep_outputs = \"all\" "
+                             "keeps them)", e->run_id);
+    }
+    free(names);
 }

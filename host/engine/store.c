@@ -1,10 +1,12 @@
 #include "engine/store.h"
 #include "util/buf.h"
+#include "util/strlist.h"
 #include "util/clock.h"
 #include "value/codec.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -13,10 +15,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The bound of one output row. A row is read and written whole (SQLite materializes a blob, and builds the
+ * record holding it in memory), so it is what a stored output costs in memory beyond its items; past a few MiB
+ * a bigger row saves nothing measurable per byte (test/bench/bench_store.c). The item bound keeps the decoded
+ * form of a row of tiny items as small: a value is far larger in memory than in the codec. A single item is
+ * never split: it is a row of its own, up to SQLite's length limit. */
+#define ROW_BYTES ((size_t)4 << 20)
+#define ROW_ITEMS ((size_t)16384)
+
 struct sh_runstore {
     sqlite3 *db;
     char *path;
     int codec; /* the value codec version this handle writes and accepts: SH_VALUE_CODEC_VERSION but in tests */
+    size_t row_bytes, row_items;
+    /* Open batches, innermost last; bit n of `txn` (of `savepoint`) is set when batch n began a transaction
+     * (a savepoint). A batch whose beginning failed has neither, and its end does nothing. */
+    unsigned depth;
+    uint64_t txn, savepoint;
 };
 
 /* Append-only: a new column or table is a new statement at the end, and user_version counts how many ran.
@@ -25,7 +40,7 @@ struct sh_runstore {
  * (schema 2), and a row of another version is refused, not decoded (see codec_mismatch). Such rows are not
  * migrated (they cannot be re-encoded without the other codec) nor deleted (a stagehost of that version may share
  * the store): the stage runs again, and its new output replaces the row. Rows from before schema 2 were written
- * by codec version 1, the only one there was: hence the default. */
+ * by codec version 1, the only one there was: hence the default. Schema 3 keeps the version on each row. */
 static const char *const migrations[] = {
     "CREATE TABLE runs ("
     "  id TEXT PRIMARY KEY, pipeline_path TEXT NOT NULL, pipeline_name TEXT NOT NULL, pipeline_version TEXT,"
@@ -52,6 +67,29 @@ static const char *const migrations[] = {
     "  data BLOB NOT NULL, created_ns INTEGER NOT NULL, used_ns INTEGER NOT NULL);",
     "ALTER TABLE outputs ADD COLUMN codec INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE cache ADD COLUMN codec INTEGER NOT NULL DEFAULT 1;",
+    /* Schema 3: an output is rows of bounded size (one blob could not hold more than SQLite's length limit, about
+     * 1 GB); `outputs` and `cache` keep what describes it, and how many rows it has. A single blob of before
+     * becomes row 0: it is the same encoding, an array of the items. */
+    "CREATE TABLE output_rows ("
+    "  run_id TEXT NOT NULL, stage TEXT NOT NULL, seq INTEGER NOT NULL, items INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL, codec INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, stage, seq));"
+    "INSERT INTO output_rows SELECT run_id, stage, 0, items, length(data), codec, data FROM outputs;"
+    "CREATE TABLE outputs_3 ("
+    "  run_id TEXT NOT NULL, stage TEXT NOT NULL, fingerprint TEXT, items INTEGER NOT NULL,"
+    "  row_count INTEGER NOT NULL, PRIMARY KEY (run_id, stage));"
+    "INSERT INTO outputs_3 SELECT run_id, stage, fingerprint, items, 1 FROM outputs;"
+    "DROP TABLE outputs;"
+    "ALTER TABLE outputs_3 RENAME TO outputs;"
+    "CREATE TABLE cache_rows ("
+    "  key TEXT NOT NULL, seq INTEGER NOT NULL, items INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    "  codec INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, seq));"
+    "INSERT INTO cache_rows SELECT key, 0, items, length(data), codec, data FROM cache;"
+    "CREATE TABLE cache_3 ("
+    "  key TEXT PRIMARY KEY, plugin TEXT NOT NULL, version TEXT, type TEXT NOT NULL, items INTEGER NOT NULL,"
+    "  row_count INTEGER NOT NULL, created_ns INTEGER NOT NULL, used_ns INTEGER NOT NULL);"
+    "INSERT INTO cache_3 SELECT key, plugin, version, type, items, 1, created_ns, used_ns FROM cache;"
+    "DROP TABLE cache;"
+    "ALTER TABLE cache_3 RENAME TO cache;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == SH_RUNSTORE_SCHEMA,
                "SH_RUNSTORE_SCHEMA counts the migrations");
@@ -194,6 +232,8 @@ sh_status sh_runstore_open_codec(const char *path, bool create, int codec, sh_ru
         return sh_error_set(err, SH_S_NOMEM, "out of memory opening run store %s", path);
     }
     s->codec = codec;
+    s->row_bytes = ROW_BYTES;
+    s->row_items = ROW_ITEMS;
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
     sh_status rc = SH_S_OK;
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
@@ -202,12 +242,16 @@ sh_status sh_runstore_open_codec(const char *path, bool create, int codec, sh_ru
     } else {
         /* Another process writing (serve, a second run) is waited for, not an error. */
         sqlite3_busy_timeout(s->db, 10000);
-        /* No checkpoint when the host exits: that is three fsyncs (8 ms here) on every run. The WAL stays and is
-         * checkpointed when it grows past SQLite's threshold, which spreads the cost over many runs. */
-        sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
         /* WAL with synchronous=NORMAL: a killed host loses nothing committed; only a power loss can lose the
-         * last transactions, and never corrupts the file. */
-        rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+         * last transactions, and never corrupts the file. On a new store only (before its first table): pages of
+         * 16 KiB make the overflow chains of big outputs, which writing and dropping an output walk, a quarter as
+         * long; incremental auto-vacuum lets dropped outputs give their space back to the file system without a
+         * VACUUM, which would rewrite the whole file (in an older store freed pages are reused instead). A
+         * stage's output passes through the WAL; the size limit truncates the WAL after a checkpoint instead of
+         * leaving it as large as the biggest output until the store is closed. */
+        rc = exec(s,
+                  "PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+                  " PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864;",
                   "setting it up", err);
         if (rc == SH_S_OK)
             rc = migrate(s, err);
@@ -220,11 +264,25 @@ sh_status sh_runstore_open_codec(const char *path, bool create, int codec, sh_ru
     return SH_S_OK;
 }
 
+void sh_runstore_set_row_bound(sh_runstore *s, size_t bytes, size_t items)
+{
+    s->row_bytes = bytes ? bytes : ROW_BYTES;
+    s->row_items = items ? items : ROW_ITEMS;
+}
+
 void sh_runstore_close(sh_runstore *s)
 {
     if (!s)
         return;
-    sqlite3_close(s->db);
+    if (s->db) {
+        rollback(s); /* a batch left open (a caller's error path) is lost, as it would be had the host died */
+        /* The WAL into the database file, so that the file alone is the whole store (a copy, a backup). Not
+         * waited for: when another process is in the middle of a transaction, it is the one that checkpoints
+         * last. */
+        sqlite3_busy_timeout(s->db, 0);
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_close(s->db);
+    }
     free(s->path);
     free(s);
 }
@@ -291,13 +349,18 @@ sh_status sh_runstore_resume_run(sh_runstore *s, const char *run_id, sh_error *e
     sqlite3_stmt *st;
     sh_status rc = prepare(s,
                            "UPDATE runs SET status = 'running', error = NULL, finished_ns = NULL, host_pid = ?,"
-                           " resumes = resumes + 1 WHERE id = ?",
+                           " resumes = resumes + 1 WHERE id = ? AND status != 'succeeded'",
                            &st, err);
     if (rc != SH_S_OK)
         return rc;
     sqlite3_bind_int64(st, 1, getpid());
     bind_text(st, 2, run_id);
-    return step_done(s, st, "marking a run resumed", err);
+    rc = step_done(s, st, "marking a run resumed", err);
+    if (rc == SH_S_OK && sqlite3_changes(s->db) == 0)
+        rc = sh_error_set(err, SH_S_CONFIG, "run %s succeeded: there is nothing left to resume; run the pipeline again "
+                                            "without --resume",
+                          run_id);
+    return rc;
 }
 
 sh_status sh_runstore_finish_run(sh_runstore *s, const char *run_id, const char *status, const char *error,
@@ -356,15 +419,6 @@ sh_status sh_runstore_find_run(sh_runstore *s, const char *id_or_prefix, char fu
     return SH_S_OK;
 }
 
-/* The items as one array value in the value codec: lossless for every type, bytes included. */
-static void encode_items(sh_buf *b, const sh_value *const *items, size_t count)
-{
-    sh_buf_u8(b, SH_CODEC_ARRAY);
-    sh_buf_u32(b, (uint32_t)count);
-    for (size_t i = 0; i < count; i++)
-        sh_codec_put_value(b, items[i]);
-}
-
 /* An output written by another version of the value codec: its bytes may mean something else to this one. */
 static sh_status codec_mismatch(sh_runstore *s, int written, const char *what, sh_error *err)
 {
@@ -373,37 +427,49 @@ static sh_status codec_mismatch(sh_runstore *s, int written, const char *what, s
                         s->path, what, written, s->codec);
 }
 
-static sh_status decode_items(sh_runstore *s, const void *data, int len, sh_value **out, sh_error *err)
+/* Gives the pages that deletions freed back to the file system (a store of schema 3 onwards, created with
+ * incremental auto-vacuum; in an older one they wait to be reused). Only a cost, never a failure. */
+static void give_back_space(sh_runstore *s)
 {
-    sh_codec_reader r;
-    sh_codec_reader_init(&r, data, (size_t)(len < 0 ? 0 : len));
-    sh_error e;
-    const char *why = NULL;
-    *out = NULL;
-    if (sh_codec_get_value(&r, out, &e) != SH_S_OK)
-        why = e.message;
-    else if (sh_value_type(*out) != SH_TYPE_ARRAY)
-        why = "it is not a list of items";
-    else if (!sh_codec_reader_done(&r))
-        why = "it has bytes after its items";
-    if (why) {
-        sh_value_free(*out);
-        *out = NULL;
-        return sh_error_set(err, SH_S_IO, "run store %s: a stored output does not decode (%s); it is not used, and "
-                                          "the stage runs instead", s->path, why);
-    }
-    return SH_S_OK;
+    sqlite3_exec(s->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
 }
 
 sh_status sh_runstore_batch_begin(sh_runstore *s, sh_error *err)
 {
-    return exec(s, "BEGIN IMMEDIATE", "starting a transaction", err);
+    unsigned level = s->depth++;
+    uint64_t bit = level < 64 ? (uint64_t)1 << level : 0;
+    if (sqlite3_get_autocommit(s->db)) {
+        sh_status rc = exec(s, "BEGIN IMMEDIATE", "starting a transaction", err);
+        if (rc == SH_S_OK)
+            s->txn |= bit;
+        return rc;
+    }
+    sh_status rc = exec(s, "SAVEPOINT batch", "starting a transaction", err);
+    if (rc == SH_S_OK)
+        s->savepoint |= bit;
+    return rc;
 }
 
 sh_status sh_runstore_batch_end(sh_runstore *s, bool keep, sh_error *err)
 {
-    if (sqlite3_get_autocommit(s->db))
-        return SH_S_OK; /* the batch never started: its records committed one by one */
+    if (s->depth == 0)
+        return SH_S_OK;
+    unsigned level = --s->depth;
+    uint64_t bit = level < 64 ? (uint64_t)1 << level : 0;
+    bool txn = (s->txn & bit) != 0, savepoint = (s->savepoint & bit) != 0;
+    s->txn &= ~bit;
+    s->savepoint &= ~bit;
+    if (savepoint && sqlite3_get_autocommit(s->db))
+        return sh_error_set(err, SH_S_IO, "run store %s: its transaction was rolled back by an error; the records "
+                                          "written with it are lost", s->path);
+    if (savepoint && keep)
+        return exec(s, "RELEASE batch", "committing a transaction", err);
+    if (savepoint) {
+        sqlite3_exec(s->db, "ROLLBACK TO batch; RELEASE batch", NULL, NULL, NULL);
+        return SH_S_OK;
+    }
+    if (!txn || sqlite3_get_autocommit(s->db))
+        return SH_S_OK; /* the batch never started (its records committed one by one), or an error ended it */
     if (!keep) {
         rollback(s);
         return SH_S_OK;
@@ -411,13 +477,186 @@ sh_status sh_runstore_batch_end(sh_runstore *s, bool keep, sh_error *err)
     return commit(s, "committing a transaction", err);
 }
 
-sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, bool with_output,
-                                const sh_value *const *output, size_t output_count, const sh_log_record *logs,
+/* Ends a part of a write begun with sh_runstore_batch_begin: kept when `rc` is SH_S_OK, else undone. */
+static sh_status end_part(sh_runstore *s, sh_status rc, sh_error *err)
+{
+    sh_error ignored;
+    if (rc != SH_S_OK) {
+        sh_runstore_batch_end(s, false, &ignored);
+        return rc;
+    }
+    return sh_runstore_batch_end(s, true, err);
+}
+
+/* Where an output's rows go: a stage's (run id, stage) or a cache entry's (key, NULL). */
+typedef struct rows_owner {
+    const char *insert; /* binds ?1 and ?2 (the owner), ?3 seq, ?4 items, ?5 bytes, ?6 codec, ?7 data */
+    const char *k1, *k2;
+    const char *what; /* for errors: "stage 'a'" */
+} rows_owner;
+
+static void bind_owner(sqlite3_stmt *st, const rows_owner *o)
+{
+    bind_text(st, 1, o->k1);
+    if (o->k2)
+        bind_text(st, 2, o->k2);
+}
+
+/* Writes items as rows *seq, *seq + 1, ...: each row is the codec's array of its items (the encoding a whole
+ * output had before schema 3), within the row bound but for a single large item. */
+static sh_status put_rows(sh_runstore *s, const rows_owner *o, uint32_t *seq, const sh_value *const *items,
+                          size_t count, sh_error *err)
+{
+    if (count == 0)
+        return SH_S_OK;
+    sqlite3_stmt *st;
+    sh_status rc = prepare(s, o->insert, &st, err);
+    if (rc != SH_S_OK)
+        return rc;
+    /* A row must fit SQLite's limit on a value, and its record (the row's other columns) too. */
+    size_t limit = (size_t)sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1) - 4096;
+    sh_buf b;
+    sh_buf_init(&b);
+    size_t i = 0;
+    while (rc == SH_S_OK && i < count) {
+        sh_buf_reset(&b);
+        sh_buf_u8(&b, SH_CODEC_ARRAY);
+        sh_buf_u32(&b, 0); /* the count, once known */
+        uint32_t n = 0;
+        while (i < count && n < s->row_items) {
+            size_t size = sh_codec_value_size(items[i]);
+            if (size == SIZE_MAX || size > limit - b.len) {
+                if (n > 0)
+                    break;
+                char got[32] = "over 4 GiB";
+                if (size != SIZE_MAX)
+                    snprintf(got, sizeof got, "%zu bytes", size);
+                rc = sh_error_set(err, SH_S_IO, "%s: item %zu of its output is %s encoded, more than the run store "
+                                                "holds in one row (%zu bytes); emit smaller items (for read, smaller "
+                                                "files; the chunk stage splits documents)",
+                                  o->what, i + 1, got, limit);
+                break;
+            }
+            if (n > 0 && b.len + size > s->row_bytes)
+                break;
+            sh_codec_put_value(&b, items[i]);
+            i++;
+            n++;
+        }
+        if (rc != SH_S_OK)
+            break;
+        if (b.failed) {
+            rc = sh_error_set(err, SH_S_NOMEM, "%s: out of memory storing its output (row %u)", o->what, *seq);
+            break;
+        }
+        for (int k = 0; k < 4; k++)
+            b.data[1 + k] = (uint8_t)(n >> (8 * k));
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        bind_owner(st, o);
+        sqlite3_bind_int64(st, 3, *seq);
+        sqlite3_bind_int64(st, 4, n);
+        sqlite3_bind_int64(st, 5, (int64_t)b.len);
+        sqlite3_bind_int(st, 6, s->codec);
+        sqlite3_bind_blob(st, 7, b.data, (int)b.len, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(s, err, "storing an output");
+        else
+            (*seq)++;
+    }
+    sqlite3_finalize(st);
+    sh_buf_free(&b);
+    return rc;
+}
+
+/* Runs `sql`, with ?1 and ?2 bound to k1 and k2 (when not NULL), as a statement that returns no rows. */
+static sh_status run2(sh_runstore *s, const char *sql, const char *k1, const char *k2, const char *doing,
+                      sh_error *err)
+{
+    sqlite3_stmt *st;
+    sh_status rc = prepare(s, sql, &st, err);
+    if (rc != SH_S_OK)
+        return rc;
+    bind_text(st, 1, k1);
+    if (k2)
+        bind_text(st, 2, k2);
+    return step_done(s, st, doing, err);
+}
+
+static sh_status drop_output(sh_runstore *s, const char *run_id, const char *stage, sh_error *err)
+{
+    sh_status rc = run2(s, "DELETE FROM output_rows WHERE run_id = ?1 AND stage = ?2", run_id, stage,
+                        "dropping a stage's output", err);
+    if (rc == SH_S_OK)
+        rc = run2(s, "DELETE FROM outputs WHERE run_id = ?1 AND stage = ?2", run_id, stage,
+                  "dropping a stage's output", err);
+    return rc;
+}
+
+sh_status sh_runstore_put_output_batch(sh_runstore *s, const char *run_id, const char *stage, uint32_t *seq,
+                                       const sh_value *const *items, size_t count, sh_error *err)
+{
+    char what[300];
+    snprintf(what, sizeof what, "stage '%s'", stage);
+    rows_owner o = {.insert = "INSERT INTO output_rows (run_id, stage, seq, items, bytes, codec, data)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    .k1 = run_id, .k2 = stage, .what = what};
+    sh_status rc = sh_runstore_batch_begin(s, err);
+    if (rc != SH_S_OK)
+        return rc;
+    if (*seq == 0)
+        rc = drop_output(s, run_id, stage, err);
+    uint32_t next = *seq;
+    if (rc == SH_S_OK)
+        rc = put_rows(s, &o, &next, items, count, err);
+    rc = end_part(s, rc, err);
+    if (rc == SH_S_OK)
+        *seq = next;
+    return rc;
+}
+
+/* Makes the rows put for a stage its finished output, after checking that they are all there. */
+static sh_status seal_output(sh_runstore *s, const sh_stage_record *r, sh_error *err)
+{
+    sqlite3_stmt *st;
+    sh_status rc = prepare(s,
+                           "SELECT coalesce(sum(items), 0), count(*), coalesce(max(seq), -1) FROM output_rows"
+                           " WHERE run_id = ?1 AND stage = ?2",
+                           &st, err);
+    if (rc != SH_S_OK)
+        return rc;
+    bind_text(st, 1, r->run_id);
+    bind_text(st, 2, r->name);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_error(s, err, "counting a stage's output");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    int64_t items = sqlite3_column_int64(st, 0), rows = sqlite3_column_int64(st, 1);
+    int64_t last = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    if (last != rows - 1 || (r->items_out >= 0 && items != r->items_out))
+        return sh_error_set(err, SH_S_IO, "run store %s: stage '%s': its stored output has %lld items in %lld rows "
+                                          "(the last numbered %lld), its record %lld items; it is not recorded as "
+                                          "finished",
+                            s->path, r->name, (long long)items, (long long)rows, (long long)last,
+                            (long long)r->items_out);
+    if ((rc = prepare(s, "INSERT OR REPLACE INTO outputs (run_id, stage, fingerprint, items, row_count)"
+                         " VALUES (?, ?, ?, ?, ?)", &st, err)) != SH_S_OK)
+        return rc;
+    bind_text(st, 1, r->run_id);
+    bind_text(st, 2, r->name);
+    bind_text(st, 3, r->fingerprint);
+    sqlite3_bind_int64(st, 4, items);
+    sqlite3_bind_int64(st, 5, rows);
+    return step_done(s, st, "storing a stage's output", err);
+}
+
+sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, bool with_output, const sh_log_record *logs,
                                 size_t log_count, sh_error *err)
 {
-    /* Inside a batch the batch's transaction holds it all; otherwise it is a transaction of its own. */
-    bool own = sqlite3_get_autocommit(s->db) != 0;
-    sh_status rc = own ? exec(s, "BEGIN IMMEDIATE", "starting a transaction", err) : SH_S_OK;
+    /* Inside a batch, a savepoint of the batch's transaction; otherwise a transaction of its own. */
+    sh_status rc = sh_runstore_batch_begin(s, err);
     if (rc != SH_S_OK)
         return rc;
     sqlite3_stmt *st;
@@ -449,27 +688,8 @@ sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, bool w
         bind_text(st, 13, r->error);
         rc = step_done(s, st, "recording a stage", err);
     }
-    if (rc == SH_S_OK && with_output) {
-        sh_buf b;
-        sh_buf_init(&b);
-        encode_items(&b, output, output_count);
-        if (b.failed || b.len > INT_MAX)
-            rc = sh_error_set(err, SH_S_NOMEM, "stage '%s': its output (%zu items) is too large to store", r->name,
-                              output_count);
-        else if ((rc = prepare(s,
-                               "INSERT OR REPLACE INTO outputs (run_id, stage, fingerprint, items, data, codec)"
-                               " VALUES (?,?,?,?,?,?)",
-                               &st, err)) == SH_S_OK) {
-            bind_text(st, 1, r->run_id);
-            bind_text(st, 2, r->name);
-            bind_text(st, 3, r->fingerprint);
-            sqlite3_bind_int64(st, 4, (int64_t)output_count);
-            sqlite3_bind_blob(st, 5, b.data, (int)b.len, SQLITE_STATIC);
-            sqlite3_bind_int(st, 6, s->codec);
-            rc = step_done(s, st, "storing a stage's output", err);
-        }
-        sh_buf_free(&b);
-    }
+    if (rc == SH_S_OK && with_output)
+        rc = seal_output(s, r, err);
     for (size_t i = 0; rc == SH_S_OK && i < log_count; i++) {
         if ((rc = prepare(s, "INSERT INTO logs (run_id, stage, ts_ns, level, message) VALUES (?,?,?,?,?)", &st,
                           err)) != SH_S_OK)
@@ -481,13 +701,7 @@ sh_status sh_runstore_put_stage(sh_runstore *s, const sh_stage_record *r, bool w
         bind_text(st, 5, logs[i].message);
         rc = step_done(s, st, "storing a log line", err);
     }
-    if (!own)
-        return rc; /* the batch's owner commits or rolls back */
-    if (rc != SH_S_OK) {
-        rollback(s);
-        return rc;
-    }
-    return commit(s, "committing a stage", err);
+    return end_part(s, rc, err);
 }
 
 sh_status sh_runstore_put_attempt(sh_runstore *s, const sh_attempt_record *a, sh_error *err)
@@ -512,15 +726,106 @@ sh_status sh_runstore_put_attempt(sh_runstore *s, const sh_attempt_record *a, sh
     return step_done(s, st, "recording an attempt", err);
 }
 
-sh_status sh_runstore_finished_output(sh_runstore *s, const char *run_id, const char *stage, const char *fingerprint,
-                                      sh_value **items, uint32_t *attempts, bool *found, sh_error *err)
+struct sh_runstore_reader {
+    sh_runstore *s;
+    sqlite3_stmt *rows; /* seq, items, codec, data, in seq order */
+    uint32_t row_count, next;
+    size_t items;
+    char what[300]; /* for errors: "the stored output of stage 'a'" */
+};
+
+/* A reader of the rows that `rows_sql` selects (with ?1, ?2 bound to k1, k2), row_count of them. */
+static sh_status reader_new(sh_runstore *s, const char *rows_sql, const char *k1, const char *k2, int64_t row_count,
+                            int64_t items, const char *what, sh_runstore_reader **out, sh_error *err)
 {
-    *items = NULL;
-    *found = false;
+    sh_runstore_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return sh_error_set(err, SH_S_NOMEM, "out of memory reading run store %s", s->path);
+    r->s = s;
+    r->row_count = (uint32_t)row_count;
+    r->items = (size_t)items;
+    snprintf(r->what, sizeof r->what, "%s", what);
+    sh_status rc = prepare(s, rows_sql, &r->rows, err);
+    if (rc != SH_S_OK) {
+        free(r);
+        return rc;
+    }
+    bind_text(r->rows, 1, k1);
+    if (k2)
+        bind_text(r->rows, 2, k2);
+    *out = r;
+    return SH_S_OK;
+}
+
+size_t sh_runstore_reader_items(const sh_runstore_reader *r) { return r->items; }
+
+void sh_runstore_reader_close(sh_runstore_reader *r)
+{
+    if (!r)
+        return;
+    sqlite3_finalize(r->rows);
+    free(r);
+}
+
+/* Appends the `count` items of one row (the codec's array of them) to `into`. */
+static const char *decode_row(const uint8_t *data, size_t len, int64_t count, sh_values *into, sh_error *e)
+{
+    if (len < 5 || data[0] != SH_CODEC_ARRAY)
+        return "it is not a list of items";
+    uint32_t n = (uint32_t)data[1] | (uint32_t)data[2] << 8 | (uint32_t)data[3] << 16 | (uint32_t)data[4] << 24;
+    if ((int64_t)n != count)
+        return "its count of items is not the one recorded";
+    sh_codec_reader r;
+    sh_codec_reader_init(&r, data, len);
+    r.pos = 5;
+    for (uint32_t k = 0; k < n; k++) {
+        sh_value *v = NULL;
+        if (sh_codec_get_value(&r, &v, e) != SH_S_OK)
+            return e->message;
+        if (sh_values_push(into, v) != SH_OK)
+            return "out of memory";
+    }
+    return sh_codec_reader_done(&r) ? NULL : "it has bytes after its items";
+}
+
+sh_status sh_runstore_reader_next(sh_runstore_reader *r, sh_values *into, bool *more, sh_error *err)
+{
+    *more = false;
+    if (r->next >= r->row_count)
+        return SH_S_OK;
+    sh_runstore *s = r->s;
+    int step = sqlite3_step(r->rows);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return db_error(s, err, "reading an output");
+    if (step == SQLITE_DONE || sqlite3_column_int64(r->rows, 0) != r->next)
+        return sh_error_set(err, SH_S_IO, "run store %s: %s lacks its row %u of %u; it is not used, and the stage "
+                                          "runs instead", s->path, r->what, r->next, r->row_count);
+    if (sqlite3_column_int(r->rows, 2) != s->codec)
+        return codec_mismatch(s, sqlite3_column_int(r->rows, 2), r->what, err);
+    const uint8_t *data = sqlite3_column_blob(r->rows, 3);
+    size_t len = (size_t)sqlite3_column_bytes(r->rows, 3);
+    size_t before = into->len;
+    sh_error e;
+    const char *why = decode_row(data, len, sqlite3_column_int64(r->rows, 1), into, &e);
+    if (why) {
+        while (into->len > before)
+            sh_value_free(into->items[--into->len]);
+        return sh_error_set(err, SH_S_IO, "run store %s: %s does not decode (row %u: %s); it is not used, and the "
+                                          "stage runs instead", s->path, r->what, r->next, why);
+    }
+    r->next++;
+    *more = true;
+    return SH_S_OK;
+}
+
+sh_status sh_runstore_output_open(sh_runstore *s, const char *run_id, const char *stage, const char *fingerprint,
+                                  uint32_t *attempts, sh_runstore_reader **out, sh_error *err)
+{
+    *out = NULL;
     sqlite3_stmt *st;
     sh_status rc = prepare(s,
-                           "SELECT o.data, s.attempts, o.codec FROM stages s JOIN outputs o ON o.run_id = s.run_id AND"
-                           " o.stage = s.name WHERE s.run_id = ? AND s.name = ? AND s.fingerprint = ? AND"
+                           "SELECT o.row_count, o.items, s.attempts FROM stages s JOIN outputs o ON o.run_id = s.run_id"
+                           " AND o.stage = s.name WHERE s.run_id = ? AND s.name = ? AND s.fingerprint = ? AND"
                            " o.fingerprint = s.fingerprint AND s.status IN ('succeeded', 'cached', 'reused')",
                            &st, err);
     if (rc != SH_S_OK)
@@ -529,18 +834,88 @@ sh_status sh_runstore_finished_output(sh_runstore *s, const char *run_id, const 
     bind_text(st, 2, stage);
     bind_text(st, 3, fingerprint);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW && sqlite3_column_int(st, 2) != s->codec) {
-        char what[256];
+    if (step == SQLITE_ROW) {
+        char what[300];
         snprintf(what, sizeof what, "the stored output of stage '%s'", stage);
-        rc = codec_mismatch(s, sqlite3_column_int(st, 2), what, err);
-    } else if (step == SQLITE_ROW) {
-        rc = decode_items(s, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0), items, err);
-        *attempts = (uint32_t)sqlite3_column_int(st, 1);
-        *found = rc == SH_S_OK;
+        *attempts = (uint32_t)sqlite3_column_int(st, 2);
+        rc = reader_new(s, "SELECT seq, items, codec, data FROM output_rows WHERE run_id = ?1 AND stage = ?2"
+                           " ORDER BY seq", run_id, stage, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                        what, out, err);
     } else if (step != SQLITE_DONE) {
         rc = db_error(s, err, "reading a stage's output");
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+sh_status sh_runstore_cache_open(sh_runstore *s, const char *key, sh_runstore_reader **out, sh_error *err)
+{
+    *out = NULL;
+    sqlite3_stmt *st;
+    sh_status rc = prepare(s, "SELECT row_count, items FROM cache WHERE key = ?", &st, err);
+    if (rc != SH_S_OK)
+        return rc;
+    bind_text(st, 1, key);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = reader_new(s, "SELECT seq, items, codec, data FROM cache_rows WHERE key = ?1 ORDER BY seq", key, NULL,
+                        sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), "a cached output", out, err);
+    else if (step != SQLITE_DONE)
+        rc = db_error(s, err, "reading the output cache");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Reads every row of `r` into one array value, and closes `r`. */
+static sh_status read_all(sh_runstore_reader *r, sh_value **items, sh_error *err)
+{
+    sh_values all = {0};
+    bool more = true;
+    sh_status rc = SH_S_OK;
+    while (rc == SH_S_OK && more)
+        rc = sh_runstore_reader_next(r, &all, &more, err);
+    sh_value *arr = rc == SH_S_OK ? sh_value_array() : NULL;
+    if (rc == SH_S_OK && !arr)
+        rc = sh_error_set(err, SH_S_NOMEM, "out of memory reading run store %s", r->s->path);
+    size_t k = 0;
+    for (; rc == SH_S_OK && k < all.len; k++)
+        if (sh_value_array_push(arr, all.items[k]) != SH_OK) /* owns the item either way */
+            rc = sh_error_set(err, SH_S_NOMEM, "out of memory reading run store %s", r->s->path);
+    if (rc != SH_S_OK) {
+        for (; k < all.len; k++)
+            sh_value_free(all.items[k]);
+        sh_value_free(arr);
+        arr = NULL;
+    }
+    free(all.items);
+    sh_runstore_reader_close(r);
+    *items = arr;
+    return rc;
+}
+
+sh_status sh_runstore_finished_output(sh_runstore *s, const char *run_id, const char *stage, const char *fingerprint,
+                                      sh_value **items, uint32_t *attempts, bool *found, sh_error *err)
+{
+    *items = NULL;
+    *found = false;
+    sh_runstore_reader *r = NULL;
+    sh_status rc = sh_runstore_output_open(s, run_id, stage, fingerprint, attempts, &r, err);
+    if (rc == SH_S_OK && r) {
+        rc = read_all(r, items, err);
+        *found = rc == SH_S_OK;
+    }
+    return rc;
+}
+
+sh_status sh_runstore_drop_outputs(sh_runstore *s, const char *run_id, const char *const *stages, size_t count,
+                                   sh_error *err)
+{
+    sh_status rc = sh_runstore_batch_begin(s, err);
+    for (size_t i = 0; rc == SH_S_OK && i < count; i++)
+        rc = drop_output(s, run_id, stages[i], err);
+    rc = end_part(s, rc, err);
+    if (rc == SH_S_OK && s->depth == 0)
+        give_back_space(s);
     return rc;
 }
 
@@ -568,25 +943,17 @@ sh_status sh_runstore_cache_get(sh_runstore *s, const char *key, sh_value **item
 {
     *items = NULL;
     *found = false;
-    sqlite3_stmt *st;
-    sh_status rc = prepare(s, "SELECT data, codec FROM cache WHERE key = ?", &st, err);
-    if (rc != SH_S_OK)
-        return rc;
-    bind_text(st, 1, key);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW && sqlite3_column_int(st, 1) != s->codec) {
-        rc = codec_mismatch(s, sqlite3_column_int(st, 1), "a cached output", err);
-    } else if (step == SQLITE_ROW) {
-        rc = decode_items(s, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0), items, err);
+    sh_runstore_reader *r = NULL;
+    sh_status rc = sh_runstore_cache_open(s, key, &r, err);
+    if (rc == SH_S_OK && r) {
+        rc = read_all(r, items, err);
         *found = rc == SH_S_OK;
-    } else if (step != SQLITE_DONE) {
-        rc = db_error(s, err, "reading the output cache");
     }
-    sqlite3_finalize(st);
+    sqlite3_stmt *st;
     if (*found && prepare(s, "UPDATE cache SET used_ns = ? WHERE key = ?", &st, err) == SH_S_OK) {
         sqlite3_bind_int64(st, 1, sh_wall_ns());
         bind_text(st, 2, key);
-        /* Only bookkeeping for a future eviction: a failure here does not make the hit less valid. */
+        /* Bookkeeping for pruning: a failure here does not make the hit less valid. */
         sh_error ignored;
         step_done(s, st, "touching a cache entry", &ignored);
     }
@@ -596,17 +963,20 @@ sh_status sh_runstore_cache_get(sh_runstore *s, const char *key, sh_value **item
 sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plugin, const char *version,
                                 const char *type, const sh_value *const *items, size_t count, sh_error *err)
 {
-    sh_buf b;
-    sh_buf_init(&b);
-    encode_items(&b, items, count);
-    sh_status rc = SH_S_OK;
+    rows_owner o = {.insert = "INSERT INTO cache_rows (key, seq, items, bytes, codec, data)"
+                              " VALUES (?1, ?3, ?4, ?5, ?6, ?7)",
+                    .k1 = key, .what = "the output cache"};
+    sh_status rc = sh_runstore_batch_begin(s, err);
+    if (rc == SH_S_OK)
+        rc = run2(s, "DELETE FROM cache_rows WHERE key = ?1", key, NULL, "replacing a cache entry", err);
+    uint32_t rows = 0;
+    if (rc == SH_S_OK)
+        rc = put_rows(s, &o, &rows, items, count, err);
     sqlite3_stmt *st = NULL;
-    if (b.failed || b.len > INT_MAX)
-        rc = sh_error_set(err, SH_S_NOMEM, "an output of %zu items is too large to cache", count);
-    else
+    if (rc == SH_S_OK)
         rc = prepare(s,
-                     "INSERT OR REPLACE INTO cache (key, plugin, version, type, items, data, created_ns, used_ns,"
-                     " codec) VALUES (?,?,?,?,?,?,?,?,?)",
+                     "INSERT OR REPLACE INTO cache (key, plugin, version, type, items, row_count, created_ns, used_ns)"
+                     " VALUES (?,?,?,?,?,?,?,?)",
                      &st, err);
     if (rc == SH_S_OK) {
         int64_t now = sh_wall_ns();
@@ -615,14 +985,12 @@ sh_status sh_runstore_cache_put(sh_runstore *s, const char *key, const char *plu
         bind_text(st, 3, version);
         bind_text(st, 4, type);
         sqlite3_bind_int64(st, 5, (int64_t)count);
-        sqlite3_bind_blob(st, 6, b.data, (int)b.len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, rows);
         sqlite3_bind_int64(st, 7, now);
         sqlite3_bind_int64(st, 8, now);
-        sqlite3_bind_int(st, 9, s->codec);
         rc = step_done(s, st, "storing into the output cache", err);
     }
-    sh_buf_free(&b);
-    return rc;
+    return end_part(s, rc, err);
 }
 
 /* A column as a value: integers, text, or null. */
@@ -718,8 +1086,12 @@ sh_status sh_runstore_show(sh_runstore *s, const char *run_id, sh_value **out, s
         rc = sh_error_set(err, SH_S_CONFIG, "no run '%s' in run store %s", run_id, s->path);
     if (rc == SH_S_OK)
         rc = rows(s,
-                  "SELECT name, type, source, status, attempts, items_in, items_out, started_ns, finished_ns, error"
-                  " FROM stages WHERE run_id = ?1 ORDER BY position",
+                  "SELECT name, type, source, status, attempts, items_in, items_out, started_ns, finished_ns, error,"
+                  " (SELECT o.row_count FROM outputs o WHERE o.run_id = stages.run_id AND o.stage = stages.name)"
+                  " AS stored_rows,"
+                  " (SELECT coalesce(sum(r.bytes), 0) FROM outputs o LEFT JOIN output_rows r ON r.run_id = o.run_id"
+                  " AND r.stage = o.stage WHERE o.run_id = stages.run_id AND o.stage = stages.name GROUP BY o.stage)"
+                  " AS stored_bytes FROM stages WHERE run_id = ?1 ORDER BY position",
                   run_id, NULL, &stages, err);
     if (rc == SH_S_OK)
         rc = rows(s,
@@ -751,4 +1123,109 @@ sh_status sh_runstore_show(sh_runstore *s, const char *run_id, sh_value **out, s
     }
     *out = result;
     return SH_S_OK;
+}
+
+/* One integer from `sql` with ?1 bound to `k1`. */
+static sh_status count_of(sh_runstore *s, const char *sql, const char *k1, int64_t *out, sh_error *err)
+{
+    sqlite3_stmt *st;
+    sh_status rc = prepare(s, sql, &st, err);
+    if (rc != SH_S_OK)
+        return rc;
+    bind_text(st, 1, k1);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = db_error(s, err, "counting what to prune");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Deletes run `id` and everything recorded of it, adding what went to `r`. */
+static sh_status prune_run(sh_runstore *s, const char *id, sh_prune_result *r, sh_error *err)
+{
+    static const struct {
+        const char *sql;
+        size_t offset;
+    } parts[] = {
+        {"DELETE FROM output_rows WHERE run_id = ?1", offsetof(sh_prune_result, output_rows)},
+        {"DELETE FROM outputs WHERE run_id = ?1", SIZE_MAX},
+        {"DELETE FROM logs WHERE run_id = ?1", offsetof(sh_prune_result, logs)},
+        {"DELETE FROM attempts WHERE run_id = ?1", offsetof(sh_prune_result, attempts)},
+        {"DELETE FROM stages WHERE run_id = ?1", offsetof(sh_prune_result, stages)},
+        {"DELETE FROM runs WHERE id = ?1", offsetof(sh_prune_result, runs)},
+    };
+    int64_t bytes = 0;
+    sh_status rc = count_of(s, "SELECT coalesce(sum(bytes), 0) FROM output_rows WHERE run_id = ?1", id, &bytes, err);
+    r->output_bytes += bytes;
+    for (size_t i = 0; rc == SH_S_OK && i < sizeof parts / sizeof parts[0]; i++) {
+        rc = run2(s, parts[i].sql, id, NULL, "pruning a run", err);
+        if (rc == SH_S_OK && parts[i].offset != SIZE_MAX)
+            *(size_t *)((char *)r + parts[i].offset) += (size_t)sqlite3_changes(s->db);
+    }
+    return rc;
+}
+
+sh_status sh_runstore_prune(sh_runstore *s, const sh_prune_options *o, sh_prune_result *r, sh_error *err)
+{
+    memset(r, 0, sizeof *r);
+    int64_t cutoff = o->older_than_ns >= 0 ? sh_wall_ns() - o->older_than_ns : INT64_MAX;
+    sh_status rc = sh_runstore_batch_begin(s, err);
+    if (rc != SH_S_OK)
+        return rc;
+    sqlite3_stmt *st;
+    /* Newest first, as `runs list` shows them: --keep N keeps the first N of this order. */
+    rc = prepare(s,
+                 "SELECT id, status, host_pid, coalesce(finished_ns, started_ns) FROM runs"
+                 " WHERE ?1 IS NULL OR pipeline_name = ?1 ORDER BY started_ns DESC, rowid DESC",
+                 &st, err);
+    sh_strlist doomed = {0};
+    if (rc == SH_S_OK) {
+        bind_text(st, 1, o->pipeline);
+        int64_t n = 0;
+        int step;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *status = (const char *)sqlite3_column_text(st, 1);
+            bool running = status && strcmp(status, "running") == 0 && process_alive(sqlite3_column_int64(st, 2));
+            /* A running run is always kept, and does not count among the newest `keep`. */
+            bool keep = running || (o->keep >= 0 && n < o->keep) || sqlite3_column_int64(st, 3) > cutoff;
+            n += !running;
+            if (keep) {
+                r->kept++;
+                r->running += running;
+            } else if ((rc = sh_strlist_push(&doomed, (const char *)sqlite3_column_text(st, 0), err)) != SH_S_OK) {
+                break;
+            }
+        }
+        if (rc == SH_S_OK && step != SQLITE_DONE)
+            rc = db_error(s, err, "listing the runs to prune");
+        sqlite3_finalize(st);
+    }
+    for (size_t i = 0; rc == SH_S_OK && i < doomed.len; i++)
+        rc = prune_run(s, doomed.items[i], r, err);
+    sh_strlist_clear(&doomed);
+    /* The output cache is not a run's: an entry goes when it has not been used for as long. */
+    static const char *const evict[] = {
+        "SELECT coalesce(sum(bytes), 0) FROM cache_rows WHERE key IN (SELECT key FROM cache WHERE used_ns < ?1)",
+        "DELETE FROM cache_rows WHERE key IN (SELECT key FROM cache WHERE used_ns < ?1)",
+        "DELETE FROM cache WHERE used_ns < ?1",
+    };
+    for (size_t i = 0; rc == SH_S_OK && o->older_than_ns >= 0 && i < sizeof evict / sizeof evict[0]; i++) {
+        if ((rc = prepare(s, evict[i], &st, err)) != SH_S_OK)
+            break;
+        sqlite3_bind_int64(st, 1, cutoff);
+        int step = sqlite3_step(st);
+        if (i == 0 && step == SQLITE_ROW)
+            r->cache_bytes = sqlite3_column_int64(st, 0);
+        else if (step != SQLITE_DONE)
+            rc = db_error(s, err, "pruning the output cache");
+        r->cache_entries = (size_t)sqlite3_changes(s->db);
+        sqlite3_finalize(st);
+    }
+    rc = end_part(s, rc, err);
+    if (rc != SH_S_OK)
+        memset(r, 0, sizeof *r);
+    else if (s->depth == 0)
+        give_back_space(s);
+    return rc;
 }

@@ -73,7 +73,7 @@ expect_words "ctl requests" run plugins unload stats shutdown
 complete_words pipeline ""
 expect_words "pipeline subcommands" validate graph
 complete_words runs ""
-expect_words "runs subcommands" list show
+expect_words "runs subcommands" list show prune
 complete_words hooks ""
 expect_words "hooks subcommands" list call
 complete_words run p.cfg --jobs ""
@@ -113,6 +113,8 @@ complete_words runs list ""
 expect_words "runs list PIPELINE" demo.cfg
 complete_words runs show abcd ""
 expect_words "runs show RUN_ID PIPELINE" demo.cfg
+complete_words runs prune ""
+expect_words "runs prune PIPELINE" demo.cfg
 complete_words new-plugin acme/x ""
 expect_words "new-plugin NAME DIR" sub
 
