@@ -3,11 +3,11 @@
  * pass through first: the files are read once, after the last batch. */
 #include "builtin/builtins.h"
 #include "plugin/call.h"
+#include "util/dirlist.h"
 #include "util/buf.h"
 #include "util/suggest.h"
 #include "value/value.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -162,18 +162,17 @@ static int read_one(reader *r, const char *full, const char *shown)
     return r->split == SPLIT_LINES ? read_lines(r, full, shown) : read_file(r, full, shown);
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
-
 static int read_dir(reader *r, const char *full, const char *shown)
 {
-    struct dirent **names;
-    int n = scandir(full, &names, NULL, by_name);
-    if (n < 0)
-        return sh_call_failf(r->call, SH_ERR_IO, "cannot read directory %s: %s", full, strerror(errno));
+    sh_strlist names = {0};
+    sh_error err;
+    sh_status ls = sh_dirlist(full, NULL, &names, &err);
+    if (ls != SH_S_OK)
+        return sh_call_failf(r->call, ls == SH_S_NOMEM ? SH_ERR_NOMEM : SH_ERR_IO, "%s", err.message);
     int rc = SH_OK;
-    for (int i = 0; i < n; i++) {
-        const char *name = names[i]->d_name;
-        if (rc == SH_OK && name[0] != '.') {
+    for (size_t i = 0; i < names.len; i++) {
+        const char *name = names.items[i];
+        if (rc == SH_OK) {
             size_t fl = strlen(full) + strlen(name) + 2, sl = strlen(shown) + strlen(name) + 2;
             char *cf = malloc(fl), *cs = malloc(sl);
             if (!cf || !cs) {
@@ -192,9 +191,8 @@ static int read_dir(reader *r, const char *full, const char *shown)
             free(cf);
             free(cs);
         }
-        free(names[i]);
     }
-    free(names);
+    sh_strlist_clear(&names);
     return rc;
 }
 
