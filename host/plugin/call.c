@@ -1,9 +1,9 @@
 #include "plugin/call.h"
 #include "util/log.h"
 #include "util/text.h"
+#include "util/rmtree.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,21 +23,10 @@ void sh_call_init(sh_call *call, const sh_invocation *inv, sh_emit_fn emit, void
     call->log_sink = log_sink;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void sh_call_finish(sh_call *call)
 {
     if (call->tmp_dir) {
-        /* Most calls leave the directory empty: one rmdir then, the walk only when something is in it. */
-        if (rmdir(call->tmp_dir) != 0)
-            nftw(call->tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sh_remove_tree(call->tmp_dir);
         free(call->tmp_dir);
         call->tmp_dir = NULL;
     }

@@ -5,6 +5,7 @@
 #include "plugin/inproc.h"
 #include "util/clock.h"
 #include "util/fdpass.h"
+#include "util/rmtree.h"
 #include "worker/protocol.h"
 #include "worker/shmbuf.h"
 
@@ -235,10 +236,14 @@ static void end_call(child *c, int status)
 static bool fork_for_call(child *c)
 {
     pid_t worker = getpid();
+    /* No state survives a call, files included: the call works in a directory of its own (inside the worker's
+     * private directory, where it may write), removed when it ends, so the next call finds nothing it left. */
+    char dir[] = "call-XXXXXX";
+    bool own_dir = mkdtemp(dir) != NULL;
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != worker)
+        if (getppid() != worker || (own_dir && chdir(dir) != 0))
             _exit(1);
         c->have_last = false; /* a new process: its resource use starts from zero, not from the worker's */
         return true;
@@ -249,6 +254,8 @@ static bool fork_for_call(child *c)
     else
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
+    if (own_dir)
+        sh_remove_tree(dir);
     end_call(c, status);
     return false;
 }

@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 #include "util/fdpass.h"
+#include "util/rmtree.h"
 #include "worker/child.h"
 #include "util/log.h"
 #include "util/clock.h"
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -596,20 +596,11 @@ static void prespawn(sh_worker *w)
     sh_zygote_put_spare(w->zygote, &w->request, pid, sv[0], tmp);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Whatever the worker left in its directory goes with it, even when it crashed. */
 static void remove_tmp_root(sh_worker *w)
 {
     if (w->tmp_root) {
-        /* Usually empty: one rmdir, and the walk only when the worker left something. */
-        if (rmdir(w->tmp_root) != 0 && errno != ENOENT)
-            nftw(w->tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sh_remove_tree(w->tmp_root);
         free(w->tmp_root);
         w->tmp_root = NULL;
     }

@@ -193,6 +193,19 @@ assert all(chr(10) not in t and chr(27) not in t and chr(0x9b) not in t for t in
 assert len(r["logs"]) == 2 and all(len(l["message"].encode()) < 1024 for l in r["logs"]), [len(l["message"]) for l in r["logs"]]
 PY
 
+# isolation = "call": the second call must not find what the first left in its working directory.
+attack call_leftover
+pipeline "$T/p.cfg" '{ name = "one"; type = "hostile/call-leftover.attack"; isolation = "call"; },
+  { name = "two"; type = "hostile/call-leftover.attack"; isolation = "call"; depends_on = (); },
+  { name = "out"; type = "write"; depends_on = ( "one", "two" ); config = { path = "out.jsonl"; }; }'
+run "$SH" run "$T/p.cfg" --plugins-dir "$T/h_call_leftover" --jobs 1 --grant "hostile/call-leftover:env=SH_HOSTILE_PATH"
+expect_rc 0 "call_leftover"
+python3 - "$T/out.jsonl" <<'PY' || fail "call_leftover: a call found the file an earlier call left"
+import json, sys
+items = [json.loads(l) for l in open(sys.argv[1])]
+assert len(items) == 2 and all(i["succeeded"] is False and i["count"] == 1 for i in items), items
+PY
+
 # A plugin that crashes in stage after stage is quarantined after the third crash, and no later stage of the
 # same run starts a worker for it.
 pipeline "$T/crashes.cfg" "$(for i in 1 2 3 4 5 6; do

@@ -377,6 +377,15 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
     sh_logf(call, SH_LOG_WARN, "logged\nstagehost: error: forged by a log line\x1b[2J\xc2\x9b" "31m");
     sh_logf(call, SH_LOG_WARN, "%s", big);
     return sh_failf(call, "failed\nstagehost: error: forged by a failure\x1b]0;title\x07");
+#elif defined(ATTACK_call_leftover)
+    /* In isolation = "call" no state may survive a call: look for what an earlier call left in the working
+     * directory, then leave something for the next. */
+    bool found = access("leftover", F_OK) == 0;
+    int e = errno;
+    int fd = open("leftover", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0)
+        close(fd);
+    return report(call, found, found ? 0 : e, fd >= 0);
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
         close(fd);
