@@ -213,6 +213,9 @@ static void run_process(child *c, sh_inproc *ip, uint32_t id, const sh_invocatio
     /* A call is the stage's whole input: its finish() follows at once (abi.h). */
     if (st == SH_S_OK)
         st = sh_inproc_finish(ip, id, inv, child_emit, c, child_log, c, &err);
+    /* destroy() is part of the call, before its answer: one that hangs runs into this call's deadline, not into
+     * the next call's, which would blame an innocent stage. */
+    sh_inproc_destroy_stage(ip, id);
     getrusage(RUSAGE_SELF, &after);
     c->last = after;
     c->have_last = true;
@@ -457,17 +460,14 @@ static void serve_call(child *c, sh_inproc *ip, sh_codec_reader *r)
     }
     sh_error cerr;
     sh_error_clear(&cerr);
-    sh_status created = sh_inproc_create_stage(ip, &inv, type, config, &id, &cerr);
-    if (!(flags & SH_CALL_FORK) || created != SH_S_OK) {
+    /* With a fork per call, all of the call's plugin code (create to destroy) runs in the call's process, so
+     * none of it touches the warm worker. */
+    if (!(flags & SH_CALL_FORK) || fork_for_call(c)) {
+        sh_status created = sh_inproc_create_stage(ip, &inv, type, config, &id, &cerr);
         run_process(c, ip, id, &inv, &items, created, cerr.message);
         if (flags & SH_CALL_FORK)
-            end_call(c, 0); /* nothing to fork for: the failure, then an ordinary end of the call */
-    } else if (fork_for_call(c)) {
-        run_process(c, ip, id, &inv, &items, SH_S_OK, NULL);
-        _exit(0);
+            _exit(0);
     }
-    if (created == SH_S_OK)
-        sh_inproc_destroy_stage(ip, id);
     clear_items(c, &items);
     sh_value_free(config);
 }

@@ -206,6 +206,22 @@ items = [json.loads(l) for l in open(sys.argv[1])]
 assert len(items) == 2 and all(i["succeeded"] is False and i["count"] == 1 for i in items), items
 PY
 
+# A destroy() that hangs is the hanging stage's timeout, not the next stage's of the same plugin (same worker).
+attack destroy_hang
+pipeline "$T/p.cfg" '{ name = "hangs"; type = "hostile/destroy-hang.attack"; config = { hang = true; };
+    on_failure = "continue"; },
+  { name = "innocent"; type = "hostile/destroy-hang.attack"; depends_on = (); },
+  { name = "out"; type = "write"; depends_on = ( "innocent" ); config = { path = "out.jsonl"; }; }'
+sed 's/timeout_ms = 3000/timeout_ms = 1000/' "$T/host.cfg" >"$T/host_1s.cfg"
+run timeout 60 "$SH" run "$T/p.cfg" --plugins-dir "$T/h_destroy_hang" --jobs 1 --config "$T/host_1s.cfg" \
+    --grant "hostile/destroy-hang:env=SH_HOSTILE_PATH"
+expect_rc 0 "destroy_hang (on_failure = continue)"
+expect_in err "stage 'hangs' (plugin 'hostile/destroy-hang' 1.0.0, action 'attack') failed on attempt 1" \
+    "destroy_hang: the stage whose destroy hangs fails"
+[ -s "$T/out.jsonl" ] || fail "destroy_hang: the next stage of the same plugin did not run through"
+expect_not_in err "stage 'innocent' (plugin 'hostile/destroy-hang' 1.0.0, action 'attack') failed" \
+    "destroy_hang: the next stage of the same plugin is not blamed"
+
 # A plugin that crashes in stage after stage is quarantined after the third crash, and no later stage of the
 # same run starts a worker for it.
 pipeline "$T/crashes.cfg" "$(for i in 1 2 3 4 5 6; do

@@ -386,6 +386,8 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
     if (fd >= 0)
         close(fd);
     return report(call, found, found ? 0 : e, fd >= 0);
+#elif defined(ATTACK_destroy_hang)
+    return report(call, false, 0, 1);
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
         close(fd);
@@ -395,8 +397,30 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
 #endif
 }
 
+#if defined(ATTACK_destroy_hang)
+/* A stage configured with hang = true does its work, then hangs in destroy(): the hang is its own call's, not
+ * the next stage's of the same plugin. */
+static int hang_create(sh_call *call, const sh_stage_def *def, void **user)
+{
+    (void)call;
+    *user = sh_get_bool(def->config, "hang", 0) ? (void *)1 : NULL;
+    return SH_OK;
+}
+
+static void hang_destroy(void *user)
+{
+    while (user)
+        pause();
+}
+#endif
+
 static const sh_sdk_stage stages[] = {
+#if defined(ATTACK_destroy_hang)
+    {.type = "attack", .input = "any", .output = "any", .create = hang_create, .process = attack,
+     .destroy = hang_destroy},
+#else
     {.type = "attack", .input = "any", .output = "any", .process = attack},
+#endif
 };
 
 SH_SDK_PLUGIN(.name = "hostile/" PLUGIN_NAME, .version = "1.0.0", .stages = stages,
