@@ -1,8 +1,9 @@
 /* seccomp: refuse, with EPERM, the system calls a pipeline stage has no business making: tracing and reading
  * other processes, mounting, loading kernel code, BPF, perf, keyrings, namespaces, rebooting; System V IPC and
- * POSIX message queues (objects that outlive the worker); pushing input into a terminal; Unix sockets (a worker
- * talks to the host over the channel it was given, and nothing else on the machine); network sockets unless
- * `network` is granted, and execve unless `exec` is. */
+ * POSIX message queues (objects that outlive the worker); pushing input into a terminal; truncating, rewinding or
+ * overwriting the standard streams (the host's log); Unix sockets (a worker talks to the host over the channel
+ * it was given, and nothing else on the machine); network sockets unless `network` is granted, and execve unless
+ * `exec` is. */
 #include "sandbox/sandbox.h"
 #include "sh_config.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #if SH_HAVE_SECCOMP
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -86,6 +88,25 @@ static scmp_filter_ctx build(bool network, bool exec, char *why, size_t len)
         struct scmp_arg_cmp req = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, terminal_injection[i]);
         rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), "terminal ioctl", 1, &req, why, len);
     }
+    /* The standard streams are the host's (its log, perhaps a file): a worker may write to them, not truncate,
+     * rewind or overwrite what is already there. */
+    static const char *const rewrite[] = {"ftruncate", "lseek", "pwrite64", "pwritev", "pwritev2", "fallocate",
+                                          /* a copy of the descriptor would not be 0-2 any more */
+                                          "dup", "dup2", "dup3"};
+    for (size_t i = 0; rc == 0 && i < sizeof rewrite / sizeof rewrite[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(rewrite[i]);
+        for (uint64_t fd = 0; rc == 0 && nr != __NR_SCMP_ERROR && fd <= 2; fd++) {
+            struct scmp_arg_cmp on = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fd);
+            rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), nr, rewrite[i], 1, &on, why, len);
+        }
+    }
+    static const uint64_t dupfd[] = {F_DUPFD, F_DUPFD_CLOEXEC};
+    for (size_t k = 0; rc == 0 && k < sizeof dupfd / sizeof dupfd[0]; k++)
+        for (uint64_t fd = 0; rc == 0 && fd <= 2; fd++) {
+            struct scmp_arg_cmp on[2] = {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fd),
+                                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, dupfd[k])};
+            rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), "fcntl(F_DUPFD)", 2, on, why, len);
+        }
     /* A Unix socket reaches whatever listens on the machine, stagehost's own control socket included. Socket
      * pairs stay: they connect a process with itself or its children only. */
     if (rc == 0) {

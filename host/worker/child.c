@@ -10,6 +10,7 @@
 #include "worker/shmbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
@@ -501,8 +502,14 @@ _Noreturn void sh_worker_child_main(int fd, sh_descriptor *d, const sh_value *co
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
         signal(fatal[i], SIG_DFL);
     signal(SIGINT, SIG_IGN); /* a terminal ^C is the host's to handle; it stops workers itself */
-    /* A plugin's printf must not corrupt the host's standard output. */
+    /* A plugin's printf must not corrupt the host's standard output, and what is piped into the host is not the
+     * plugin's to read. */
     dup2(STDERR_FILENO, STDOUT_FILENO);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null >= 0) {
+        dup3(null, STDIN_FILENO, 0);
+        close(null);
+    }
 #ifdef SH_UNDER_ASAN
     in_worker = 1;
 #endif

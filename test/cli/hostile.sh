@@ -222,6 +222,13 @@ expect_in err "stage 'hangs' (plugin 'hostile/destroy-hang' 1.0.0, action 'attac
 expect_not_in err "stage 'innocent' (plugin 'hostile/destroy-hang' 1.0.0, action 'attack') failed" \
     "destroy_hang: the next stage of the same plugin is not blamed"
 
+# The host's standard streams: what is piped into it is not the plugin's to read, and its log (a file here) is
+# the plugin's to append to, not to truncate, rewind or overwrite.
+attack stdin_read <"$T/secret"
+contained stdin_read "No data available"
+attack stderr_rewrite
+contained stderr_rewrite "Operation not permitted"
+
 # A plugin that crashes in stage after stage is quarantined after the third crash, and no later stage of the
 # same run starts a worker for it.
 pipeline "$T/crashes.cfg" "$(for i in 1 2 3 4 5 6; do

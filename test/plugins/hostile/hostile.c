@@ -388,6 +388,28 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
     return report(call, found, found ? 0 : e, fd >= 0);
 #elif defined(ATTACK_destroy_hang)
     return report(call, false, 0, 1);
+#elif defined(ATTACK_stdin_read)
+    /* Read what was piped into the host. */
+    char buf[256];
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    return report(call, n > 0, n < 0 ? errno : ENODATA, n);
+#elif defined(ATTACK_stderr_rewrite)
+    /* Rewrite the host's log: truncate it, rewind it, overwrite its start, or get a copy of it to do so. */
+    int e = 0, worked = 0;
+    if (ftruncate(STDERR_FILENO, 0) == 0)
+        worked++;
+    else
+        e = errno;
+    if (lseek(STDERR_FILENO, 0, SEEK_SET) == 0)
+        worked++;
+    if (pwrite(STDERR_FILENO, "forged", 6, 0) == 6)
+        worked++;
+    int copy = dup(STDERR_FILENO);
+    if (copy >= 0) {
+        worked += ftruncate(copy, 0) == 0;
+        close(copy);
+    }
+    return report(call, worked > 0, e, worked);
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
         close(fd);
