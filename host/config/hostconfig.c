@@ -1,6 +1,7 @@
 #include "config/hostconfig.h"
 #include "value/cfgread.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,13 +144,17 @@ static sh_status parse(sh_cfg *c, const config_setting_t *root, sh_hostconfig *h
         rc = parse_plugin(c, config_setting_get_elem(ps, (unsigned)i), &h->plugins[i]);
         if (rc != SH_S_OK)
             return rc;
-        for (int k = 0; k < i; k++)
-            if (strcmp(h->plugins[k].name, h->plugins[i].name) == 0)
-                return sh_cfg_fail(c, config_setting_get_elem(ps, (unsigned)i),
-                                   "plugin '%s' has settings twice (first at line %d)", h->plugins[i].name,
-                                   h->plugins[k].line);
     }
-    return SH_S_OK;
+    size_t *first = NULL;
+    if ((rc = sh_cfg_first_duplicates(c, ps, "name", &first)) != SH_S_OK)
+        return rc;
+    for (int i = 0; i < n && rc == SH_S_OK; i++)
+        if (first[i] != SIZE_MAX)
+            rc = sh_cfg_fail(c, config_setting_get_elem(ps, (unsigned)i),
+                             "plugin '%s' has settings twice (first at line %d)", h->plugins[i].name,
+                             h->plugins[first[i]].line);
+    free(first);
+    return rc;
 }
 
 sh_status sh_hostconfig_load(const char *path, sh_hostconfig **out, sh_error *err)

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,15 +292,25 @@ size_t sh_pipeline_check(sh_pipeline *p, sh_error *err)
         sh_error_set(err, SH_S_NOMEM, "out of memory checking %s", p->path);
         return 1;
     }
+    /* Duplicate names found by sorting (util/strlist.h), so a long pipeline is checked in n log n. */
+    const char **stage_names = calloc(p->count ? p->count : 1, sizeof *stage_names);
+    size_t *first = malloc((p->count ? p->count : 1) * sizeof *first);
+    for (size_t i = 0; stage_names && i < p->count; i++)
+        stage_names[i] = p->stages[i].name;
+    sh_error derr;
+    if (!stage_names || !first || sh_find_duplicates(stage_names, p->count, first, &derr) != SH_S_OK) {
+        free(stage_names);
+        free(first);
+        sh_error_set(err, SH_S_NOMEM, "out of memory checking %s", p->path);
+        return 1;
+    }
+    free(stage_names);
     for (size_t i = 0; i < p->count; i++) {
         sh_pipeline_stage *st = &p->stages[i];
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(p->stages[k].name, st->name) == 0) {
-                add_error(err, &errors, p->path, st->line,
-                          "stage name '%s' is used twice (first at line %d): stage names must be unique", st->name,
-                          p->stages[k].line);
-                break;
-            }
+        if (first[i] != SIZE_MAX)
+            add_error(err, &errors, p->path, st->line,
+                      "stage name '%s' is used twice (first at line %d): stage names must be unique", st->name,
+                      p->stages[first[i]].line);
         if (!st->explicit_deps && i > 0 && st->dep_count == 0) {
             /* No depends_on: the stage before it in the list, as in a linear pipeline. (Set once: a second
              * check finds it in place.) */
@@ -309,6 +320,7 @@ size_t sh_pipeline_check(sh_pipeline *p, sh_error *err)
             st->depends_line = calloc(2, sizeof *st->depends_line);
             if (!st->depends_on || !st->depends_line || !(st->depends_on[0] = strdup(p->stages[i - 1].name))) {
                 sh_error_set(err, SH_S_NOMEM, "out of memory checking %s", p->path);
+                free(first);
                 return errors + 1;
             }
             st->depends_line[0] = st->line;
@@ -317,6 +329,7 @@ size_t sh_pipeline_check(sh_pipeline *p, sh_error *err)
         free(p->deps[i]);
         if (!(p->deps[i] = calloc(st->dep_count + 1, sizeof *p->deps[i]))) {
             sh_error_set(err, SH_S_NOMEM, "out of memory checking %s", p->path);
+            free(first);
             return errors + 1;
         }
         for (size_t k = 0; k < st->dep_count; k++) {
@@ -349,6 +362,7 @@ size_t sh_pipeline_check(sh_pipeline *p, sh_error *err)
             }
         }
     }
+    free(first);
     int *state = calloc(p->count, sizeof *state);
     size_t *path = calloc(p->count + 1, sizeof *path);
     if (!state || !path) {
