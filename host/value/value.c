@@ -1,5 +1,6 @@
 #include "value/value.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,15 +217,98 @@ int sh_value_array_push(sh_value *array, sh_value *item)
     return SH_OK;
 }
 
+/* A map with many keys carries a hash index of its entries, so that building, reading and copying a 100,000-key
+ * object is linear, not quadratic. The index lives in the entries' own allocation, after `cap` entries (no field
+ * added to every value): `index_slots(cap)` slots, each 0 (empty) or an entry's position plus one, linear
+ * probing. Below INDEX_FROM entries of capacity a scan is as fast and there is no index. Entries are only ever
+ * appended, and the first of two equal keys (a decoder may append both) is the one found, as a scan would. */
+#define INDEX_FROM 16
+
+static size_t index_slots(size_t cap) { return cap < INDEX_FROM ? 0 : cap * 2; } /* cap is a power of two */
+
+static uint32_t *index_of(const sh_value *map)
+{
+    return map->u.m.cap < INDEX_FROM ? NULL : (uint32_t *)(map->u.m.entries + map->u.m.cap);
+}
+
+static uint64_t key_hash(const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    return h ^ (h >> 29);
+}
+
+/* The position of `key`, or SIZE_MAX. */
+static size_t map_find(const sh_value *map, const char *key)
+{
+    const uint32_t *index = index_of(map);
+    if (!index) {
+        for (size_t i = 0; i < map->u.m.len; i++)
+            if (strcmp(map->u.m.entries[i].key, key) == 0)
+                return i;
+        return SIZE_MAX;
+    }
+    size_t mask = index_slots(map->u.m.cap) - 1;
+    for (size_t s = key_hash(key) & mask;; s = (s + 1) & mask) {
+        if (!index[s])
+            return SIZE_MAX;
+        if (strcmp(map->u.m.entries[index[s] - 1].key, key) == 0)
+            return index[s] - 1;
+    }
+}
+
+/* Puts entry `i` into the index unless an earlier entry has its key. */
+static void index_add(sh_value *map, size_t i)
+{
+    uint32_t *index = index_of(map);
+    size_t mask = index_slots(map->u.m.cap) - 1;
+    for (size_t s = key_hash(map->u.m.entries[i].key) & mask;; s = (s + 1) & mask) {
+        if (!index[s]) {
+            index[s] = (uint32_t)(i + 1);
+            return;
+        }
+        if (strcmp(map->u.m.entries[index[s] - 1].key, map->u.m.entries[i].key) == 0)
+            return;
+    }
+}
+
+/* Room for one more entry: the capacity doubles, and from INDEX_FROM on the index is laid out again behind
+ * the entries. */
+static int map_reserve(sh_value *map)
+{
+    size_t cap = map->u.m.cap;
+    if (map->u.m.len < cap)
+        return 0;
+    size_t ncap = cap ? cap * 2 : 4;
+    if (ncap > UINT32_MAX || ncap > SIZE_MAX / (sizeof(sh_map_entry) + 2 * sizeof(uint32_t)))
+        return -1;
+    size_t bytes = ncap * sizeof(sh_map_entry) + index_slots(ncap) * sizeof(uint32_t);
+    sh_map_entry *p = realloc(map->u.m.entries, bytes);
+    if (!p)
+        return -1;
+    map->u.m.entries = p;
+    map->u.m.cap = ncap;
+    uint32_t *index = index_of(map);
+    if (index) {
+        memset(index, 0, index_slots(ncap) * sizeof *index);
+        for (size_t i = 0; i < map->u.m.len; i++)
+            index_add(map, i);
+    }
+    return 0;
+}
+
 int sh_value_map_append(sh_value *map, char *key, sh_value *item)
 {
-    if (grow((void **)&map->u.m.entries, &map->u.m.cap, map->u.m.len, sizeof(sh_map_entry)) != 0) {
+    if (map_reserve(map) != 0) {
         free(key);
         sh_value_free(item);
         return SH_ERR_NOMEM;
     }
     map->u.m.entries[map->u.m.len].key = key;
     map->u.m.entries[map->u.m.len].value = item;
+    if (index_of(map))
+        index_add(map, map->u.m.len);
     map->u.m.len++;
     return SH_OK;
 }
@@ -235,12 +319,11 @@ int sh_value_map_set(sh_value *map, const char *key, sh_value *item)
         sh_value_free(item);
         return SH_ERR_INVALID;
     }
-    for (size_t i = 0; i < map->u.m.len; i++) {
-        if (strcmp(map->u.m.entries[i].key, key) == 0) {
-            sh_value_free(map->u.m.entries[i].value);
-            map->u.m.entries[i].value = item;
-            return SH_OK;
-        }
+    size_t i = map_find(map, key);
+    if (i != SIZE_MAX) {
+        sh_value_free(map->u.m.entries[i].value);
+        map->u.m.entries[i].value = item;
+        return SH_OK;
     }
     char *k = strdup(key);
     if (!k) {
@@ -323,10 +406,8 @@ const sh_value *sh_value_map_get(const sh_value *v, const char *key)
 {
     if (!v || v->type != SH_TYPE_MAP || !key)
         return NULL;
-    for (size_t i = 0; i < v->u.m.len; i++)
-        if (strcmp(v->u.m.entries[i].key, key) == 0)
-            return v->u.m.entries[i].value;
-    return NULL;
+    size_t i = map_find(v, key);
+    return i == SIZE_MAX ? NULL : v->u.m.entries[i].value;
 }
 
 const char *sh_value_map_entry(const sh_value *v, size_t index, const sh_value **value)
