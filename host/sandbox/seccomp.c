@@ -92,12 +92,21 @@ static scmp_filter_ctx build(bool network, bool exec, char *why, size_t len)
      * rewind or overwrite what is already there. */
     static const char *const rewrite[] = {"ftruncate", "lseek", "pwrite64", "pwritev", "pwritev2", "fallocate",
                                           /* a copy of the descriptor would not be 0-2 any more */
-                                          "dup", "dup2", "dup3"};
+                                          "dup"};
     for (size_t i = 0; rc == 0 && i < sizeof rewrite / sizeof rewrite[0]; i++) {
         int nr = seccomp_syscall_resolve_name(rewrite[i]);
         for (uint64_t fd = 0; rc == 0 && nr != __NR_SCMP_ERROR && fd <= 2; fd++) {
             struct scmp_arg_cmp on = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fd);
             rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), nr, rewrite[i], 1, &on, why, len);
+        }
+    }
+    /* dup2 and dup3 may copy among 0-2 (a shell's 2>&1), not above. */
+    static const char *const dup_to[] = {"dup2", "dup3"};
+    for (size_t i = 0; rc == 0 && i < sizeof dup_to / sizeof dup_to[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(dup_to[i]);
+        for (uint64_t fd = 0; rc == 0 && nr != __NR_SCMP_ERROR && fd <= 2; fd++) {
+            struct scmp_arg_cmp on[2] = {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fd), SCMP_A1(SCMP_CMP_GT, 2, 0)};
+            rc = deny(ctx, SCMP_ACT_ERRNO(EPERM), nr, dup_to[i], 2, on, why, len);
         }
     }
     static const uint64_t dupfd[] = {F_DUPFD, F_DUPFD_CLOEXEC};

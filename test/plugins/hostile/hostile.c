@@ -404,11 +404,15 @@ static int attack(void *user, sh_call *call, const sh_value *const *items, size_
         worked++;
     if (pwrite(STDERR_FILENO, "forged", 6, 0) == 6)
         worked++;
-    int copy = dup(STDERR_FILENO);
-    if (copy >= 0) {
-        worked += ftruncate(copy, 0) == 0;
-        close(copy);
-    }
+    int copies[] = {dup(STDERR_FILENO), dup2(STDERR_FILENO, 7), fcntl(STDERR_FILENO, F_DUPFD, 0)};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++)
+        if (copies[i] >= 0) {
+            worked += ftruncate(copies[i], 0) == 0;
+            close(copies[i]);
+        }
+    /* Copying among the standard streams (a shell's 2>&1) stays allowed: not an escape. */
+    if (dup2(STDERR_FILENO, STDOUT_FILENO) != STDOUT_FILENO)
+        worked = 100;
     return report(call, worked > 0, e, worked);
 #elif defined(ATTACK_close_wire)
     for (int fd = 3; fd < 1024; fd++)
