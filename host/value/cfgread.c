@@ -24,8 +24,9 @@ sh_status sh_cfg_read_file(config_t *cfg, const char *path, const char *what, si
     else if (!S_ISREG(st.st_mode))
         rc = sh_error_set(err, SH_S_CONFIG, "%s: is not a regular file; a %s is read from a file", path, what);
     else if ((uint64_t)st.st_size > max_bytes)
-        rc = sh_error_set(err, SH_S_CONFIG, "%s: the %s is %llu bytes, more than the %zu KiB a %s may be", path, what,
-                          (unsigned long long)st.st_size, max_bytes / 1024, what);
+        rc = sh_error_set(err, SH_S_CONFIG,
+                          "%s: the %s is %llu bytes, more than the %zu KiB a %s may be; check that this is the file "
+                          "you meant", path, what, (unsigned long long)st.st_size, max_bytes / 1024, what);
     if (rc == SH_S_OK && !config_read(cfg, f) && config_error_type(cfg) == CONFIG_ERR_FILE_IO)
         rc = sh_error_set(err, SH_S_CONFIG, "%s: cannot read %s: %s", path, what, strerror(errno));
     fclose(f);

@@ -130,8 +130,10 @@ sh_status sh_frame_refused(sh_frame_status st, size_t len, size_t max, sh_error 
 {
     if (st == SH_FRAME_EMPTY)
         return sh_error_set(err, SH_S_PROTOCOL, "frame of length 0 has no type byte");
-    return sh_error_set_kind(err, SH_S_PROTOCOL, SH_EK_OUTPUT_CAP, "frame of %zu bytes exceeds the limit of %zu bytes",
-                             len, max);
+    /* A frame no sender of this protocol makes (past the largest frame there is) is a breach; a plausible one past
+     * what the reader still accepts is output over its cap, which the message can say how to raise. */
+    return sh_error_set_kind(err, SH_S_PROTOCOL, len <= SH_FRAME_DEFAULT_MAX ? SH_EK_OUTPUT_CAP : SH_EK_NONE,
+                             "frame of %zu bytes exceeds the limit of %zu bytes", len, max);
 }
 
 size_t sh_frame_pending(const sh_frame_in *in) { return in->buf.len - in->start; }

@@ -59,8 +59,8 @@ sh_frame_status sh_frame_take(sh_frame_in *in, size_t max, uint8_t *type, const 
 size_t sh_frame_pending(const sh_frame_in *in);
 void sh_frame_in_free(sh_frame_in *in);
 
-/* The error for a refused header (SH_FRAME_EMPTY, or SH_FRAME_OVER a limit of `max`, kind SH_EK_OUTPUT_CAP):
- * SH_S_PROTOCOL. */
+/* The error for a refused header (SH_FRAME_EMPTY, or SH_FRAME_OVER a limit of `max`): SH_S_PROTOCOL, of kind
+ * SH_EK_OUTPUT_CAP when the frame could be real (at most SH_FRAME_DEFAULT_MAX bytes). */
 sh_status sh_frame_refused(sh_frame_status st, size_t len, size_t max, sh_error *err);
 
 /* Waits up to `spin_ns` for `fd` (a socket) to become readable by polling it without sleeping; true when it

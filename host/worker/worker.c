@@ -180,6 +180,13 @@ static sh_status fail_worker_reaped(sh_worker *w, sh_status st, const char *duri
         int kind = err ? err->kind : SH_EK_NONE; /* the detail's kind is the whole error's */
         kill(w->pid, SIGKILL);
         reap(w, 5000);
+        /* Emitting a lot is no protocol breach: the message says which limit it reached and how to raise it. */
+        if (kind == SH_EK_OUTPUT_CAP)
+            return sh_error_set_kind(err, SH_S_PROTOCOL, kind,
+                                     "worker process %d of plugin '%s' was stopped during %s: %s; a call's whole "
+                                     "output is held until it ends, so raise limits.output_mb for the plugin (host "
+                                     "configuration or descriptor) or give the stage less input per run",
+                                     (int)pid, w->plugin, during, detail);
         return sh_error_set_kind(err, SH_S_PROTOCOL, kind,
                             "worker process %d of plugin '%s' broke the protocol during %s (%s) and was killed; "
                             "a plugin must not write to the worker's channel or its shared buffer itself",

@@ -43,6 +43,8 @@ expect_in err "broke the protocol during process (truncated frame" "truncated fr
 run_bad flood 'limits = { output_mb = 8; };'
 expect_rc 1 "output over the cap"
 expect_in err "emitted more than its output cap of 8 MiB (limits.output_mb)" "output cap named"
+expect_in err "raise limits.output_mb for the plugin" "output cap: says how to raise it"
+expect_not_in err "a plugin must not write to the worker's channel" "output cap: the plugin is not blamed for a protocol breach"
 
 run_bad membomb 'limits = { memory_mb = 128; };'
 expect_rc 1 "memory bomb"
